@@ -1,0 +1,9 @@
+// Package artifact defines what StrataCache stores: the artifact identity
+// (namespace + key reduced to a 64-bit xxhash id, the full key kept so that a
+// hash collision is detected and never served), its metadata, and the key
+// builders for KV-cache chunks and parameter chunks, including the chained
+// prefix hash that routers and engines must compute identically.
+//
+// artifact sits at the bottom of the module next to messages/: it may import
+// messages/ and third-party hashing, and nothing else of this module.
+package artifact
