@@ -1,0 +1,113 @@
+package memory
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stratacache/stratacache/tiers/eviction"
+)
+
+// ErrConfig is wrapped by every configuration error New and Validate return.
+var ErrConfig = errors.New("memory: invalid config")
+
+// Defaults applied by New (and by Config.WithDefaults) to zero fields.
+const (
+	DefaultName             = "memory"
+	DefaultAlignment        = 4 << 10
+	DefaultShards           = 64
+	DefaultMaxArtifactBytes = 64 << 20
+	DefaultSpaceWait        = 5 * time.Second
+	// defaultBytesPerKey sizes the policy when PolicyCapacity is zero: the
+	// policy is told to expect one artifact per this many bytes of capacity.
+	defaultBytesPerKey = 256 << 10
+	minPolicyCapacity  = 1024
+	maxAlignment       = 1 << 30
+	maxShards          = 4096
+)
+
+// Config describes a memory tier. The zero value is not usable: set
+// CapacityBytes and a policy (Policy or PolicyName); the rest has defaults.
+type Config struct {
+	// Name identifies the tier in stats and logs. Default "memory".
+	Name string
+	// CapacityBytes is the exact byte budget: allocated extents (rounded up
+	// to Alignment, including those of removed artifacts still held by
+	// views) never exceed it. The arena maps this many bytes rounded up to
+	// the page size; only whole Alignment units of it are used.
+	CapacityBytes int64
+	// MaxArtifactBytes bounds one payload; larger Puts fail with
+	// tiers.ErrTooLarge. Default 64 MiB (or CapacityBytes if smaller).
+	MaxArtifactBytes int64
+	// Policy chooses eviction victims. The tier owns it from New on and
+	// serialises every call; do not share it with another owner.
+	Policy eviction.Policy
+	// PolicyName builds the policy with eviction.New when Policy is nil
+	// ("lru", "fifo", "s3fifo", ...).
+	PolicyName string
+	// PolicyCapacity is the number of keys the named policy is sized for.
+	// Default CapacityBytes/256 KiB, at least 1024. Ignored when Policy is set.
+	PolicyCapacity int
+	// Alignment is the allocation unit: every extent is a multiple of it,
+	// so a payload of n bytes costs n rounded up to Alignment. A power of
+	// two between 64 B and 1 GiB. Default 4 KiB.
+	Alignment int64
+	// Shards is the number of index shards (a power of two up to 4096).
+	// Default 64.
+	Shards int
+	// SpaceWait bounds how long a Put waits for space held only by
+	// unreleased views or by other in-flight Puts before it fails with
+	// tiers.ErrNoSpace. Default 5 s; negative: never wait.
+	SpaceWait time.Duration
+	// Prefault backs the whole arena with pages in New (MADV_POPULATE_WRITE),
+	// trading a slower start and full RSS for Puts without page faults.
+	Prefault bool
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.Alignment == 0 {
+		c.Alignment = DefaultAlignment
+	}
+	if c.Shards == 0 {
+		c.Shards = DefaultShards
+	}
+	if c.MaxArtifactBytes == 0 {
+		c.MaxArtifactBytes = DefaultMaxArtifactBytes
+		if c.CapacityBytes > 0 && c.CapacityBytes < c.MaxArtifactBytes {
+			c.MaxArtifactBytes = c.CapacityBytes
+		}
+	}
+	if c.SpaceWait == 0 {
+		c.SpaceWait = DefaultSpaceWait
+	}
+	if c.PolicyCapacity == 0 {
+		c.PolicyCapacity = max(int(c.CapacityBytes/defaultBytesPerKey), minPolicyCapacity)
+	}
+	return c
+}
+
+// Validate reports the first problem of c after defaults are applied.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	switch {
+	case c.CapacityBytes <= 0:
+		return fmt.Errorf("%w: CapacityBytes %d must be positive", ErrConfig, c.CapacityBytes)
+	case c.Alignment < 64 || c.Alignment > maxAlignment || c.Alignment&(c.Alignment-1) != 0:
+		return fmt.Errorf("%w: Alignment %d must be a power of two in [64, 1 GiB]", ErrConfig, c.Alignment)
+	case c.CapacityBytes < c.Alignment:
+		return fmt.Errorf("%w: CapacityBytes %d is below one Alignment unit (%d)", ErrConfig, c.CapacityBytes, c.Alignment)
+	case c.MaxArtifactBytes < 0:
+		return fmt.Errorf("%w: MaxArtifactBytes %d must not be negative", ErrConfig, c.MaxArtifactBytes)
+	case c.Shards < 1 || c.Shards > maxShards || c.Shards&(c.Shards-1) != 0:
+		return fmt.Errorf("%w: Shards %d must be a power of two in [1, %d]", ErrConfig, c.Shards, maxShards)
+	case c.Policy == nil && c.PolicyName == "":
+		return fmt.Errorf("%w: set Policy or PolicyName", ErrConfig)
+	case c.PolicyCapacity < 0:
+		return fmt.Errorf("%w: PolicyCapacity %d must not be negative", ErrConfig, c.PolicyCapacity)
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package memory
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/stratacache/stratacache/artifact"
+)
+
+// entry is one stored artifact. Everything but accessed, pins and refs is
+// immutable once the entry is published in the index, so readers need no lock
+// to use it while they hold a reference.
+//
+// refs counts the index's reference (1 while the entry is indexed) plus one
+// per outstanding view (including a Get in progress). The extent goes back
+// to the allocator when refs reaches zero, which can only happen after the
+// entry has left the index.
+//
+// *entry is the tiers.View the tier hands out: taking a view is an atomic
+// increment, with no allocation.
+type entry struct {
+	t    *Tier
+	hash uint64
+	ns   artifact.Namespace
+	key  []byte // private copy
+	ext  extent
+	data []byte // arena bytes of the payload, len == meta.Length
+	meta artifact.Meta
+
+	accessed atomic.Int64
+	pins     atomic.Int32 // changed under Tier.policyMu
+	refs     atomic.Int32
+}
+
+// sameKey compares the full identity, not just the hash.
+func (e *entry) sameKey(id artifact.ID) bool {
+	return e.ns == id.Namespace && string(e.key) == string(id.Key)
+}
+
+// expired reports whether the entry's TTL has passed at now (unix ns).
+func (e *entry) expired(now int64) bool {
+	return e.meta.TTL > 0 && now-e.meta.Created >= int64(e.meta.TTL)
+}
+
+// Bytes returns the payload; valid until Release.
+func (e *entry) Bytes() []byte { return e.data }
+
+// Meta returns the artifact's metadata with its current access time and pin
+// count. Shape is shared with the tier and must not be modified.
+func (e *entry) Meta() artifact.Meta {
+	m := e.meta
+	m.Accessed = e.accessed.Load()
+	m.Pins = e.pins.Load()
+	return m
+}
+
+// Release drops the view's reference. It must be called exactly once per
+// view; a second call would release another holder's reference.
+func (e *entry) Release() { e.t.release(e) }
+
+// id rebuilds the artifact id (sharing the entry's key copy, which never
+// changes).
+func (e *entry) id() artifact.ID {
+	return artifact.ID{Hash: e.hash, Namespace: e.ns, Key: e.key}
+}
+
+// shard is one slice of the index. Counters live beside the lock so that
+// readers on different shards do not share a cache line.
+type shard struct {
+	mu         sync.RWMutex
+	m          map[uint64]*entry
+	hits       atomic.Uint64
+	misses     atomic.Uint64
+	collisions atomic.Uint64
+	_          [64]byte
+}

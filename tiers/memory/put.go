@@ -1,0 +1,222 @@
+package memory
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/tiers"
+)
+
+// Put stores payload under id, replacing an artifact of the same key
+// atomically. It reserves an extent (evicting per the policy, and waiting up
+// to Config.SpaceWait for space held by views or other Puts), copies the
+// payload with no lock held, then publishes the entry. On failure nothing is
+// left behind. A different key with the same id fails with
+// tiers.ErrCollision and leaves the stored artifact alone.
+func (t *Tier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error {
+	if t.closed.Load() {
+		return tiers.ErrClosed
+	}
+	if err := validateID(id); err != nil {
+		return err
+	}
+	n := int64(len(payload))
+	if n > t.maxBytes || t.alloc.roundUp(n) > t.alloc.capacity {
+		return fmt.Errorf("%w: %d bytes > limit %d", tiers.ErrTooLarge, n, t.maxBytes)
+	}
+	sh := t.shardOf(id.Hash)
+	sh.mu.RLock()
+	old := sh.m[id.Hash]
+	collides := old != nil && !old.sameKey(id)
+	sh.mu.RUnlock()
+	if collides {
+		sh.collisions.Add(1)
+		return fmt.Errorf("%w: put %s", tiers.ErrCollision, id)
+	}
+
+	ext, err := t.reserve(n)
+	if err != nil {
+		return err
+	}
+	e := &entry{
+		t:    t,
+		hash: id.Hash,
+		ns:   id.Namespace,
+		key:  append([]byte(nil), id.Key...),
+		ext:  ext,
+		data: t.arena.slice(ext.off, n),
+	}
+	copy(e.data, payload)
+	now := time.Now().UnixNano()
+	e.meta = opts.Meta
+	e.meta.Shape = append([]int64(nil), opts.Meta.Shape...)
+	e.meta.Length = n
+	e.meta.Checksum = artifact.Checksum(payload)
+	e.meta.Created = now
+	e.meta.Accessed = now
+	e.meta.Pins = 0
+	e.accessed.Store(now)
+	e.refs.Store(1)
+	return t.publish(sh, e, opts.Pin)
+}
+
+// publish installs e in the index and the policy, replacing an entry of the
+// same key. On failure it frees e's extent.
+func (t *Tier) publish(sh *shard, e *entry, pin bool) error {
+	t.policyMu.Lock()
+	if t.closed.Load() {
+		t.policyMu.Unlock()
+		t.abandon(e)
+		return tiers.ErrClosed
+	}
+	sh.mu.Lock()
+	old := sh.m[e.hash]
+	if old != nil && !old.sameKey(e.id()) {
+		sh.mu.Unlock()
+		t.policyMu.Unlock()
+		sh.collisions.Add(1)
+		t.abandon(e)
+		return fmt.Errorf("%w: put %s", tiers.ErrCollision, e.id())
+	}
+	if old != nil {
+		// Pins belong to the key: holders that pinned the old payload keep
+		// the new one pinned too.
+		e.pins.Store(old.pins.Load())
+	}
+	if pin {
+		e.pins.Add(1)
+	}
+	sh.m[e.hash] = e
+	sh.mu.Unlock()
+	t.policy.Insert(e.hash) // a present key: a touch
+	if pin {
+		t.policy.Pin(e.hash)
+	}
+	t.policyMu.Unlock()
+
+	t.inflight.Add(-e.ext.size)
+	if old != nil {
+		t.dropIndexRef(old)
+	} else {
+		t.artifacts.Add(1)
+	}
+	t.puts.Add(1)
+	if e.ext.size > 0 {
+		// Space reserved by this Put is now evictable: wake waiters.
+		t.allocMu.Lock()
+		t.signalSpaceLocked()
+		t.allocMu.Unlock()
+	}
+	return nil
+}
+
+// abandon frees the extent of an entry that was never published.
+func (t *Tier) abandon(e *entry) {
+	t.inflight.Add(-e.ext.size)
+	t.freeExtent(e.ext)
+}
+
+// reserve allocates an extent for n bytes, evicting victims one at a time
+// (each handed to the EvictFunc with no lock held) until one fits. When the
+// policy has nothing left to evict but space is held by views or by other
+// Puts in flight, it waits for it up to Config.SpaceWait.
+func (t *Tier) reserve(n int64) (extent, error) {
+	if n == 0 {
+		return extent{}, nil
+	}
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		t.allocMu.Lock()
+		if t.closing {
+			t.allocMu.Unlock()
+			return extent{}, tiers.ErrClosed
+		}
+		if x, ok := t.alloc.alloc(n); ok {
+			t.extentsOut++
+			t.used.Store(t.alloc.used)
+			t.inflight.Add(x.size)
+			t.allocMu.Unlock()
+			return x, nil
+		}
+		spaceCh := t.spaceCh
+		t.waiters++ // so that frees from here on close spaceCh
+		t.allocMu.Unlock()
+
+		if t.evictOne() {
+			t.unwait()
+			continue
+		}
+		if t.pending.Load() == 0 && t.inflight.Load() == 0 || t.cfg.SpaceWait < 0 {
+			select {
+			case <-spaceCh: // something was freed since our attempt: retry
+				t.unwait()
+				continue
+			default:
+			}
+			t.unwait()
+			return extent{}, t.noSpace(n)
+		}
+		if timer == nil {
+			timer = time.NewTimer(t.cfg.SpaceWait)
+		}
+		select {
+		case <-spaceCh:
+			t.unwait()
+		case <-timer.C:
+			t.unwait()
+			return extent{}, t.noSpace(n)
+		}
+	}
+}
+
+func (t *Tier) unwait() {
+	t.allocMu.Lock()
+	t.waiters--
+	t.allocMu.Unlock()
+}
+
+func (t *Tier) noSpace(n int64) error {
+	return fmt.Errorf("%w: %d bytes wanted, %d of %d used (%d held by views)",
+		tiers.ErrNoSpace, n, t.used.Load(), t.cfg.CapacityBytes, t.pending.Load())
+}
+
+// evictOne removes the policy's next victim from the index and hands it to
+// the EvictFunc (or drops it). It reports false when the policy has no
+// unpinned key left.
+func (t *Tier) evictOne() bool {
+	fp := t.evictFunc.Load()
+	t.policyMu.Lock()
+	var victim *entry
+	for victim == nil {
+		h, ok := t.policy.Evict()
+		if !ok {
+			t.policyMu.Unlock()
+			return false
+		}
+		sh := t.shardOf(h)
+		sh.mu.Lock()
+		if e := sh.m[h]; e != nil {
+			delete(sh.m, h)
+			if fp != nil {
+				e.refs.Add(1) // the hook's view
+			}
+			victim = e
+		}
+		sh.mu.Unlock()
+	}
+	t.policyMu.Unlock()
+	t.artifacts.Add(-1)
+	t.evictions.Add(1)
+	t.evicted.Add(uint64(victim.meta.Length))
+	t.dropIndexRef(victim)
+	if fp != nil {
+		(*fp)(tiers.Evicted{ID: victim.id(), View: victim})
+	}
+	return true
+}
