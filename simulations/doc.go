@@ -1,0 +1,18 @@
+// Package simulations replays request traces through prefix caches: the
+// real eviction policies of tiers/eviction (never a copy of them), Belady's
+// MIN as the oracle and an infinite cache, in single-cache, multi-tier and
+// multi-node modes.
+//
+// Reference semantics (../shared/traces/README.md): for each request in
+// order, hit = the longest run of leading blocks all cached before the
+// request; then the request's blocks are pinned, the missing ones inserted
+// (evicting per policy, never a pinned block) and every block accessed
+// deepest-first, so the first block ends up most recently used.
+//
+// Sub-packages: trace (readers), workload (seeded generators), mrcplot
+// (miss-ratio-curve plots).
+//
+// simulations imports tiers/eviction and its own sub-packages only: no
+// actors, cluster, node or network code, and no second implementation of a
+// policy.
+package simulations

@@ -1,0 +1,164 @@
+package simulations
+
+import (
+	"github.com/stratacache/stratacache/simulations/trace"
+	"github.com/stratacache/stratacache/tiers/eviction"
+)
+
+// PolicyCache drives a real eviction.Policy with the reference semantics.
+// It mirrors membership in a dense bitmap (the simulator is the only one
+// inserting and evicting), so the hit test costs no policy call.
+//
+// A request longer than the capacity caches only its first capacity blocks
+// (the prefix is what later requests can hit); its deeper blocks count as
+// misses and are not inserted.
+type PolicyCache struct {
+	p        eviction.Policy
+	pa       eviction.ParentAware
+	parent   []uint32
+	in       []bool
+	n        int
+	capacity int
+	onEvict  func(uint32)
+
+	// Failed counts blocks not inserted because the policy found no
+	// victim although an unpinned key existed (a policy bug).
+	Failed int
+}
+
+// NewPolicyCache wraps p (empty, built for capacity) for trace tr's id
+// space. A ParentAware policy is told each block's parent before the
+// block is inserted.
+func NewPolicyCache(p eviction.Policy, capacity int, tr *trace.Trace) *PolicyCache {
+	c := &PolicyCache{
+		p:        p,
+		parent:   tr.Parent,
+		in:       make([]bool, tr.NumBlocks()+1),
+		capacity: capacity,
+	}
+	c.pa, _ = p.(eviction.ParentAware)
+	return c
+}
+
+// Name is the policy's name.
+func (c *PolicyCache) Name() string { return c.p.Name() }
+
+// Len is the number of cached blocks.
+func (c *PolicyCache) Len() int { return c.n }
+
+// Policy returns the driven policy.
+func (c *PolicyCache) Policy() eviction.Policy { return c.p }
+
+// SetEvictFunc installs a hook called for every victim.
+func (c *PolicyCache) SetEvictFunc(f func(uint32)) { c.onEvict = f }
+
+// Contains reports whether block b is cached.
+func (c *PolicyCache) Contains(b uint32) bool { return c.in[b] }
+
+// Access applies one request; see Cache.
+func (c *PolicyCache) Access(blocks []uint32, _ int) int {
+	in := c.in
+	hit := 0
+	for hit < len(blocks) && in[blocks[hit]] {
+		hit++
+	}
+	req := blocks
+	if len(req) > c.capacity {
+		req = req[:c.capacity]
+	}
+	missing := 0
+	for _, b := range req[hit:] {
+		if !in[b] {
+			missing++
+		}
+	}
+	if missing == 0 {
+		for i := len(req) - 1; i >= 0; i-- {
+			c.p.Touch(uint64(req[i]))
+		}
+		return hit
+	}
+	// Pins cost two calls per block: take them only when this request
+	// evicts.
+	pin := c.n+missing > c.capacity
+	if pin {
+		for _, b := range req {
+			if in[b] {
+				c.p.Pin(uint64(b))
+			}
+		}
+	}
+	for i := len(req) - 1; i >= 0; i-- {
+		b := req[i]
+		if in[b] {
+			c.p.Touch(uint64(b))
+			continue
+		}
+		if !c.makeRoom() {
+			c.Failed++
+			continue
+		}
+		if c.pa != nil {
+			c.pa.SetParent(uint64(b), uint64(c.parent[b]))
+		}
+		c.p.Insert(uint64(b))
+		in[b] = true
+		c.n++
+		if pin {
+			c.p.Pin(uint64(b))
+		}
+	}
+	if pin {
+		for _, b := range req {
+			if in[b] {
+				c.p.Unpin(uint64(b))
+			}
+		}
+	}
+	return hit
+}
+
+// Insert adds block b (touching it when present), evicting as needed; it
+// reports whether b is cached afterwards. Multi-tier mode uses it for
+// demotions.
+func (c *PolicyCache) Insert(b uint32) bool {
+	if c.in[b] {
+		c.p.Touch(uint64(b))
+		return true
+	}
+	if !c.makeRoom() {
+		c.Failed++
+		return false
+	}
+	if c.pa != nil {
+		c.pa.SetParent(uint64(b), uint64(c.parent[b]))
+	}
+	c.p.Insert(uint64(b))
+	c.in[b] = true
+	c.n++
+	return true
+}
+
+// Remove forgets block b (a promotion out of an exclusive lower tier).
+func (c *PolicyCache) Remove(b uint32) {
+	if c.in[b] {
+		c.p.Remove(uint64(b))
+		c.in[b] = false
+		c.n--
+	}
+}
+
+func (c *PolicyCache) makeRoom() bool {
+	for c.n >= c.capacity {
+		v, ok := c.p.Evict()
+		if !ok || v == 0 || v >= uint64(len(c.in)) || !c.in[v] {
+			return false
+		}
+		c.in[v] = false
+		c.n--
+		if c.onEvict != nil {
+			c.onEvict(uint32(v))
+		}
+	}
+	return true
+}
