@@ -1,0 +1,112 @@
+package actors
+
+import (
+	"sync/atomic"
+
+	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/tiers"
+)
+
+// In-process envelopes. The schema of every actor message is a protobuf
+// message in messages/ (Store, Delete, Promote, Demote, Evicted, Flush, ...);
+// inside a node the envelope carries that header's content in decoded form
+// beside a payload reference, because payloads never travel through a
+// mailbox by value (DESIGN.md). The wire forms are built from the same
+// fields by messages/ when a message leaves the process.
+
+// reply carries the answer of a request back to a waiting sender. Requests
+// use a channel of their own rather than protoactor futures so that a
+// sender can honour its context and still never return while an actor
+// reads its payload (see storeMsg.state).
+type reply struct{ done chan result }
+
+func newReply() reply { return reply{done: make(chan result, 1)} }
+
+// respond delivers res; a nil channel (fire-and-forget message) drops it.
+func (r reply) respond(res result) {
+	if r.done != nil {
+		select {
+		case r.done <- res:
+		default: // already answered (a crash after a reply)
+		}
+	}
+}
+
+// replier is implemented by every request, so that a crashing actor can
+// still answer before its supervisor restarts it.
+type replier interface{ respond(result) }
+
+// Store request states: the sender may withdraw a request that no actor has
+// started, and must wait for one that has (the actor is reading its payload).
+const (
+	storePending int32 = iota
+	storeStarted
+	storeWithdrawn
+)
+
+// storeMsg asks a TierActor to put Payload. The payload belongs to the
+// requester, who waits for the reply before reusing it.
+type storeMsg struct {
+	reply
+	ID      artifact.ID
+	Payload []byte
+	Opts    tiers.PutOptions
+	state   atomic.Int32
+}
+
+// deleteMsg asks a TierActor to delete ID.
+type deleteMsg struct {
+	reply
+	ID artifact.ID
+}
+
+// promoteMsg asks a TierActor to copy ID up from the lower tier From.
+// It is sent without waiting (Send): promotion is best effort.
+type promoteMsg struct {
+	ID   artifact.ID
+	From int
+}
+
+// evictedMsg hands a LinkActor a victim of the upper tier; the link demotes
+// it if needed and releases the view. The sender waits for the reply: a
+// dirty victim must be safe below before the upper tier reuses its space.
+type evictedMsg struct {
+	reply
+	Ev tiers.Evicted
+}
+
+// markDirtyMsg tells a write-back LinkActor that ID (Size bytes, already
+// reserved against the dirty bound) now differs from the tier below.
+type markDirtyMsg struct {
+	ID   artifact.ID
+	Size int64
+}
+
+// forgetMsg tells a LinkActor that ID was deleted: drop it from the dirty set.
+type forgetMsg struct {
+	reply
+	ID artifact.ID
+}
+
+// flushMsg asks a LinkActor to flush: everything (All) or one batch.
+type flushMsg struct {
+	reply
+	All bool
+}
+
+// flushTick is the periodic nudge of a write-back link.
+type flushTick struct{}
+
+// crashMsg makes an actor panic: a test seam for supervision.
+type crashMsg struct {
+	reply
+	Reason string
+}
+
+// result is the in-process reply of a request.
+type result struct {
+	Err     error
+	Found   bool
+	Flushed int64 // artifacts flushed (flushMsg)
+	Left    int64 // artifacts still dirty after a flush
+}

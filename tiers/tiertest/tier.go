@@ -1,0 +1,285 @@
+package tiertest
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/tiers"
+)
+
+type entry struct {
+	id      artifact.ID
+	payload []byte // never modified after Put: views of it stay valid
+	meta    artifact.Meta
+	pins    int32
+	seq     uint64
+}
+
+// Tier is a fake tier: safe for concurrent use, FIFO eviction.
+type Tier struct {
+	name     string
+	kind     tiers.Kind
+	capacity int64
+
+	mu      sync.Mutex
+	entries map[uint64]*entry
+	order   []uint64 // insertion order, stale entries skipped
+	seqs    []uint64
+	seq     uint64
+	used    int64
+	closed  bool
+	evict   tiers.EvictFunc
+	stats   tiers.Stats
+	// PutFault, when set, is called at the start of every Put; a non-nil
+	// result fails the Put (fault injection).
+	PutFault func(id artifact.ID) error
+	puts     atomic.Int64
+}
+
+// New returns a fake memory-kind tier with the given byte budget.
+func New(name string, capacityBytes int64) *Tier {
+	return &Tier{name: name, kind: tiers.KindMemory, capacity: capacityBytes, entries: map[uint64]*entry{}}
+}
+
+// WithKind sets the kind the fake reports.
+func (t *Tier) WithKind(k tiers.Kind) *Tier { t.kind = k; return t }
+
+func (t *Tier) Name() string     { return t.name }
+func (t *Tier) Kind() tiers.Kind { return t.kind }
+func (t *Tier) PutCount() int64  { return t.puts.Load() }
+func (t *Tier) SetEvictFunc(f tiers.EvictFunc) {
+	t.mu.Lock()
+	t.evict = f
+	t.mu.Unlock()
+}
+
+func (t *Tier) lookup(id artifact.ID) (*entry, error) {
+	if t.closed {
+		return nil, tiers.ErrClosed
+	}
+	e, ok := t.entries[id.Hash]
+	if !ok {
+		t.stats.Misses++
+		return nil, tiers.ErrNotFound
+	}
+	if !e.id.Equal(id) {
+		t.stats.Collisions++
+		return nil, fmt.Errorf("%w: %s", tiers.ErrCollision, id)
+	}
+	if e.meta.Expired(time.Now().UnixNano()) {
+		t.removeLocked(e)
+		t.stats.Misses++
+		return nil, tiers.ErrNotFound
+	}
+	t.stats.Hits++
+	return e, nil
+}
+
+func (t *Tier) removeLocked(e *entry) {
+	delete(t.entries, e.id.Hash)
+	t.used -= int64(len(e.payload))
+}
+
+// Put stores a private copy of payload, evicting oldest-first.
+func (t *Tier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error {
+	t.puts.Add(1)
+	if err := id.Validate(); err != nil {
+		return err
+	}
+	if t.PutFault != nil {
+		if err := t.PutFault(id); err != nil {
+			return err
+		}
+	}
+	size := int64(len(payload))
+	if size > t.capacity {
+		return fmt.Errorf("%w: %d > capacity %d", tiers.ErrTooLarge, size, t.capacity)
+	}
+	cp := append([]byte(nil), payload...)
+	meta := opts.Meta
+	meta.Length = size
+	meta.Checksum = artifact.Checksum(cp)
+	now := time.Now().UnixNano()
+	meta.Created, meta.Accessed = now, now
+
+	var victims []tiers.Evicted
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return tiers.ErrClosed
+	}
+	old, had := t.entries[id.Hash]
+	if had && !old.id.Equal(id) {
+		t.stats.Collisions++
+		t.mu.Unlock()
+		return fmt.Errorf("%w: %s", tiers.ErrCollision, id)
+	}
+	free := t.capacity - t.used
+	if had {
+		free += int64(len(old.payload))
+	}
+	for free < size {
+		v := t.victimLocked(id.Hash)
+		if v == nil {
+			t.mu.Unlock()
+			return fmt.Errorf("%w: %d bytes needed, everything else pinned", tiers.ErrNoSpace, size)
+		}
+		t.removeLocked(v)
+		free += int64(len(v.payload))
+		t.stats.Evictions++
+		t.stats.EvictedBytes += uint64(len(v.payload))
+		victims = append(victims, tiers.Evicted{ID: v.id, View: &view{b: v.payload, meta: v.meta}})
+	}
+	if had {
+		t.removeLocked(old)
+	}
+	t.seq++
+	e := &entry{id: id.Clone(), payload: cp, meta: meta, seq: t.seq}
+	if opts.Pin {
+		e.pins = 1
+	}
+	t.entries[id.Hash] = e
+	t.order = append(t.order, id.Hash)
+	t.seqs = append(t.seqs, t.seq)
+	t.used += size
+	t.stats.Puts++
+	f := t.evict
+	t.mu.Unlock()
+	for _, v := range victims {
+		if f != nil {
+			f(v)
+		} else {
+			v.View.Release()
+		}
+	}
+	return nil
+}
+
+// victimLocked returns the oldest unpinned entry other than skip.
+func (t *Tier) victimLocked(skip uint64) *entry {
+	for i := 0; i < len(t.order); i++ {
+		h, s := t.order[i], t.seqs[i]
+		e, ok := t.entries[h]
+		if !ok || e.seq != s {
+			t.order = append(t.order[:i], t.order[i+1:]...)
+			t.seqs = append(t.seqs[:i], t.seqs[i+1:]...)
+			i--
+			continue
+		}
+		if e.pins > 0 || h == skip {
+			continue
+		}
+		t.order = append(t.order[:i], t.order[i+1:]...)
+		t.seqs = append(t.seqs[:i], t.seqs[i+1:]...)
+		return e
+	}
+	return nil
+}
+
+func (t *Tier) Get(dst []byte, id artifact.ID) ([]byte, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, err := t.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if len(dst) < len(e.payload) {
+		return nil, tiers.ErrShortBuffer
+	}
+	n := copy(dst, e.payload)
+	return dst[:n], nil
+}
+
+type view struct {
+	b        []byte
+	meta     artifact.Meta
+	released atomic.Bool
+}
+
+func (v *view) Bytes() []byte       { return v.b }
+func (v *view) Meta() artifact.Meta { return v.meta }
+func (v *view) Release() {
+	if v.released.Swap(true) {
+		panic("tiertest: view released twice")
+	}
+}
+
+func (t *Tier) View(id artifact.ID) (tiers.View, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, err := t.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	return &view{b: e.payload, meta: e.meta}, nil
+}
+
+func (t *Tier) Stat(id artifact.ID) (artifact.Meta, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, err := t.lookup(id)
+	if err != nil {
+		return artifact.Meta{}, err
+	}
+	return e.meta, nil
+}
+
+func (t *Tier) Contains(id artifact.ID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[id.Hash]
+	return ok && !t.closed && e.id.Equal(id)
+}
+
+func (t *Tier) Delete(id artifact.ID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[id.Hash]
+	if !ok || !e.id.Equal(id) || t.closed {
+		return false
+	}
+	t.removeLocked(e)
+	t.stats.Deletes++
+	return true
+}
+
+func (t *Tier) pin(id artifact.ID, d int32) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, err := t.lookup(id)
+	if err != nil {
+		return err
+	}
+	if e.pins+d >= 0 {
+		e.pins += d
+	}
+	return nil
+}
+
+func (t *Tier) Pin(id artifact.ID) error   { return t.pin(id, 1) }
+func (t *Tier) Unpin(id artifact.ID) error { return t.pin(id, -1) }
+
+func (t *Tier) Stats(s *tiers.Stats) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	*s = t.stats
+	s.Name, s.Kind = t.name, t.kind
+	s.CapacityBytes = t.capacity
+	s.UsedBytes = t.used
+	s.Artifacts = int64(len(t.entries))
+}
+
+// Close drops the contents; safe to call twice.
+func (t *Tier) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	t.entries = map[uint64]*entry{}
+	t.used = 0
+	return nil
+}
+
+var _ tiers.Tier = (*Tier)(nil)
