@@ -24,18 +24,16 @@ type Tier struct {
 	kind     tiers.Kind
 	capacity int64
 
-	mu      sync.Mutex
-	entries map[uint64]*entry
-	order   []uint64 // insertion order, stale entries skipped
-	seqs    []uint64
-	seq     uint64
-	used    int64
-	closed  bool
-	evict   tiers.EvictFunc
-	stats   tiers.Stats
-	// PutFault, when set, is called at the start of every Put; a non-nil
-	// result fails the Put (fault injection).
-	PutFault func(id artifact.ID) error
+	mu       sync.Mutex
+	entries  map[uint64]*entry
+	order    []uint64 // insertion order, stale entries skipped
+	seqs     []uint64
+	seq      uint64
+	used     int64
+	closed   bool
+	evict    tiers.EvictFunc
+	stats    tiers.Stats
+	putFault atomic.Pointer[func(id artifact.ID) error]
 	puts     atomic.Int64
 }
 
@@ -89,8 +87,8 @@ func (t *Tier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error 
 	if err := id.Validate(); err != nil {
 		return err
 	}
-	if t.PutFault != nil {
-		if err := t.PutFault(id); err != nil {
+	if f := t.putFault.Load(); f != nil {
+		if err := (*f)(id); err != nil {
 			return err
 		}
 	}
@@ -272,14 +270,32 @@ func (t *Tier) Stats(s *tiers.Stats) {
 	s.Artifacts = int64(len(t.entries))
 }
 
-// Close drops the contents; safe to call twice.
+// Close refuses further use; safe to call twice. The contents stay
+// inspectable through Holds, so tests can check what a closing engine left.
 func (t *Tier) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.closed = true
-	t.entries = map[uint64]*entry{}
-	t.used = 0
 	return nil
 }
 
+// Holds reports whether the tier holds id with exactly payload, also after
+// Close.
+func (t *Tier) Holds(id artifact.ID, payload []byte) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[id.Hash]
+	return ok && e.id.Equal(id) && string(e.payload) == string(payload)
+}
+
 var _ tiers.Tier = (*Tier)(nil)
+
+// SetPutFault installs f, called at the start of every Put; a non-nil
+// result fails the Put (fault injection). nil removes it.
+func (t *Tier) SetPutFault(f func(id artifact.ID) error) {
+	if f == nil {
+		t.putFault.Store(nil)
+		return
+	}
+	t.putFault.Store(&f)
+}
