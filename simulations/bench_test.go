@@ -25,8 +25,8 @@ func benchPolicy(b *testing.B, policy string, capacity int) {
 	b.ReportMetric(float64(tr.Accesses())*float64(b.N)/b.Elapsed().Seconds()/1e6, "Maccesses/s")
 }
 
-func BenchmarkLRU5000(b *testing.B)   { benchPolicy(b, "lru", 5000) }
-func BenchmarkLRU50000(b *testing.B)  { benchPolicy(b, "lru", 50000) }
-func BenchmarkFIFO5000(b *testing.B)  { benchPolicy(b, "fifo", 5000) }
-func BenchmarkMIN5000(b *testing.B)   { benchPolicy(b, "min", 5000) }
-func BenchmarkMIN50000(b *testing.B)  { benchPolicy(b, "min", 50000) }
+func BenchmarkLRU5000(b *testing.B)  { benchPolicy(b, "lru", 5000) }
+func BenchmarkLRU50000(b *testing.B) { benchPolicy(b, "lru", 50000) }
+func BenchmarkFIFO5000(b *testing.B) { benchPolicy(b, "fifo", 5000) }
+func BenchmarkMIN5000(b *testing.B)  { benchPolicy(b, "min", 5000) }
+func BenchmarkMIN50000(b *testing.B) { benchPolicy(b, "min", 50000) }

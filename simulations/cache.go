@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/stratacache/stratacache/simulations/trace"
+	"github.com/stratacache/stratacache/tiers/eviction"
 )
 
 // Sentinel errors of the package, wrapped with %w and context.
@@ -60,7 +61,7 @@ func NewCache(policy string, capacity int, tr *trace.Trace) (Cache, error) {
 	if name == PolicyMIN || name == "belady" || name == "opt" {
 		return NewMIN(capacity, NewOracle(tr)), nil
 	}
-	p, err := newPolicy(name, capacity)
+	p, err := eviction.New(name, capacity)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %w", ErrPolicy, policy, err)
 	}
