@@ -4,6 +4,6 @@
 // builders for KV-cache chunks and parameter chunks, including the chained
 // prefix hash that routers and engines must compute identically.
 //
-// artifact sits at the bottom of the module next to messages/: it may import
-// messages/ and third-party hashing, and nothing else of this module.
+// artifact sits at the very bottom of the module: it imports nothing of this
+// module (messages/ imports it for the wire conversions).
 package artifact
