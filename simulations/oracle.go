@@ -45,10 +45,15 @@ type MIN struct {
 	o        *Oracle
 	depth    []uint32
 	capacity int
-	key      []uint64 // per block: next use << 24 | depth
-	slot     []int32  // per block: heap index, -1 when not cached
-	heap     []uint32
+	slot     []int32 // per block: heap index, -1 when not cached
+	heap     []entry
 	onEvict  func(uint32)
+}
+
+// entry is a cached block and its key: next use << depthBits | depth.
+type entry struct {
+	key uint64
+	id  uint32
 }
 
 const depthBits = 24
@@ -60,9 +65,8 @@ func NewMIN(capacity int, o *Oracle) *MIN {
 		o:        o,
 		depth:    o.tr.Depth,
 		capacity: capacity,
-		key:      make([]uint64, nb),
 		slot:     make([]int32, nb),
-		heap:     make([]uint32, 0, min(capacity, nb)),
+		heap:     make([]entry, 0, min(capacity, nb)),
 	}
 	for i := range m.slot {
 		m.slot[i] = -1
@@ -112,13 +116,12 @@ func (m *MIN) Access(blocks []uint32, pos int) int {
 		k := uint64(next[pos+i])<<depthBits | uint64(m.depth[b]&(1<<depthBits-1))
 		if s := slot[b]; s >= 0 {
 			// The next use only moves later: the key grows.
-			m.key[b] = k
+			m.heap[s].key = k
 			m.up(int(s))
 			continue
 		}
-		m.key[b] = k
 		slot[b] = int32(len(m.heap))
-		m.heap = append(m.heap, b)
+		m.heap = append(m.heap, entry{key: k, id: b})
 		m.up(len(m.heap) - 1)
 	}
 	return hit
@@ -126,10 +129,10 @@ func (m *MIN) Access(blocks []uint32, pos int) int {
 
 func (m *MIN) evictTop() {
 	h := m.heap
-	v := h[0]
+	v := h[0].id
 	last := len(h) - 1
 	h[0] = h[last]
-	m.slot[h[0]] = 0
+	m.slot[h[0].id] = 0
 	m.heap = h[:last]
 	m.slot[v] = -1
 	if last > 0 {
@@ -141,44 +144,40 @@ func (m *MIN) evictTop() {
 }
 
 func (m *MIN) up(i int) {
-	h, key, slot := m.heap, m.key, m.slot
-	b := h[i]
-	k := key[b]
+	h, slot := m.heap, m.slot
+	e := h[i]
 	for i > 0 {
 		p := (i - 1) / 2
-		pb := h[p]
-		if key[pb] >= k {
+		if h[p].key >= e.key {
 			break
 		}
-		h[i] = pb
-		slot[pb] = int32(i)
+		h[i] = h[p]
+		slot[h[i].id] = int32(i)
 		i = p
 	}
-	h[i] = b
-	slot[b] = int32(i)
+	h[i] = e
+	slot[e.id] = int32(i)
 }
 
 func (m *MIN) down(i int) {
-	h, key, slot := m.heap, m.key, m.slot
+	h, slot := m.heap, m.slot
 	n := len(h)
-	b := h[i]
-	k := key[b]
+	e := h[i]
 	for {
 		c := 2*i + 1
 		if c >= n {
 			break
 		}
-		if c+1 < n && key[h[c+1]] > key[h[c]] {
+		if c+1 < n && h[c+1].key > h[c].key {
 			c++
 		}
-		cb := h[c]
-		if key[cb] <= k {
+		if h[c].key <= e.key {
 			break
 		}
-		h[i] = cb
-		slot[cb] = int32(i)
+		h[i] = h[c]
+		slot[h[i].id] = int32(i)
 		i = c
 	}
-	h[i] = b
-	slot[b] = int32(i)
+	h[i] = e
+	slot[e.id] = int32(i)
 }

@@ -16,7 +16,7 @@ type PolicyCache struct {
 	p        eviction.Policy
 	pa       eviction.ParentAware
 	parent   []uint32
-	in       []bool
+	in       bitset
 	n        int
 	capacity int
 	onEvict  func(uint32)
@@ -38,7 +38,7 @@ func NewPolicyCache(p eviction.Policy, capacity int, tr *trace.Trace) *PolicyCac
 	c := &PolicyCache{
 		p:        p,
 		parent:   tr.Parent,
-		in:       make([]bool, tr.NumBlocks()+1),
+		in:       newBitset(tr.NumBlocks() + 1),
 		capacity: capacity,
 	}
 	c.pa, _ = p.(eviction.ParentAware)
@@ -62,13 +62,13 @@ func (c *PolicyCache) Policy() eviction.Policy { return c.p }
 func (c *PolicyCache) SetEvictFunc(f func(uint32)) { c.onEvict = f }
 
 // Contains reports whether block b is cached.
-func (c *PolicyCache) Contains(b uint32) bool { return c.in[b] }
+func (c *PolicyCache) Contains(b uint32) bool { return c.in.has(b) }
 
 // Access applies one request; see Cache.
 func (c *PolicyCache) Access(blocks []uint32, _ int) int {
 	in := c.in
 	hit := 0
-	for hit < len(blocks) && in[blocks[hit]] {
+	for hit < len(blocks) && in.has(blocks[hit]) {
 		hit++
 	}
 	req := blocks
@@ -77,7 +77,7 @@ func (c *PolicyCache) Access(blocks []uint32, _ int) int {
 	}
 	missing := 0
 	for _, b := range req[hit:] {
-		if !in[b] {
+		if !in.has(b) {
 			missing++
 		}
 	}
@@ -95,14 +95,14 @@ func (c *PolicyCache) Access(blocks []uint32, _ int) int {
 	pin := c.n+missing > c.capacity
 	if pin {
 		for _, b := range req {
-			if in[b] {
+			if in.has(b) {
 				c.p.Pin(uint64(b))
 			}
 		}
 	}
 	for i := len(req) - 1; i >= 0; i-- {
 		b := req[i]
-		if in[b] {
+		if in.has(b) {
 			c.p.Touch(uint64(b))
 			continue
 		}
@@ -114,7 +114,7 @@ func (c *PolicyCache) Access(blocks []uint32, _ int) int {
 			c.pa.SetParent(uint64(b), uint64(c.parent[b]))
 		}
 		c.p.Insert(uint64(b))
-		in[b] = true
+		in.set(b)
 		c.n++
 		if pin {
 			c.p.Pin(uint64(b))
@@ -122,7 +122,7 @@ func (c *PolicyCache) Access(blocks []uint32, _ int) int {
 	}
 	if pin {
 		for _, b := range req {
-			if in[b] {
+			if in.has(b) {
 				c.p.Unpin(uint64(b))
 			}
 		}
@@ -134,7 +134,7 @@ func (c *PolicyCache) accessUpfront(req []uint32, hit, missing int) int {
 	in := c.in
 	if e := c.n + missing - c.capacity; e > 0 {
 		for _, b := range req {
-			if in[b] {
+			if in.has(b) {
 				c.p.Pin(uint64(b))
 			}
 		}
@@ -144,14 +144,14 @@ func (c *PolicyCache) accessUpfront(req []uint32, hit, missing int) int {
 			}
 		}
 		for _, b := range req {
-			if in[b] {
+			if in.has(b) {
 				c.p.Unpin(uint64(b))
 			}
 		}
 	}
 	for i := len(req) - 1; i >= 0; i-- {
 		b := req[i]
-		if in[b] {
+		if in.has(b) {
 			c.p.Touch(uint64(b))
 			continue
 		}
@@ -160,7 +160,7 @@ func (c *PolicyCache) accessUpfront(req []uint32, hit, missing int) int {
 			continue
 		}
 		c.p.Insert(uint64(b))
-		in[b] = true
+		in.set(b)
 		c.n++
 	}
 	return hit
@@ -170,7 +170,7 @@ func (c *PolicyCache) accessUpfront(req []uint32, hit, missing int) int {
 // reports whether b is cached afterwards. Multi-tier mode uses it for
 // demotions.
 func (c *PolicyCache) Insert(b uint32) bool {
-	if c.in[b] {
+	if c.in.has(b) {
 		c.p.Touch(uint64(b))
 		return true
 	}
@@ -182,16 +182,16 @@ func (c *PolicyCache) Insert(b uint32) bool {
 		c.pa.SetParent(uint64(b), uint64(c.parent[b]))
 	}
 	c.p.Insert(uint64(b))
-	c.in[b] = true
+	c.in.set(b)
 	c.n++
 	return true
 }
 
 // Remove forgets block b (a promotion out of an exclusive lower tier).
 func (c *PolicyCache) Remove(b uint32) {
-	if c.in[b] {
+	if c.in.has(b) {
 		c.p.Remove(uint64(b))
-		c.in[b] = false
+		c.in.clear(b)
 		c.n--
 	}
 }
@@ -207,13 +207,22 @@ func (c *PolicyCache) makeRoom() bool {
 
 func (c *PolicyCache) evictOne() bool {
 	v, ok := c.p.Evict()
-	if !ok || v == 0 || v >= uint64(len(c.in)) || !c.in[v] {
+	if !ok || v == 0 || v >= uint64(len(c.in))*64 || !c.in.has(uint32(v)) {
 		return false
 	}
-	c.in[v] = false
+	c.in.clear(uint32(v))
 	c.n--
 	if c.onEvict != nil {
 		c.onEvict(uint32(v))
 	}
 	return true
 }
+
+// bitset is a dense membership set of block ids.
+type bitset []uint64
+
+func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
+
+func (s bitset) has(b uint32) bool { return s[b>>6]&(1<<(b&63)) != 0 }
+func (s bitset) set(b uint32)      { s[b>>6] |= 1 << (b & 63) }
+func (s bitset) clear(b uint32)    { s[b>>6] &^= 1 << (b & 63) }
