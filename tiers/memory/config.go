@@ -18,12 +18,8 @@ const (
 	DefaultShards           = 64
 	DefaultMaxArtifactBytes = 64 << 20
 	DefaultSpaceWait        = 5 * time.Second
-	// defaultBytesPerKey sizes the policy when PolicyCapacity is zero: the
-	// policy is told to expect one artifact per this many bytes of capacity.
-	defaultBytesPerKey = 256 << 10
-	minPolicyCapacity  = 1024
-	maxAlignment       = 1 << 30
-	maxShards          = 4096
+	maxAlignment            = 1 << 30
+	maxShards               = 4096
 )
 
 // Config describes a memory tier. The zero value is not usable: set
@@ -45,8 +41,10 @@ type Config struct {
 	// PolicyName builds the policy with eviction.New when Policy is nil
 	// ("lru", "fifo", "s3fifo", ...).
 	PolicyName string
-	// PolicyCapacity is the number of keys the named policy is sized for.
-	// Default CapacityBytes/256 KiB, at least 1024. Ignored when Policy is set.
+	// PolicyCapacity is the entry-count hint given to eviction.New. The
+	// default 0 means unknown, which suits a byte budget: S3-FIFO and ARC
+	// then size their queues by the current number of keys. Ignored when
+	// Policy is set.
 	PolicyCapacity int
 	// Alignment is the allocation unit: every extent is a multiple of it,
 	// so a payload of n bytes costs n rounded up to Alignment. A power of
@@ -84,9 +82,6 @@ func (c Config) WithDefaults() Config {
 	if c.SpaceWait == 0 {
 		c.SpaceWait = DefaultSpaceWait
 	}
-	if c.PolicyCapacity == 0 {
-		c.PolicyCapacity = max(int(c.CapacityBytes/defaultBytesPerKey), minPolicyCapacity)
-	}
 	return c
 }
 
@@ -108,6 +103,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: set Policy or PolicyName", ErrConfig)
 	case c.PolicyCapacity < 0:
 		return fmt.Errorf("%w: PolicyCapacity %d must not be negative", ErrConfig, c.PolicyCapacity)
+	}
+	if c.Policy == nil {
+		// Building an empty policy is cheap and is the only exact check of
+		// the name (eviction.New knows the aliases).
+		if _, err := eviction.New(c.PolicyName, 0); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 	}
 	return nil
 }

@@ -60,7 +60,7 @@ func New(cfg Config) (*Tier, error) {
 	cfg = cfg.WithDefaults()
 	pol := cfg.Policy
 	if pol == nil {
-		p, err := newNamedPolicy(cfg.PolicyName, cfg.PolicyCapacity)
+		p, err := eviction.New(cfg.PolicyName, cfg.PolicyCapacity)
 		if err != nil {
 			return nil, fmt.Errorf("%w: policy %q: %w", ErrConfig, cfg.PolicyName, err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/tiers"
+	"github.com/stratacache/stratacache/tiers/eviction"
 )
 
 func newTestTier(t testing.TB, capacity int64, mod ...func(*Config)) *Tier {
@@ -519,5 +520,51 @@ func TestPutWaitsForViewRelease(t *testing.T) {
 	v.Release()
 	if s := stats(short); s.UsedBytes != 0 || s.PendingBytes != 0 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// Every policy eviction.New builds drives the tier: victims leave the index
+// and reach the hook, pinned artifacts stay, the books balance.
+func TestNamedPolicies(t *testing.T) {
+	for _, name := range eviction.Names() {
+		t.Run(name, func(t *testing.T) {
+			const unit = 16 << 10
+			tr, err := New(Config{CapacityBytes: 8 * unit, PolicyName: name, SpaceWait: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			var victims int
+			tr.SetEvictFunc(func(ev tiers.Evicted) {
+				defer ev.View.Release()
+				var i int
+				if _, err := fmt.Sscanf(string(ev.ID.Key), "k%d", &i); err != nil || i == 0 {
+					t.Errorf("victim %q (k0 is pinned)", ev.ID.Key)
+				}
+				if !bytes.Equal(ev.View.Bytes(), fill(uint64(i), unit)) {
+					t.Errorf("victim %d bytes differ", i)
+				}
+				victims++
+			})
+			if err := tr.Put(key(0), fill(0, unit), tiers.PutOptions{Pin: true}); err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(3, 4))
+			for i := 1; i < 200; i++ {
+				if err := tr.Put(key(i), fill(uint64(i), unit), tiers.PutOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tr.Get(make([]byte, unit), key(r.IntN(i+1))); err != nil && !errors.Is(err, tiers.ErrNotFound) {
+					t.Fatal(err)
+				}
+			}
+			s := stats(tr)
+			if !tr.Contains(key(0)) || s.Artifacts != 8 || s.UsedBytes != 8*unit || victims != 192 || s.Evictions != 192 {
+				t.Fatalf("victims %d, stats %+v", victims, s)
+			}
+		})
+	}
+	if _, err := New(Config{CapacityBytes: 1 << 20, PolicyName: "nope"}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("unknown policy: %v", err)
 	}
 }
