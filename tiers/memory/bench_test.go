@@ -14,6 +14,7 @@ func benchTier(b *testing.B, size, n int) *Tier {
 	tr := newTestTier(b, int64(size*n)+int64(size), func(c *Config) {
 		c.MaxArtifactBytes = int64(size)
 		c.Prefault = true
+		c.Policy, c.PolicyName = nil, "lru" // the production LRU
 	})
 	p := fill(1, size)
 	for i := range n {
@@ -84,6 +85,7 @@ func benchPut(b *testing.B, size, n int) {
 	tr := newTestTier(b, int64(size*n), func(c *Config) {
 		c.MaxArtifactBytes = int64(size)
 		c.Prefault = true
+		c.Policy, c.PolicyName = nil, "lru" // the production LRU
 	})
 	ids := benchKeys(4 * n)
 	p := fill(2, size)

@@ -219,3 +219,16 @@ func validateID(id artifact.ID) error {
 	}
 	return nil
 }
+
+// SetParent tells a prefix-aware policy (eviction.ParentAware) that key's
+// parent block is parent (0 for a root); call it before the Put of key. Other
+// policies ignore it.
+func (t *Tier) SetParent(key, parent uint64) {
+	pa, ok := t.policy.(eviction.ParentAware)
+	if !ok {
+		return
+	}
+	t.policyMu.Lock()
+	pa.SetParent(key, parent)
+	t.policyMu.Unlock()
+}

@@ -568,3 +568,44 @@ func TestNamedPolicies(t *testing.T) {
 		t.Fatalf("unknown policy: %v", err)
 	}
 }
+
+// When free space is fragmented, Put keeps evicting until a contiguous run
+// fits, and the budget still holds.
+func TestPutEvictsUntilContiguous(t *testing.T) {
+	const unit = 4096
+	tr := newTestTier(t, 8*unit)
+	var victims []int
+	tr.SetEvictFunc(func(ev tiers.Evicted) {
+		var i int
+		_, _ = fmt.Sscanf(string(ev.ID.Key), "k%d", &i)
+		victims = append(victims, i)
+		ev.View.Release()
+	})
+	for i := range 8 {
+		if err := tr.Put(key(i), fill(uint64(i), unit), tiers.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Touch the even keys: the LRU order becomes 1 3 5 7 0 2 4 6, so the
+	// first four victims free only isolated units.
+	for i := 0; i < 8; i += 2 {
+		if _, err := tr.Get(make([]byte, unit), key(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.Put(key(100), fill(100, 2*unit), tiers.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []int{1, 3, 5, 7, 0}
+	if fmt.Sprint(victims) != fmt.Sprint(want) {
+		t.Fatalf("victims %v, want %v", victims, want)
+	}
+	s := stats(tr)
+	if s.UsedBytes != 5*unit || s.Artifacts != 4 {
+		t.Fatalf("stats %+v", s)
+	}
+	got, _ := tr.Get(make([]byte, 2*unit), key(100))
+	if !bytes.Equal(got, fill(100, 2*unit)) {
+		t.Fatal("payload")
+	}
+}
