@@ -63,6 +63,9 @@ func benchPolicy(b *testing.B, name string) {
 		access(p, k, benchCapacity)
 	}
 	hits := 0
+	lockThread()
+	defer unlockThread()
+	cpu0, cpuOK := threadCPU()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -71,7 +74,13 @@ func benchPolicy(b *testing.B, name string) {
 		}
 	}
 	b.StopTimer()
+	cpu1, _ := threadCPU()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "accesses/s")
+	if cpuOK && cpu1 > cpu0 {
+		cpuNs := float64(cpu1-cpu0) / float64(b.N)
+		b.ReportMetric(cpuNs, "cpu-ns/op")
+		b.ReportMetric(1e9/cpuNs, "accesses/cpu-s")
+	}
 	b.ReportMetric(float64(hits)/float64(b.N), "hit-ratio")
 	if s, ok := p.(sizer); ok {
 		b.ReportMetric(float64(s.Bytes())/float64(p.Len()), "B/block")

@@ -85,6 +85,7 @@ func (p *S3FIFO) Insert(key uint64) {
 		return
 	}
 	i = p.t.add(key)
+	p.t.meta[i] = s3Small
 	p.t.pushFront(p.small, i)
 	p.n[s3Small]++
 }

@@ -40,6 +40,7 @@ func (p *SIEVE) Insert(key uint64) {
 		return
 	}
 	i := p.t.add(key)
+	p.t.meta[i] = 0
 	p.t.pushFront(p.queue, i)
 	p.n++
 }

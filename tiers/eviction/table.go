@@ -28,6 +28,11 @@ type table struct {
 	// queue use pinned[0]. npinned is their sum.
 	pinned  [4]int
 	npinned int
+	// memo remembers the last lookup: the owner's Contains-then-Touch and
+	// Contains-then-Insert pairs then probe the index once.
+	memoKey  uint64
+	memoNode int32
+	memoOK   bool
 }
 
 func newTable(hint int) table {
@@ -55,25 +60,35 @@ func (t *table) alloc(key uint64) int32 {
 		t.meta = append(t.meta, 0)
 		t.pins = append(t.pins, 0)
 	}
+	// meta is the caller's to set; pins are 0 (drop clears them).
 	t.nodes[i] = node{key: key, prev: i, next: i}
-	t.meta[i] = 0
-	t.pins[i] = 0
 	return i
 }
 
 // get returns the node of key, or -1.
-func (t *table) get(key uint64) int32 { return t.idx.find(key, t.nodes) }
+func (t *table) get(key uint64) int32 {
+	if t.memoOK && t.memoKey == key {
+		return t.memoNode
+	}
+	i := t.idx.find(key, t.nodes)
+	t.memoKey, t.memoNode, t.memoOK = key, i, true
+	return i
+}
 
 // add allocates a node for key and indexes it; key must be absent.
 func (t *table) add(key uint64) int32 {
 	i := t.alloc(key)
 	t.idx.insert(key, i)
+	t.memoKey, t.memoNode, t.memoOK = key, i, true
 	return i
 }
 
 // release returns node i to the free list; the caller has unlinked it and
 // dropped it from the index.
 func (t *table) release(i int32) {
+	if t.memoNode == i {
+		t.memoOK = false
+	}
 	t.nodes[i] = node{prev: -1, next: t.free}
 	t.free = i
 }
@@ -81,9 +96,10 @@ func (t *table) release(i int32) {
 // drop forgets node i (already unlinked from its list): index, pin count of
 // queue q, storage.
 func (t *table) drop(i int32, q int) {
-	if t.pins[i] > 0 {
+	if t.npinned > 0 && t.pins[i] > 0 {
 		t.pinned[q]--
 		t.npinned--
+		t.pins[i] = 0
 	}
 	t.idx.remove(t.nodes[i].key, i)
 	t.release(i)
@@ -178,7 +194,7 @@ func (t *table) unpin(i int32, q int) {
 
 // move transfers node i from queue a to queue b for pin accounting.
 func (t *table) move(i int32, a, b int) {
-	if t.pins[i] > 0 && a != b {
+	if a != b && t.npinned > 0 && t.pins[i] > 0 {
 		t.pinned[a]--
 		t.pinned[b]++
 	}

@@ -1,0 +1,34 @@
+package eviction
+
+import (
+	"runtime"
+	"testing"
+)
+
+// TestMemoryPerBlock measures the live heap of each policy holding 20k
+// blocks after churn (ghost lists full), presized and not, and holds it to
+// the simulator's budget of 100 bytes per cached block.
+func TestMemoryPerBlock(t *testing.T) {
+	const capacity = benchCapacity
+	trace := zipfTrace(21, 400_000, benchKeys)
+	for _, name := range Names() {
+		for _, hint := range []int{capacity, 0} {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			p := newPolicy(t, name, hint)
+			for _, k := range trace {
+				access(p, k, capacity)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			perBlock := float64(after.HeapAlloc-before.HeapAlloc) / float64(p.Len())
+			reported := float64(p.(sizer).Bytes()) / float64(p.Len())
+			t.Logf("%-6s hint %5d: %5.1f heap B/block (Bytes(): %5.1f)", name, hint, perBlock, reported)
+			if perBlock > 100 {
+				t.Errorf("%s hint %d: %.1f bytes per cached block, budget 100", name, hint, perBlock)
+			}
+			runtime.KeepAlive(p)
+		}
+	}
+}
