@@ -7,6 +7,30 @@
 // the index and the last view on it is released. Eviction is delegated to an
 // eviction.Policy; victims are handed to the tier's EvictFunc for demotion.
 //
+// Budget. Every extent is a whole number of Config.Alignment units (4 KiB by
+// default), so a payload of n bytes costs n rounded up. Stats.UsedBytes counts
+// those rounded extents, including PendingBytes (removed artifacts still held
+// by views) and extents reserved by Puts in progress; it never exceeds
+// CapacityBytes.
+//
+// Decisions, with the measurements behind them (2 vCPU, see bench_test.go):
+//   - Freed extents are not returned to the kernel (no MADV_DONTNEED):
+//     with it, steady-state Put of 4 MiB fell from 6.5 GB/s to 1.1 GB/s,
+//     every reuse paying page faults. RSS is bounded by the mapping anyway:
+//     a full 2 GiB tier measured 2057 MiB RSS and <1 MiB of Go heap
+//     (TestMemCheck, -memcheck).
+//   - Reads record the access in the policy under one plain mutex, with no
+//     batching: Get of 4 KiB costs ~0.4 µs and Contains ~45 ns in all.
+//   - The checksum is computed once, at Put. Reads do not verify it (the
+//     medium is DRAM), so Stats.Corruptions stays zero for this tier.
+//   - A view is the index entry itself behind the tiers.View interface:
+//     taking one is an atomic increment and allocates nothing. Release must
+//     be called exactly once; a second call is not detected.
+//
+// Close empties the index and fails later calls with tiers.ErrClosed; views
+// taken before Close stay readable, and the arena is unmapped when the last
+// of them is released.
+//
 // memory implements tiers.Tier. It may import artifact/, tiers/ and
 // tiers/eviction/; it must not import actors/, cluster/, node/, clientsdk/ or
 // simulations/, and it knows nothing of actors or the network.
