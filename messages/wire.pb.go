@@ -61,6 +61,22 @@ const (
 	Op_OP_REPLY Op = 11
 	// A failed answer: error_code and error say why.
 	Op_OP_ERROR Op = 12
+	// First frame of a peer connection: node_name, epoch, auth_token.
+	Op_OP_PEER_HELLO Op = 64
+	// Read ids[0] from the peer's local tiers (never its remote tier); the
+	// reply carries meta, tier and the payload.
+	Op_OP_PEER_FETCH Op = 65
+	// Store ids[0] (meta, payload follow) into the peer's pool tier, exact
+	// mode; refused with ErrNoSpace when the pool lacks free bytes.
+	Op_OP_PEER_DEMOTE Op = 66
+	// Metadata of ids[0] from the peer's local tiers, no payload.
+	Op_OP_PEER_STAT Op = 67
+	// Remove ids[0] from the peer's local tiers.
+	Op_OP_PEER_DELETE Op = 68
+	// Warm ids into the peer's top tier (promote from its lower tiers).
+	Op_OP_PEER_PREFETCH Op = 69
+	// The peer's own directory entries, as a directory delta payload.
+	Op_OP_PEER_DIR_SYNC Op = 70
 )
 
 // Enum value maps for Op.
@@ -79,21 +95,35 @@ var (
 		10: "OP_STATS",
 		11: "OP_REPLY",
 		12: "OP_ERROR",
+		64: "OP_PEER_HELLO",
+		65: "OP_PEER_FETCH",
+		66: "OP_PEER_DEMOTE",
+		67: "OP_PEER_STAT",
+		68: "OP_PEER_DELETE",
+		69: "OP_PEER_PREFETCH",
+		70: "OP_PEER_DIR_SYNC",
 	}
 	Op_value = map[string]int32{
-		"OP_UNSPECIFIED": 0,
-		"OP_HELLO":       1,
-		"OP_PING":        2,
-		"OP_PUT":         3,
-		"OP_GET":         4,
-		"OP_EXISTS":      5,
-		"OP_DELETE":      6,
-		"OP_MPUT":        7,
-		"OP_MGET":        8,
-		"OP_MEXISTS":     9,
-		"OP_STATS":       10,
-		"OP_REPLY":       11,
-		"OP_ERROR":       12,
+		"OP_UNSPECIFIED":   0,
+		"OP_HELLO":         1,
+		"OP_PING":          2,
+		"OP_PUT":           3,
+		"OP_GET":           4,
+		"OP_EXISTS":        5,
+		"OP_DELETE":        6,
+		"OP_MPUT":          7,
+		"OP_MGET":          8,
+		"OP_MEXISTS":       9,
+		"OP_STATS":         10,
+		"OP_REPLY":         11,
+		"OP_ERROR":         12,
+		"OP_PEER_HELLO":    64,
+		"OP_PEER_FETCH":    65,
+		"OP_PEER_DEMOTE":   66,
+		"OP_PEER_STAT":     67,
+		"OP_PEER_DELETE":   68,
+		"OP_PEER_PREFETCH": 69,
+		"OP_PEER_DIR_SYNC": 70,
 	}
 )
 
@@ -150,7 +180,13 @@ type FrameHeader struct {
 	// values that do not deserve a field.
 	Attrs map[string]string `protobuf:"bytes,10,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Batch-ops metadata, one per id (MPUT requests, MGET replies).
-	Metas         []*Metadata `protobuf:"bytes,11,rep,name=metas,proto3" json:"metas,omitempty"`
+	Metas []*Metadata `protobuf:"bytes,11,rep,name=metas,proto3" json:"metas,omitempty"`
+	// Peer ops: the sender's node name (OP_PEER_HELLO and its reply).
+	NodeName string `protobuf:"bytes,32,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// Peer ops: the sender's incarnation epoch.
+	Epoch uint64 `protobuf:"varint,33,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Peer ops: the tier that served a fetch or took a demote.
+	Tier          string `protobuf:"bytes,34,opt,name=tier,proto3" json:"tier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -262,11 +298,32 @@ func (x *FrameHeader) GetMetas() []*Metadata {
 	return nil
 }
 
+func (x *FrameHeader) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *FrameHeader) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *FrameHeader) GetTier() string {
+	if x != nil {
+		return x.Tier
+	}
+	return ""
+}
+
 var File_stratacache_v1_wire_proto protoreflect.FileDescriptor
 
 const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"\n" +
-	"\x19stratacache/v1/wire.proto\x12\x0estratacache.v1\x1a\x1dstratacache/v1/artifact.proto\"\xfe\x03\n" +
+	"\x19stratacache/v1/wire.proto\x12\x0estratacache.v1\x1a\x1dstratacache/v1/artifact.proto\"\xc5\x04\n" +
 	"\vFrameHeader\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\"\n" +
@@ -282,11 +339,14 @@ const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"auth_token\x18\t \x01(\fR\tauthToken\x12<\n" +
 	"\x05attrs\x18\n" +
 	" \x03(\v2&.stratacache.v1.FrameHeader.AttrsEntryR\x05attrs\x12.\n" +
-	"\x05metas\x18\v \x03(\v2\x18.stratacache.v1.MetadataR\x05metas\x1a8\n" +
+	"\x05metas\x18\v \x03(\v2\x18.stratacache.v1.MetadataR\x05metas\x12\x1b\n" +
+	"\tnode_name\x18  \x01(\tR\bnodeName\x12\x14\n" +
+	"\x05epoch\x18! \x01(\x04R\x05epoch\x12\x12\n" +
+	"\x04tier\x18\" \x01(\tR\x04tier\x1a8\n" +
 	"\n" +
 	"AttrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b \x10@*\xc3\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b#\x10@*\xcf\x02\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bOP_HELLO\x10\x01\x12\v\n" +
@@ -304,7 +364,14 @@ const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"\bOP_STATS\x10\n" +
 	"\x12\f\n" +
 	"\bOP_REPLY\x10\v\x12\f\n" +
-	"\bOP_ERROR\x10\f\"\x04\b@\x10\x7fB-Z+github.com/stratacache/stratacache/messagesb\x06proto3"
+	"\bOP_ERROR\x10\f\x12\x11\n" +
+	"\rOP_PEER_HELLO\x10@\x12\x11\n" +
+	"\rOP_PEER_FETCH\x10A\x12\x12\n" +
+	"\x0eOP_PEER_DEMOTE\x10B\x12\x10\n" +
+	"\fOP_PEER_STAT\x10C\x12\x12\n" +
+	"\x0eOP_PEER_DELETE\x10D\x12\x14\n" +
+	"\x10OP_PEER_PREFETCH\x10E\x12\x14\n" +
+	"\x10OP_PEER_DIR_SYNC\x10F\"\x04\bG\x10\x7fB-Z+github.com/stratacache/stratacache/messagesb\x06proto3"
 
 var (
 	file_stratacache_v1_wire_proto_rawDescOnce sync.Once
