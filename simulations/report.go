@@ -25,11 +25,14 @@ func WriteTable(w io.Writer, results []Result) error {
 			policies = append(policies, r.Policy)
 			cell[r.Policy] = map[int]float64{}
 		}
-		if !seenC[r.Capacity] {
+		if r.Capacity > 0 && !seenC[r.Capacity] {
 			seenC[r.Capacity] = true
 			caps = append(caps, r.Capacity)
 		}
 		cell[r.Policy][r.Capacity] = r.HitRate
+	}
+	if len(caps) == 0 {
+		caps = []int{0}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "capacity\t")
@@ -40,7 +43,12 @@ func WriteTable(w io.Writer, results []Result) error {
 	for _, c := range caps {
 		fmt.Fprintf(tw, "%d\t", c)
 		for _, p := range policies {
-			if v, ok := cell[p][c]; ok {
+			v, ok := cell[p][c]
+			if !ok {
+				// An infinite cache has no capacity: same figure on every row.
+				v, ok = cell[p][0]
+			}
+			if ok {
 				fmt.Fprintf(tw, "%.4f\t", v)
 			} else {
 				fmt.Fprint(tw, "-\t")

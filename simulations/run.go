@@ -148,3 +148,55 @@ func ParseCapacities(s string, distinct int) ([]int, error) {
 	}
 	return uniq, nil
 }
+
+// RunAll replays tr for every (policy, capacity) pair, policies outer; MIN
+// runs share one oracle and the infinite cache runs once. progress, if
+// set, sees the accesses applied by all runs so far.
+func RunAll(tr *trace.Trace, policies []string, capacities []int, progress Progress) ([]Result, error) {
+	var o *Oracle
+	var out []Result
+	done := 0
+	for _, p := range policies {
+		name := strings.ToLower(strings.TrimSpace(p))
+		caps := capacities
+		if name == PolicyInfinite || name == "inf" {
+			caps = []int{0}
+		}
+		for _, c := range caps {
+			var cache Cache
+			var err error
+			if name == PolicyMIN || name == "belady" || name == "opt" {
+				if c <= 0 {
+					return nil, fmt.Errorf("%w: %d blocks", ErrCapacity, c)
+				}
+				if o == nil {
+					o = NewOracle(tr)
+				}
+				cache = NewMIN(c, o)
+			} else if cache, err = NewCache(name, c, tr); err != nil {
+				return nil, err
+			}
+			var pr Progress
+			if progress != nil {
+				base := done
+				pr = func(n int) { progress(base + n) }
+			}
+			out = append(out, Replay(tr, cache, c, pr))
+			done += tr.Accesses()
+		}
+	}
+	return out, nil
+}
+
+// Runs is the number of replays RunAll does for these lists.
+func Runs(policies []string, capacities []int) int {
+	n := 0
+	for _, p := range policies {
+		if q := strings.ToLower(strings.TrimSpace(p)); q == PolicyInfinite || q == "inf" {
+			n++
+		} else {
+			n += len(capacities)
+		}
+	}
+	return n
+}
