@@ -100,6 +100,9 @@ func (p *Prefix) SetParent(key, parent uint64) {
 		}
 		p.stageMore[p.stageKey] = p.stageParent
 	}
+	if len(p.stageMore) > 0 {
+		delete(p.stageMore, key)
+	}
 	p.stageKey, p.stageParent, p.staged = key, parent, true
 }
 
@@ -132,7 +135,7 @@ func (p *Prefix) attach(i int32) {
 		}
 		return
 	}
-	p.orphans.put(parent, p.orphans.get(parent)+1)
+	p.orphans.put(parent, max(0, p.orphans.get(parent))+1)
 }
 
 // detach uncounts node i from its parent.
@@ -239,14 +242,13 @@ func (p *Prefix) Touch(key uint64) {
 func (p *Prefix) Contains(key uint64) bool { return p.t.get(key) >= 0 }
 
 // Remove implements Policy. The children of a removed key stay cached; they
-// count as orphans until the key comes back.
+// count as orphans until the key comes back. A parent staged for an absent
+// key is dropped too.
 func (p *Prefix) Remove(key uint64) {
 	if i := p.t.get(key); i >= 0 {
 		p.forget(i)
 	}
-	if p.staged && p.stageKey == key {
-		p.staged = false
-	}
+	p.takeStaged(key)
 }
 
 func (p *Prefix) forget(i int32) {
