@@ -205,3 +205,26 @@ func BenchmarkPrefixHashes32K(b *testing.B) {
 		dst, _ = PrefixHashes(dst[:0], seed, toks, 16, false)
 	}
 }
+
+// blockHash must equal cespare/xxhash's XXH64 of the defined byte stream for
+// every token count, including the short (<32 byte) and odd-length cases.
+func TestBlockHashEqualsXXH64(t *testing.T) {
+	rng := uint64(1)
+	next := func() uint64 { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng }
+	for n := 0; n <= 300; n++ {
+		toks := make([]uint32, n)
+		for i := range toks {
+			toks[i] = uint32(next())
+		}
+		seed, parent := next(), next()
+		b := binary.LittleEndian.AppendUint64(nil, parent)
+		for _, tok := range toks {
+			b = binary.LittleEndian.AppendUint32(b, tok)
+		}
+		d := xxhash.NewWithSeed(seed)
+		d.Write(b)
+		if got, want := blockHash(seed, parent, toks), d.Sum64(); got != want {
+			t.Fatalf("%d tokens: %#x, want %#x", n, got, want)
+		}
+	}
+}

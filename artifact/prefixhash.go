@@ -1,7 +1,6 @@
 package artifact
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -31,23 +30,7 @@ func ModelSeed(model string, extra ...string) uint64 {
 // parent hash as 8 little-endian bytes followed by each token id as 4
 // little-endian bytes. The first block's parent is 0.
 func BlockHash(seed, parent uint64, tokens []uint32) uint64 {
-	// A fixed stack buffer keeps the common block sizes (16..512 tokens)
-	// allocation-free while staying byte-order explicit.
-	var buf [8 + 4*128]byte
-	var d xxhash.Digest
-	d.ResetWithSeed(seed)
-	binary.LittleEndian.PutUint64(buf[:8], parent)
-	n := 8
-	for _, t := range tokens {
-		if n == len(buf) {
-			_, _ = d.Write(buf[:n])
-			n = 0
-		}
-		binary.LittleEndian.PutUint32(buf[n:], t)
-		n += 4
-	}
-	_, _ = d.Write(buf[:n])
-	return d.Sum64()
+	return blockHash(seed, parent, tokens)
 }
 
 // PrefixHashes appends to dst the chained hash of every block of tokens and
