@@ -103,7 +103,7 @@ func (t *Tier) publish(sh *shard, e *entry, pin bool) error {
 	}
 	t.puts.Add(1)
 	if e.ext.size > 0 {
-		// Space reserved by this Put is now evictable: wake waiters.
+		// Space reserved by this Put is now evictable: tell reservers.
 		t.allocMu.Lock()
 		t.signalSpaceLocked()
 		t.allocMu.Unlock()
@@ -144,24 +144,30 @@ func (t *Tier) reserve(n int64) (extent, error) {
 			t.allocMu.Unlock()
 			return x, nil
 		}
-		spaceCh := t.spaceCh
-		t.waiters++ // so that frees from here on close spaceCh
+		gen := t.spaceGen
 		t.allocMu.Unlock()
 
 		if t.evictOne() {
-			t.unwait()
 			continue
 		}
-		if t.pending.Load() == 0 && t.inflight.Load() == 0 || t.cfg.SpaceWait < 0 {
-			select {
-			case <-spaceCh: // something was freed since our attempt: retry
-				t.unwait()
-				continue
-			default:
-			}
-			t.unwait()
+		// Nothing evictable. Decide under allocMu, so that a free or a
+		// publish after the attempt above is seen (spaceGen moved) or wakes
+		// us (we are registered as a waiter before the lock is dropped).
+		t.allocMu.Lock()
+		switch {
+		case t.closing:
+			t.allocMu.Unlock()
+			return extent{}, tiers.ErrClosed
+		case t.spaceGen != gen:
+			t.allocMu.Unlock()
+			continue
+		case t.pending.Load() == 0 && t.inflight.Load() == 0 || t.cfg.SpaceWait < 0:
+			t.allocMu.Unlock()
 			return extent{}, t.noSpace(n)
 		}
+		t.waiters++
+		spaceCh := t.spaceCh
+		t.allocMu.Unlock()
 		if timer == nil {
 			timer = time.NewTimer(t.cfg.SpaceWait)
 		}

@@ -33,8 +33,9 @@ type Tier struct {
 	arena      arena
 	extentsOut int           // extents handed out and not yet freed
 	closing    bool          // Close ran: unmap when extentsOut reaches 0
+	spaceGen   uint64        // bumped whenever space may have appeared
 	waiters    int           // Puts waiting for space
-	spaceCh    chan struct{} // closed (and replaced) when space may have appeared
+	spaceCh    chan struct{} // closed (and replaced) on a bump with waiters
 
 	evictFunc atomic.Pointer[tiers.EvictFunc]
 	closed    atomic.Bool
@@ -203,8 +204,11 @@ func (t *Tier) freeExtent(x extent) {
 	}
 }
 
-// signalSpaceLocked wakes every Put waiting for space; allocMu held.
+// signalSpaceLocked records that space may have appeared (a free, or a
+// publish that made reserved space evictable) and wakes every Put waiting
+// for it; allocMu held.
 func (t *Tier) signalSpaceLocked() {
+	t.spaceGen++
 	if t.waiters == 0 {
 		return
 	}
