@@ -52,7 +52,7 @@ func NewARC(capacity int) *ARC {
 	if capacity < 0 {
 		capacity = 0
 	}
-	p := &ARC{t: newTable(capacity * 2), capacity: capacity, lastNew: -1}
+	p := &ARC{t: newTable(capacity*2, loadCompact), capacity: capacity, lastNew: -1}
 	for q := range p.lists {
 		p.lists[q] = p.t.sentinel()
 	}

@@ -94,3 +94,46 @@ func BenchmarkS3FIFOAccess(b *testing.B) { benchPolicy(b, "s3fifo") }
 func BenchmarkSIEVEAccess(b *testing.B)  { benchPolicy(b, "sieve") }
 func BenchmarkARCAccess(b *testing.B)    { benchPolicy(b, "arc") }
 func BenchmarkPrefixAccess(b *testing.B) { benchPolicy(b, "prefix") }
+
+// BenchmarkPrefixChainAccess: the prefix policy on its own workload: Zipf
+// over 12.5k documents of 16 chained blocks (200k blocks), every request
+// walking its chain root to leaf; one op is one block access.
+func BenchmarkPrefixChainAccess(b *testing.B) {
+	const chain = 16
+	docs := zipfTrace(43, benchTraceLen/chain, benchKeys/chain)
+	p := NewPrefix(benchCapacity)
+	step := func(n int) bool {
+		doc := docs[(n/chain)&(benchTraceLen/chain-1)] % (benchKeys / chain)
+		j := uint64(n % chain)
+		key := scramble(doc*chain + j)
+		if p.Contains(key) {
+			p.Touch(key)
+			return true
+		}
+		if j > 0 {
+			p.SetParent(key, scramble(doc*chain+j-1))
+		}
+		p.Insert(key)
+		for p.Len() > benchCapacity {
+			if _, ok := p.Evict(); !ok {
+				break
+			}
+		}
+		return false
+	}
+	for n := 0; n < benchTraceLen; n++ {
+		step(n)
+	}
+	hits := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		if step(n) {
+			hits++
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "accesses/s")
+	b.ReportMetric(float64(hits)/float64(b.N), "hit-ratio")
+	b.ReportMetric(float64(p.Bytes())/float64(p.Len()), "B/block")
+}

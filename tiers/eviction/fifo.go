@@ -13,7 +13,7 @@ type FIFO struct {
 
 // NewFIFO returns an empty FIFO presized for about hint keys.
 func NewFIFO(hint int) *FIFO {
-	p := &FIFO{t: newTable(hint)}
+	p := &FIFO{t: newTable(hint, loadFast)}
 	p.queue = p.t.sentinel()
 	return p
 }

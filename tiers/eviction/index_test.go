@@ -50,7 +50,7 @@ func TestIndexAgainstMap(t *testing.T) {
 // TestKeyIndexAgainstMap does the same for the node index used by tables.
 func TestKeyIndexAgainstMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	tb := newTable(0)
+	tb := newTable(0, loadFast)
 	ref := map[uint64]int32{}
 	for step := 0; step < 200_000; step++ {
 		k := uint64(r.IntN(500))

@@ -15,11 +15,24 @@ type keyIndex struct {
 	mask     uint64
 	tagShift uint8 // home = tag >> tagShift
 	n        int
+	// maxLoad is the load limit in eighths. Half-full tables probe less;
+	// policies that also index ghosts use 3/4 to stay within their memory
+	// budget.
+	maxLoad int
 }
 
-func newKeyIndex(hint int) keyIndex {
-	var x keyIndex
-	x.alloc(slotsFor(hint))
+const (
+	loadFast    = 4 // 1/2
+	loadCompact = 6 // 3/4
+)
+
+func newKeyIndex(hint, maxLoad int) keyIndex {
+	x := keyIndex{maxLoad: maxLoad}
+	size := minIndexSlots
+	for size*maxLoad < hint*8 {
+		size <<= 1
+	}
+	x.alloc(size)
 	return x
 }
 
@@ -57,7 +70,7 @@ func (x *keyIndex) find(key uint64, nodes []node) int32 {
 
 // insert indexes node n under key; key must be absent.
 func (x *keyIndex) insert(key uint64, n int32) {
-	if (x.n+1)*4 > len(x.slots)*3 {
+	if (x.n+1)*8 > len(x.slots)*x.maxLoad {
 		x.grow()
 	}
 	tag := keyTag(key)

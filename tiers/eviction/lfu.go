@@ -29,7 +29,7 @@ type bucket struct {
 
 // NewLFU returns an empty LFU presized for about hint keys.
 func NewLFU(hint int) *LFU {
-	p := &LFU{t: newTable(hint), free: -1}
+	p := &LFU{t: newTable(hint, loadFast), free: -1}
 	p.buckets = append(p.buckets, bucket{keys: -1})
 	return p
 }

@@ -15,7 +15,7 @@ type LRU struct {
 
 // NewLRU returns an empty LRU presized for about hint keys.
 func NewLRU(hint int) *LRU {
-	p := &LRU{t: newTable(hint)}
+	p := &LRU{t: newTable(hint, loadFast)}
 	p.list = p.t.sentinel()
 	return p
 }

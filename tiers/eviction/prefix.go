@@ -58,7 +58,7 @@ const (
 // NewPrefix returns an empty prefix-aware policy presized for about hint
 // keys.
 func NewPrefix(hint int) *Prefix {
-	p := &Prefix{t: newTable(hint), stageMore: map[uint64]uint64{}}
+	p := &Prefix{t: newTable(hint, loadFast), stageMore: map[uint64]uint64{}}
 	p.leaves = p.t.sentinel()
 	p.inner = p.t.sentinel()
 	p.syncMeta()

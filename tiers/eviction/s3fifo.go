@@ -55,7 +55,7 @@ func NewS3FIFO(capacity int) *S3FIFO {
 	if capacity < 0 {
 		capacity = 0
 	}
-	p := &S3FIFO{t: newTable(capacity * 2), capacity: capacity}
+	p := &S3FIFO{t: newTable(capacity*2, loadCompact), capacity: capacity}
 	p.small = p.t.sentinel()
 	p.main = p.t.sentinel()
 	p.ghost = p.t.sentinel()

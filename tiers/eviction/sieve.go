@@ -24,7 +24,7 @@ const sieveVisited = 1
 
 // NewSIEVE returns an empty SIEVE presized for about hint keys.
 func NewSIEVE(hint int) *SIEVE {
-	p := &SIEVE{t: newTable(hint)}
+	p := &SIEVE{t: newTable(hint, loadFast)}
 	p.queue = p.t.sentinel()
 	p.hand = p.queue
 	return p

@@ -35,12 +35,12 @@ type table struct {
 	memoOK   bool
 }
 
-func newTable(hint int) table {
+func newTable(hint, maxLoad int) table {
 	if hint < 0 {
 		hint = 0
 	}
 	return table{
-		idx:   newKeyIndex(hint),
+		idx:   newKeyIndex(hint, maxLoad),
 		nodes: make([]node, 0, hint+4),
 		meta:  make([]uint32, 0, hint+4),
 		pins:  make([]int32, 0, hint+4),
