@@ -152,3 +152,28 @@ func BenchmarkGet4KParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPutCold4M stores payloads cycling through 192 MiB of sources, so
+// the payload is not in cache when Put reads it (a freshly received buffer
+// of another request).
+func BenchmarkPutCold4M(b *testing.B) {
+	const size, n, nsrc = 4 << 20, 16, 48
+	tr := newTestTier(b, size*n, func(c *Config) {
+		c.MaxArtifactBytes = size
+		c.Prefault = true
+		c.Policy, c.PolicyName = nil, "lru"
+	})
+	srcs := make([][]byte, nsrc)
+	for i := range srcs {
+		srcs[i] = fill(uint64(i), size)
+	}
+	ids := benchKeys(4 * n)
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if err := tr.Put(ids[i%len(ids)], srcs[i%nsrc], tiers.PutOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
