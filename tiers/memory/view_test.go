@@ -3,7 +3,10 @@ package memory
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,6 +204,94 @@ func TestPutWaitsForViewRelease(t *testing.T) {
 	}
 	v.Release()
 	if s := stats(short); s.UsedBytes != 0 || s.PendingBytes != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// Close while writers and readers run: every call either works or reports
+// tiers.ErrClosed (or a miss), views taken before Close read intact bytes,
+// and the arena is unmapped once the last of them is released.
+func TestCloseUnderLoad(t *testing.T) {
+	const unit = 16 << 10
+	tr, err := New(Config{CapacityBytes: 32 * unit, Policy: newLRU()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 16 {
+		if err := tr.Put(key(i), fill(uint64(i), unit), tiers.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ready, wg sync.WaitGroup
+	views := make(chan tiers.View, 64)
+	for g := range 4 {
+		ready.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 5))
+			dst := make([]byte, unit)
+			signalled := false
+			defer func() {
+				if !signalled { // failed early: do not leave Close waiting
+					ready.Done()
+				}
+			}()
+			for i := 0; ; i++ {
+				if i == 10 {
+					ready.Done()
+					signalled = true
+				}
+				k := r.IntN(16)
+				var err error
+				switch g {
+				case 0:
+					err = tr.Put(key(k), fill(uint64(k), unit), tiers.PutOptions{})
+				case 1:
+					var v tiers.View
+					if v, err = tr.View(key(k)); err == nil {
+						select {
+						case views <- v:
+						default:
+							v.Release()
+						}
+					}
+				default:
+					var got []byte
+					if got, err = tr.Get(dst, key(k)); err == nil && !bytes.Equal(got, fill(uint64(k), unit)) {
+						t.Errorf("Get %d: wrong bytes", k)
+					}
+				}
+				if errors.Is(err, tiers.ErrClosed) {
+					return
+				}
+				if err != nil && !errors.Is(err, tiers.ErrNotFound) {
+					t.Errorf("goroutine %d: %v", g, err)
+					return
+				}
+			}
+		}()
+	}
+	ready.Wait()
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(views)
+	for v := range views {
+		var k int
+		if _, err := fmt.Sscanf(string(v.(*entry).key), "k%d", &k); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(v.Bytes(), fill(uint64(k), unit)) {
+			t.Fatalf("view of %d changed after Close", k)
+		}
+		v.Release()
+	}
+	if tr.arena.mem != nil {
+		t.Fatal("arena still mapped after every view was released")
+	}
+	if s := stats(tr); s.UsedBytes != 0 || s.PendingBytes != 0 || s.Artifacts != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }
