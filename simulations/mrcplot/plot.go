@@ -37,7 +37,7 @@ var palette = []color.Color{
 	color.RGBA{230, 159, 0, 255},
 	color.RGBA{86, 180, 233, 255},
 	color.RGBA{0, 0, 0, 255},
-	color.RGBA{240, 228, 66, 255},
+	color.RGBA{160, 30, 30, 255},
 	color.RGBA{120, 120, 120, 255},
 }
 
