@@ -62,6 +62,13 @@ type Config struct {
 	Prefault bool
 }
 
+// DefaultConfig returns a ready Config for a tier of capacityBytes: the LRU
+// policy and every other field at its default. Tests, the simulator and the
+// node start from it and override what they need.
+func DefaultConfig(capacityBytes int64) Config {
+	return Config{CapacityBytes: capacityBytes, PolicyName: "lru"}.WithDefaults()
+}
+
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	if c.Name == "" {

@@ -242,3 +242,24 @@ func TestTTLExpiresLazily(t *testing.T) {
 		t.Fatal("unexpired artifact missing")
 	}
 }
+
+func TestDefaultConfig(t *testing.T) {
+	c := DefaultConfig(1 << 30)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Alignment != DefaultAlignment || c.Shards != DefaultShards || c.MaxArtifactBytes != DefaultMaxArtifactBytes ||
+		c.SpaceWait != DefaultSpaceWait || c.Name != DefaultName {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	if small := DefaultConfig(1 << 20); small.MaxArtifactBytes != 1<<20 {
+		t.Fatalf("MaxArtifactBytes %d not capped at capacity", small.MaxArtifactBytes)
+	}
+	tr, err := New(DefaultConfig(1 << 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
