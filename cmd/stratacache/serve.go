@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stratacache/stratacache/node"
+)
+
+// runServe runs one node until SIGINT or SIGTERM, then shuts it down
+// gracefully (in-flight requests finish, write-back links drain, tiers
+// close); a second signal abandons the drain and returns at once.
+func runServe(args []string, stdout, stderr io.Writer) error {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	return serve(args, stdout, stderr, os.LookupEnv, sigs, nil)
+}
+
+// serve is runServe with its environment, signals and a started-hook
+// injected, so tests can drive it without signalling the test process.
+func serve(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool),
+	sigs <-chan os.Signal, started func(*node.Node)) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: stratacache serve [-config file.yaml] [flags]\n\n"+
+			"Runs one node. Configuration: built-in defaults, then the YAML file (-config, else\n"+
+			"$STRATACACHE_CONFIG, ./stratacache.yaml, /etc/stratacache/stratacache.yaml), then\n"+
+			"STRATACACHE_* environment variables, then these flags (docs/config.md).\n\n")
+		fs.PrintDefaults()
+	}
+	configPath := fs.String("config", "", "YAML configuration file")
+	respAddr := fs.String("resp-addr", node.DefaultRESPAddr, "Redis-compatible (RESP2) listen address; \"\" disables it")
+	nativeAddr := fs.String("native-addr", node.DefaultNativeAddr, "native protocol listen address; \"\" disables it")
+	adminAddr := fs.String("admin-addr", node.DefaultAdminAddr, "admin HTTP listen address; \"\" disables it")
+	dataDir := fs.String("data-dir", node.DefaultDataDir, "directory of the persistent tiers")
+	cpuMB := fs.Int64("cpu-capacity-mb", node.Defaults().CPUCapacityMB, "CPU tier capacity in MiB")
+	debug := fs.Bool("debug", false, "debug logging")
+	jsonLog := fs.Bool("log-json", false, "log as JSON lines instead of text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	cfg, source, err := node.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	if *configPath != "" && source == "" {
+		return fmt.Errorf("serve: config file %s: %w", *configPath, os.ErrNotExist)
+	}
+	if err := cfg.ApplyEnv(lookupEnv); err != nil {
+		return err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "resp-addr":
+			cfg.Listen.RESP = *respAddr
+		case "native-addr":
+			cfg.Listen.Native = *nativeAddr
+		case "admin-addr":
+			cfg.Listen.Admin = *adminAddr
+		case "data-dir":
+			cfg.Disk.Path = *dataDir
+		case "cpu-capacity-mb":
+			cfg.CPUCapacityMB = *cpuMB
+		case "debug":
+			cfg.Debug = *debug
+		}
+	})
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if cfg.Debug {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var log *slog.Logger
+	if *jsonLog {
+		log = slog.New(slog.NewJSONHandler(stderr, opts))
+	} else {
+		log = slog.New(slog.NewTextHandler(stderr, opts))
+	}
+	if source == "" {
+		source = "built-in defaults"
+	}
+	n, err := node.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	n.Start()
+	a := n.Addrs()
+	log.Info("stratacache serving", "version", version, "resp", a.RESP, "native", a.Native, "admin", a.Admin,
+		"config", source, "tiers", strings.Join(n.Engine().Tiers(), ","))
+	log.Info("effective config\n" + cfg.YAML())
+	fmt.Fprintf(stdout, "resp=%s native=%s admin=%s\n", a.RESP, a.Native, a.Admin)
+	if started != nil {
+		started(n)
+	}
+	var runErr error
+	select {
+	case s := <-sigs:
+		log.Info("shutting down: finishing requests and draining write-back (signal again to force)", "signal", s)
+	case runErr = <-n.Err():
+		log.Error("a server failed; shutting down", "err", runErr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Limits.ShutdownTimeoutS*float64(time.Second)))
+	defer cancel()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- n.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Error("shutdown", "err", err)
+			return errors.Join(runErr, err)
+		}
+		log.Info("stopped", "drain", time.Since(start).Round(time.Millisecond))
+		return runErr
+	case s := <-sigs:
+		log.Warn("second signal: exiting without finishing the drain", "signal", s)
+		return fmt.Errorf("serve: forced exit on second signal (%s) during shutdown", s)
+	}
+}

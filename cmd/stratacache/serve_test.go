@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stratacache/stratacache/node"
+)
+
+func TestServeStartsAndStopsOnSignal(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "sc.yaml")
+	if err := os.WriteFile(cfgFile, []byte("cpu_capacity_mb: 16\nlisten: {admin: \"127.0.0.1:0\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"STRATACACHE_AUTH_TOKEN": "tok", "STRATACACHE_CPU_CAPACITY_MB": "999"}
+	sigs := make(chan os.Signal, 2)
+	var stdout, stderr bytes.Buffer
+	var addrs node.Addrs
+	var cpuMB int64
+	done := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		done <- serve([]string{"-config", cfgFile, "-resp-addr", "127.0.0.1:0", "-native-addr", "127.0.0.1:0", "-cpu-capacity-mb", "32"},
+			&stdout, &stderr, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, sigs,
+			func(n *node.Node) { addrs, cpuMB = n.Addrs(), n.Config().CPUCapacityMB; close(started) })
+	}()
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("serve returned early: %v\n%s", err, stderr.String())
+	}
+	if cpuMB != 32 {
+		t.Fatalf("flag did not override env and file: cpu_capacity_mb %d", cpuMB)
+	}
+	nc, err := net.Dial("tcp", addrs.RESP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write([]byte("AUTH tok\r\nPING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	for _, want := range []string{"+OK\r\n", "+PONG\r\n"} {
+		if line, err := br.ReadString('\n'); err != nil || line != want {
+			t.Fatalf("got %q %v, want %q (env token not applied?)", line, err, want)
+		}
+	}
+	sigs <- syscall.SIGTERM
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	}
+	log := stderr.String()
+	for _, want := range []string{"stratacache serving", "resp=" + addrs.RESP, "effective config", "cpu_capacity_mb: 32", "stopped"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "tok\n") {
+		t.Error("log shows the auth token")
+	}
+	if !strings.Contains(stdout.String(), "resp="+addrs.RESP) {
+		t.Errorf("stdout lacks the addresses: %q", stdout.String())
+	}
+}
+
+func TestServeRefusesBadConfig(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	var out bytes.Buffer
+	err := serve([]string{"-config", filepath.Join(t.TempDir(), "absent.yaml")}, &out, &out, none, nil, nil)
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("absent -config file: %v", err)
+	}
+	err = serve([]string{"-cpu-capacity-mb", "0", "-resp-addr", "127.0.0.1:0"}, &out, &out, none, nil, nil)
+	if !errors.Is(err, node.ErrConfig) {
+		t.Fatalf("bad flag value: %v", err)
+	}
+}

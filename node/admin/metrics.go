@@ -1,0 +1,105 @@
+package admin
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratacache/stratacache/actors"
+)
+
+// engineCollector turns one EngineStats snapshot per scrape into metrics.
+type engineCollector struct {
+	eng *actors.Engine
+
+	tierHits, tierMisses, tierPuts, tierDeletes           *prometheus.Desc
+	tierEvictions, tierEvictedBytes, tierPromotions       *prometheus.Desc
+	tierDemotions, tierRestarts, tierCollisions           *prometheus.Desc
+	tierCorruptions                                       *prometheus.Desc
+	tierUsed, tierCapacity, tierPending, tierArtifacts    *prometheus.Desc
+	linkDirtyBytes, linkDirtyArtifacts, linkMaxDirty      *prometheus.Desc
+	linkFlushLag, linkFlushed, linkFlushedBytes           *prometheus.Desc
+	linkFlushBatches, linkFlushFailures, linkBackpressure *prometheus.Desc
+	linkDemotions                                         *prometheus.Desc
+}
+
+func newEngineCollector(eng *actors.Engine) *engineCollector {
+	tier := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("stratacache_tier_"+name, help, []string{"tier", "kind"}, nil)
+	}
+	link := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("stratacache_link_"+name, help, []string{"upper", "lower", "policy"}, nil)
+	}
+	return &engineCollector{
+		eng:                eng,
+		tierHits:           tier("hits_total", "Reads the tier served."),
+		tierMisses:         tier("misses_total", "Reads the tier could not serve."),
+		tierPuts:           tier("puts_total", "Artifacts stored in the tier."),
+		tierDeletes:        tier("deletes_total", "Artifacts deleted from the tier."),
+		tierEvictions:      tier("evictions_total", "Artifacts the tier evicted to make room."),
+		tierEvictedBytes:   tier("evicted_bytes_total", "Payload bytes the tier evicted."),
+		tierPromotions:     tier("promotions_total", "Artifacts copied up into the tier after a lower-tier hit."),
+		tierDemotions:      tier("demotions_total", "Artifacts demoted into the tier from the tier above."),
+		tierRestarts:       tier("actor_restarts_total", "Supervisor restarts of the tier's actor."),
+		tierCollisions:     tier("collisions_total", "Lookups that found a different key with the same 64-bit id."),
+		tierCorruptions:    tier("corruptions_total", "Reads whose payload failed its checksum."),
+		tierUsed:           tier("used_bytes", "Bytes allocated to artifacts."),
+		tierCapacity:       tier("capacity_bytes", "The tier's byte budget."),
+		tierPending:        tier("pending_bytes", "Bytes of removed artifacts still held by readers."),
+		tierArtifacts:      tier("artifacts", "Artifacts held."),
+		linkDirtyBytes:     link("dirty_bytes", "Bytes stored above and not yet flushed below (write-back)."),
+		linkDirtyArtifacts: link("dirty_artifacts", "Artifacts stored above and not yet flushed below."),
+		linkMaxDirty:       link("max_dirty_bytes", "The bound on dirty bytes."),
+		linkFlushLag:       link("flush_lag_seconds", "Age of the oldest dirty artifact."),
+		linkFlushed:        link("flushed_total", "Artifacts flushed down."),
+		linkFlushedBytes:   link("flushed_bytes_total", "Bytes flushed down."),
+		linkFlushBatches:   link("flush_batches_total", "Flush batches run."),
+		linkFlushFailures:  link("flush_failures_total", "Artifacts a flush could not write below."),
+		linkBackpressure:   link("backpressure_waits_total", "Stores that waited for the dirty bound."),
+		linkDemotions:      link("demotions_total", "Evicted artifacts demoted through the link."),
+	}
+}
+
+func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(c, ch)
+}
+
+func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
+	var s actors.EngineStats
+	c.eng.Stats(&s)
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, t := range s.Tiers {
+		l := []string{t.Name, t.Kind.String()}
+		counter(c.tierHits, float64(t.Hits), l...)
+		counter(c.tierMisses, float64(t.Misses), l...)
+		counter(c.tierPuts, float64(t.Puts), l...)
+		counter(c.tierDeletes, float64(t.Deletes), l...)
+		counter(c.tierEvictions, float64(t.Evictions), l...)
+		counter(c.tierEvictedBytes, float64(t.EvictedBytes), l...)
+		counter(c.tierPromotions, float64(t.Promotions), l...)
+		counter(c.tierDemotions, float64(t.Demotions), l...)
+		counter(c.tierRestarts, float64(t.Restarts), l...)
+		counter(c.tierCollisions, float64(t.Collisions), l...)
+		counter(c.tierCorruptions, float64(t.Corruptions), l...)
+		gauge(c.tierUsed, float64(t.UsedBytes), l...)
+		gauge(c.tierCapacity, float64(t.CapacityBytes), l...)
+		gauge(c.tierPending, float64(t.PendingBytes), l...)
+		gauge(c.tierArtifacts, float64(t.Artifacts), l...)
+	}
+	for _, k := range s.Links {
+		l := []string{k.Upper, k.Lower, k.Policy.String()}
+		gauge(c.linkDirtyBytes, float64(k.DirtyBytes), l...)
+		gauge(c.linkDirtyArtifacts, float64(k.DirtyArtifacts), l...)
+		gauge(c.linkMaxDirty, float64(k.MaxDirtyBytes), l...)
+		gauge(c.linkFlushLag, k.FlushLag.Seconds(), l...)
+		counter(c.linkFlushed, float64(k.Flushed), l...)
+		counter(c.linkFlushedBytes, float64(k.FlushedBytes), l...)
+		counter(c.linkFlushBatches, float64(k.FlushBatches), l...)
+		counter(c.linkFlushFailures, float64(k.FlushFailures), l...)
+		counter(c.linkBackpressure, float64(k.BackpressureWaits), l...)
+		counter(c.linkDemotions, float64(k.Demotions), l...)
+	}
+}

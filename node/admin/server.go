@@ -1,0 +1,178 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sort"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stratacache/stratacache/actors"
+)
+
+// Config configures the admin server.
+type Config struct {
+	// Engine is the node's engine (read-only use: Stats).
+	Engine *actors.Engine
+	// Ready reports whether the node serves requests (/readyz); nil: ready
+	// while the admin server runs.
+	Ready func() bool
+	// Page, when set, writes extra lines (addresses, effective config) at
+	// the end of the stats page.
+	Page func(w io.Writer)
+	// Logger receives HTTP server errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is the admin HTTP server.
+type Server struct {
+	cfg      Config
+	reg      *prometheus.Registry
+	latency  *prometheus.HistogramVec
+	mux      *http.ServeMux
+	http     *http.Server
+	observer sync.Map // "proto\x00op" -> prometheus.Observer
+}
+
+// New builds the admin server and its metrics registry.
+func New(cfg Config) (*Server, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("admin: Config.Engine is nil")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, reg: prometheus.NewRegistry(), mux: http.NewServeMux()}
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "stratacache_request_duration_seconds",
+		Help: "Time to serve one request, by protocol and operation.",
+		// 10 µs to ~20 s: a PING on loopback up to a 64 MiB value on a slow link.
+		Buckets: prometheus.ExponentialBuckets(10e-6, 2.5, 16),
+	}, []string{"protocol", "op"})
+	s.reg.MustRegister(newEngineCollector(cfg.Engine), s.latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	s.mux.HandleFunc("/readyz", s.readyz)
+	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s.mux.HandleFunc("/{$}", s.page)
+	s.http = &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// Registry is the server's metrics registry, for the node's own collectors.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Handler serves every admin endpoint (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// ObserveRequest records one request's duration. Safe for concurrent use;
+// it does not block.
+func (s *Server) ObserveRequest(protocol, op string, d time.Duration) {
+	key := protocol + "\x00" + op
+	o, ok := s.observer.Load(key)
+	if !ok {
+		o, _ = s.observer.LoadOrStore(key, s.latency.WithLabelValues(protocol, op))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
+}
+
+// Serve serves HTTP on ln until Shutdown; it returns http.ErrServerClosed
+// then.
+func (s *Server) Serve(ln net.Listener) error { return s.http.Serve(ln) }
+
+// Shutdown stops the server gracefully.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if s.cfg.Ready != nil && !s.cfg.Ready() {
+		http.Error(w, "not ready\n", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// page is the human stats page: one table of tiers, one of links.
+func (s *Server) page(w http.ResponseWriter, _ *http.Request) {
+	var es actors.EngineStats
+	s.cfg.Engine.Stats(&es)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "StrataCache node — %s\n\n", time.Now().UTC().Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "tier\tkind\tused MiB\tcapacity MiB\tartifacts\thits\tmisses\thit %\tevictions\tpromotions\tdemotions\t")
+	for _, t := range es.Tiers {
+		hitPct := 0.0
+		if n := t.Hits + t.Misses; n > 0 {
+			hitPct = 100 * float64(t.Hits) / float64(n)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%d\t%d\t%d\t%.1f\t%d\t%d\t%d\t\n", t.Name, t.Kind,
+			float64(t.UsedBytes)/(1<<20), float64(t.CapacityBytes)/(1<<20), t.Artifacts,
+			t.Hits, t.Misses, hitPct, t.Evictions, t.Promotions, t.Demotions)
+	}
+	_ = tw.Flush()
+	if len(es.Links) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "link\tpolicy\tdirty\tdirty MiB\tflushed\tflush lag\t")
+		for _, l := range es.Links {
+			fmt.Fprintf(tw, "%s->%s\t%s\t%d\t%.1f\t%d\t%s\t\n", l.Upper, l.Lower, l.Policy,
+				l.DirtyArtifacts, float64(l.DirtyBytes)/(1<<20), l.Flushed, l.FlushLag.Round(time.Millisecond))
+		}
+		_ = tw.Flush()
+	}
+	if mfs, err := s.reg.Gather(); err == nil {
+		var names []string
+		for _, mf := range mfs {
+			if mf.GetName() == "stratacache_request_duration_seconds" {
+				for _, m := range mf.GetMetric() {
+					h := m.GetHistogram()
+					var proto, op string
+					for _, lp := range m.GetLabel() {
+						switch lp.GetName() {
+						case "protocol":
+							proto = lp.GetValue()
+						case "op":
+							op = lp.GetValue()
+						}
+					}
+					names = append(names, fmt.Sprintf("%s %s\t%d\t%.1f\t", proto, op, h.GetSampleCount(),
+						1e6*h.GetSampleSum()/float64(max(h.GetSampleCount(), 1))))
+				}
+			}
+		}
+		if len(names) > 0 {
+			sort.Strings(names)
+			fmt.Fprintln(w)
+			tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "requests\tcount\tmean µs\t")
+			for _, n := range names {
+				fmt.Fprintln(tw, n)
+			}
+			_ = tw.Flush()
+		}
+	}
+	if s.cfg.Page != nil {
+		fmt.Fprintln(w)
+		s.cfg.Page(w)
+	}
+}

@@ -1,0 +1,334 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ErrConfig is wrapped by every configuration error: unknown keys, bad
+// values, unreadable files, bad environment overrides.
+var ErrConfig = errors.New("node: invalid config")
+
+// ErrNotYet marks configuration this build accepts but cannot serve yet
+// (a tier whose package has not landed).
+var ErrNotYet = errors.New("node: not available in this build yet")
+
+// Config is a node's configuration. The YAML keys are the field tags; the
+// seed StrataCache's keys keep their names and meaning. Every field has a
+// default (Defaults), so an empty file is a valid configuration.
+type Config struct {
+	// UseCXL adds the CXL/DAX tier below the CPU tier.
+	UseCXL bool `yaml:"use_cxl"`
+	// Writeback makes the links between tiers write-back (dirty set,
+	// background flush) instead of write-through.
+	Writeback bool `yaml:"writeback"`
+	// CPUCapacityMB is the CPU tier's byte budget in MiB.
+	CPUCapacityMB int64 `yaml:"cpu_capacity_mb"`
+	// CPUPolicy is the CPU tier's eviction policy (lru, fifo, lfu, s3fifo,
+	// sieve, arc, prefix).
+	CPUPolicy string `yaml:"cpu_policy"`
+	// ChunkSize is the KV chunk size in tokens clients should use (reported
+	// in INFO and the HELLO reply; the node stores whatever it is given).
+	ChunkSize int `yaml:"chunk_size"`
+	// SavePartialChunks tells clients to store a trailing partial chunk.
+	SavePartialChunks bool `yaml:"save_partial_chunks"`
+	// LogStats logs the engine's stats every LogEvery requests, at most once
+	// per LogMinIntervalS seconds.
+	LogStats        bool    `yaml:"log_stats"`
+	LogEvery        int64   `yaml:"log_every"`
+	LogMinIntervalS float64 `yaml:"log_min_interval_s"`
+	// Debug switches logging to debug level.
+	Debug bool `yaml:"debug"`
+	// CXLDaxDevice is the DAX device (or file) backing the CXL tier.
+	CXLDaxDevice string `yaml:"cxl_dax_device"`
+	// CXLCapacityMB is the CXL tier's budget in MiB.
+	CXLCapacityMB int64 `yaml:"cxl_capacity_mb"`
+	// CXLResetMetadata wipes the CXL pool's persistent index at start.
+	CXLResetMetadata bool `yaml:"cxl_reset_metadata"`
+
+	Telemetry TelemetryConfig `yaml:"telemetry"`
+	Disk      DiskConfig      `yaml:"disk"`
+	Cluster   ClusterConfig   `yaml:"cluster"`
+	Listen    ListenConfig    `yaml:"listen"`
+	Auth      AuthConfig      `yaml:"auth"`
+	TLS       TLSConfig       `yaml:"tls"`
+	Limits    LimitsConfig    `yaml:"limits"`
+}
+
+// TelemetryConfig: Export serves Prometheus metrics on the admin port's
+// /metrics.
+type TelemetryConfig struct {
+	Export bool `yaml:"export"`
+}
+
+// DiskConfig is the local disk tier at the bottom of the chain. CapacityMB
+// 0 disables it.
+type DiskConfig struct {
+	Path       string `yaml:"path"`
+	CapacityMB int64  `yaml:"capacity_mb"`
+}
+
+// ClusterConfig is kept for the cluster issue: the node parses and reports
+// it but runs single-node while Join is empty.
+type ClusterConfig struct {
+	Join      []string `yaml:"join"`
+	GossipKey string   `yaml:"gossip_key"`
+	Bind      string   `yaml:"bind"`
+}
+
+// ListenConfig holds the three listen addresses; "" disables a port.
+type ListenConfig struct {
+	RESP   string `yaml:"resp"`
+	Native string `yaml:"native"`
+	Admin  string `yaml:"admin"`
+}
+
+// AuthConfig: when Token is set, RESP clients must AUTH and native clients
+// must present it in HELLO.
+type AuthConfig struct {
+	Token string `yaml:"token"`
+}
+
+// TLSConfig: with both set, the RESP and native ports speak TLS.
+type TLSConfig struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLSConfig) Enabled() bool { return t.Cert != "" || t.Key != "" }
+
+// LimitsConfig bounds what one client can make the node hold.
+type LimitsConfig struct {
+	// MaxPayloadMB bounds one value; larger ones are refused before any
+	// buffer is allocated.
+	MaxPayloadMB int64 `yaml:"max_payload_mb"`
+	// MaxConnections bounds concurrent client connections per port.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxRequestMB bounds the bytes one request (all values of an MSET or
+	// MPUT together) makes a connection buffer.
+	MaxRequestMB int64 `yaml:"max_request_mb"`
+	// MaxBatch bounds the keys of one batch request.
+	MaxBatch int `yaml:"max_batch"`
+	// IdleTimeoutS closes a connection that sends nothing for this long,
+	// and bounds how long one request may take to arrive (slow clients).
+	IdleTimeoutS float64 `yaml:"idle_timeout_s"`
+	// RequestTimeoutS bounds one engine operation.
+	RequestTimeoutS float64 `yaml:"request_timeout_s"`
+	// ShutdownTimeoutS bounds the graceful drain on shutdown.
+	ShutdownTimeoutS float64 `yaml:"shutdown_timeout_s"`
+}
+
+// Default listen addresses: loopback only.
+const (
+	DefaultRESPAddr   = "127.0.0.1:6380"
+	DefaultNativeAddr = "127.0.0.1:7380"
+	DefaultAdminAddr  = "127.0.0.1:9380"
+	DefaultDataDir    = "./stratacache-data"
+)
+
+// Defaults is a laptop-sized node on loopback: a 1 GiB CPU tier, the disk
+// tier's directory under ./stratacache-data (capacity 0 until enabled).
+func Defaults() Config {
+	return Config{
+		Writeback:       true,
+		CPUCapacityMB:   1024,
+		CPUPolicy:       "lru",
+		ChunkSize:       256,
+		LogStats:        false,
+		LogEvery:        1000,
+		LogMinIntervalS: 10,
+		CXLCapacityMB:   1024,
+		Telemetry:       TelemetryConfig{Export: true},
+		Disk:            DiskConfig{Path: DefaultDataDir},
+		Listen:          ListenConfig{RESP: DefaultRESPAddr, Native: DefaultNativeAddr, Admin: DefaultAdminAddr},
+		Limits: LimitsConfig{
+			MaxPayloadMB:     64,
+			MaxConnections:   1024,
+			MaxRequestMB:     256,
+			MaxBatch:         4096,
+			IdleTimeoutS:     300,
+			RequestTimeoutS:  30,
+			ShutdownTimeoutS: 30,
+		},
+	}
+}
+
+var knownPolicies = []string{"lru", "fifo", "lfu", "s3fifo", "sieve", "arc", "prefix"}
+
+// Validate reports every bad value at once, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrConfig, key, fmt.Sprintf(format, args...)))
+	}
+	if c.CPUCapacityMB <= 0 {
+		bad("cpu_capacity_mb", "%d must be positive", c.CPUCapacityMB)
+	}
+	if !contains(knownPolicies, c.CPUPolicy) {
+		bad("cpu_policy", "%q is not one of %v", c.CPUPolicy, knownPolicies)
+	}
+	if c.ChunkSize <= 0 {
+		bad("chunk_size", "%d must be positive", c.ChunkSize)
+	}
+	if c.LogEvery <= 0 {
+		bad("log_every", "%d must be positive", c.LogEvery)
+	}
+	if c.LogMinIntervalS < 0 {
+		bad("log_min_interval_s", "%g must not be negative", c.LogMinIntervalS)
+	}
+	if c.UseCXL && c.CXLCapacityMB <= 0 {
+		bad("cxl_capacity_mb", "%d must be positive when use_cxl is set", c.CXLCapacityMB)
+	}
+	if c.Disk.CapacityMB < 0 {
+		bad("disk.capacity_mb", "%d must not be negative", c.Disk.CapacityMB)
+	}
+	if c.Disk.CapacityMB > 0 && c.Disk.Path == "" {
+		bad("disk.path", "must be set when disk.capacity_mb is positive")
+	}
+	for i, j := range c.Cluster.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			bad(fmt.Sprintf("cluster.join[%d]", i), "%q: %v", j, err)
+		}
+	}
+	if c.Cluster.Bind != "" {
+		if _, _, err := net.SplitHostPort(c.Cluster.Bind); err != nil {
+			bad("cluster.bind", "%q: %v", c.Cluster.Bind, err)
+		}
+	}
+	addrs := map[string]string{}
+	for _, l := range []struct{ key, addr string }{
+		{"listen.resp", c.Listen.RESP}, {"listen.native", c.Listen.Native}, {"listen.admin", c.Listen.Admin},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(l.addr); err != nil {
+			bad(l.key, "%q: %v", l.addr, err)
+		} else if other, dup := addrs[l.addr]; dup && port != "0" {
+			bad(l.key, "%q is also %s", l.addr, other)
+		}
+		addrs[l.addr] = l.key
+	}
+	if c.Listen.RESP == "" && c.Listen.Native == "" {
+		bad("listen", "resp and native are both disabled: nothing would serve data")
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		bad("tls", "cert and key must be set together")
+	}
+	for _, f := range []struct{ key, path string }{{"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			bad(f.key, "%v", err)
+		}
+	}
+	l := c.Limits
+	if l.MaxPayloadMB <= 0 || l.MaxPayloadMB > 4096 {
+		bad("limits.max_payload_mb", "%d must be in [1, 4096]", l.MaxPayloadMB)
+	}
+	if l.MaxRequestMB < l.MaxPayloadMB {
+		bad("limits.max_request_mb", "%d must be at least limits.max_payload_mb (%d)", l.MaxRequestMB, l.MaxPayloadMB)
+	}
+	if l.MaxConnections <= 0 {
+		bad("limits.max_connections", "%d must be positive", l.MaxConnections)
+	}
+	if l.MaxBatch <= 0 {
+		bad("limits.max_batch", "%d must be positive", l.MaxBatch)
+	}
+	if l.IdleTimeoutS <= 0 {
+		bad("limits.idle_timeout_s", "%g must be positive", l.IdleTimeoutS)
+	}
+	if l.RequestTimeoutS <= 0 {
+		bad("limits.request_timeout_s", "%g must be positive", l.RequestTimeoutS)
+	}
+	if l.ShutdownTimeoutS <= 0 {
+		bad("limits.shutdown_timeout_s", "%g must be positive", l.ShutdownTimeoutS)
+	}
+	return errors.Join(errs...)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ConfigSearchPath is where Load looks when it is given no path: the file
+// named by $STRATACACHE_CONFIG, then ./stratacache.yaml, then
+// /etc/stratacache/stratacache.yaml.
+func ConfigSearchPath() []string {
+	var p []string
+	if env := os.Getenv("STRATACACHE_CONFIG"); env != "" {
+		p = append(p, env)
+	}
+	return append(p, "stratacache.yaml", filepath.Join("/etc", "stratacache", "stratacache.yaml"))
+}
+
+// Load reads the YAML file at path over Defaults. With path "" it tries
+// ConfigSearchPath in order. An absent file is not an error: Load returns
+// the defaults and source "" (built-in defaults). Unknown keys and values of
+// the wrong type are errors naming the key and its line. Load does not
+// apply environment overrides or validate; see ApplyEnv and Validate.
+func Load(path string) (cfg Config, source string, err error) {
+	candidates := []string{path}
+	if path == "" {
+		candidates = ConfigSearchPath()
+	}
+	for _, p := range candidates {
+		data, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return Defaults(), "", fmt.Errorf("%w: read %s: %w", ErrConfig, p, err)
+		}
+		cfg, err := Parse(data)
+		if err != nil {
+			return Defaults(), p, fmt.Errorf("%s: %w", p, err)
+		}
+		return cfg, p, nil
+	}
+	return Defaults(), "", nil
+}
+
+// Parse decodes YAML over Defaults, refusing unknown keys.
+func Parse(data []byte) (Config, error) {
+	cfg := Defaults()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// An empty document decodes as io.EOF: the defaults stand.
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Defaults(), fmt.Errorf("%w: %s", ErrConfig, strings.ReplaceAll(err.Error(), "\n", ";"))
+	}
+	return cfg, nil
+}
+
+// YAML renders the configuration as YAML with the token redacted (for the
+// startup log and the admin page).
+func (c Config) YAML() string {
+	if c.Auth.Token != "" {
+		c.Auth.Token = "<redacted>"
+	}
+	if c.Cluster.GossipKey != "" {
+		c.Cluster.GossipKey = "<redacted>"
+	}
+	out, err := yaml.Marshal(c)
+	if err != nil {
+		return fmt.Sprintf("<unprintable config: %v>", err)
+	}
+	return string(out)
+}

@@ -1,0 +1,164 @@
+package node
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	cfg := Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen.RESP != "127.0.0.1:6380" || cfg.Listen.Native != "127.0.0.1:7380" || cfg.Listen.Admin != "127.0.0.1:9380" {
+		t.Fatalf("default addresses %+v are not the documented loopback ones", cfg.Listen)
+	}
+}
+
+func TestParseSeedKeysAndSections(t *testing.T) {
+	cfg, err := Parse([]byte(`
+use_cxl: false
+writeback: false
+cpu_capacity_mb: 2048
+chunk_size: 512
+save_partial_chunks: true
+log_stats: true
+log_every: 50
+log_min_interval_s: 2.5
+debug: true
+cxl_dax_device: /dev/dax0.0
+cxl_reset_metadata: true
+telemetry:
+  export: false
+disk: {path: /var/lib/sc, capacity_mb: 0}
+cluster: {join: ["10.0.0.1:7946"], gossip_key: k, bind: "0.0.0.0:7946"}
+listen: {resp: "0.0.0.0:6379", native: "", admin: "127.0.0.1:0"}
+auth: {token: secret}
+limits: {max_payload_mb: 32, max_connections: 10}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CPUCapacityMB != 2048 || cfg.ChunkSize != 512 || !cfg.SavePartialChunks || cfg.LogEvery != 50 ||
+		cfg.LogMinIntervalS != 2.5 || cfg.Writeback || cfg.Telemetry.Export || cfg.Listen.Native != "" ||
+		cfg.Auth.Token != "secret" || cfg.Limits.MaxPayloadMB != 32 || cfg.Limits.MaxRequestMB != 256 ||
+		cfg.Cluster.Join[0] != "10.0.0.1:7946" || cfg.CXLDaxDevice != "/dev/dax0.0" {
+		t.Fatalf("parsed %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(cfg.YAML(), "secret") {
+		t.Fatal("YAML() leaks the auth token")
+	}
+}
+
+func TestUnknownKeyNamesKeyAndLine(t *testing.T) {
+	_, err := Parse([]byte("cpu_capacity_mb: 10\nlisten:\n  rsp: x\n"))
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "rsp") || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("error %v should name key rsp and line 3", err)
+	}
+	_, err = Parse([]byte("cpu_capacity_mb: lots\n"))
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("bad type: %v", err)
+	}
+	if cfg, err := Parse(nil); err != nil || cfg.CPUCapacityMB != Defaults().CPUCapacityMB {
+		t.Fatalf("empty document: %v", err)
+	}
+}
+
+func TestValidateListsEveryProblem(t *testing.T) {
+	cfg := Defaults()
+	cfg.CPUCapacityMB = 0
+	cfg.CPUPolicy = "random"
+	cfg.LogEvery = -1
+	cfg.Listen.Admin = "nonsense"
+	cfg.Listen.Native = cfg.Listen.RESP
+	cfg.TLS.Cert = "/no/such/cert"
+	cfg.Limits.MaxPayloadMB = 0
+	cfg.Limits.IdleTimeoutS = 0
+	err := cfg.Validate()
+	for _, key := range []string{"cpu_capacity_mb", "cpu_policy", "log_every", "listen.admin", "listen.native", "tls", "tls.cert", "limits.max_payload_mb", "limits.idle_timeout_s"} {
+		if err == nil || !strings.Contains(err.Error(), key+":") {
+			t.Errorf("Validate does not report %s: %v", key, err)
+		}
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	env := map[string]string{
+		"STRATACACHE_CPU_CAPACITY_MB":    "77",
+		"STRATACACHE_LISTEN_RESP":        "127.0.0.1:1",
+		"STRATACACHE_AUTH_TOKEN":         "tok",
+		"STRATACACHE_WRITEBACK":          "false",
+		"STRATACACHE_CLUSTER_JOIN":       "a:1, b:2",
+		"STRATACACHE_LOG_MIN_INTERVAL_S": "0.5",
+	}
+	cfg := Defaults()
+	if err := cfg.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CPUCapacityMB != 77 || cfg.Listen.RESP != "127.0.0.1:1" || cfg.Auth.Token != "tok" || cfg.Writeback ||
+		len(cfg.Cluster.Join) != 2 || cfg.Cluster.Join[1] != "b:2" || cfg.LogMinIntervalS != 0.5 {
+		t.Fatalf("env not applied: %+v", cfg)
+	}
+	err := cfg.ApplyEnv(func(k string) (string, bool) {
+		return "many", k == "STRATACACHE_LIMITS_MAX_CONNECTIONS"
+	})
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "STRATACACHE_LIMITS_MAX_CONNECTIONS") {
+		t.Fatalf("bad env value: %v", err)
+	}
+	keys := strings.Join(EnvKeys(), " ")
+	for _, k := range []string{"STRATACACHE_USE_CXL", "STRATACACHE_TELEMETRY_EXPORT", "STRATACACHE_TLS_CERT", "STRATACACHE_DISK_PATH"} {
+		if !strings.Contains(keys, k) {
+			t.Errorf("EnvKeys lacks %s", k)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	cfg, src, err := Load(filepath.Join(dir, "absent.yaml"))
+	if err != nil || src != "" || cfg.CPUCapacityMB != Defaults().CPUCapacityMB {
+		t.Fatalf("absent file: %v %q", err, src)
+	}
+	p := filepath.Join(dir, "sc.yaml")
+	if err := os.WriteFile(p, []byte("cpu_capacity_mb: 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, src, err = Load(p)
+	if err != nil || src != p || cfg.CPUCapacityMB != 5 {
+		t.Fatalf("file: %v %q %d", err, src, cfg.CPUCapacityMB)
+	}
+	if err := os.WriteFile(p, []byte("cpu_capacity: 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err = Load(p); err == nil || !strings.Contains(err.Error(), p) {
+		t.Fatalf("unknown key error should name the file: %v", err)
+	}
+}
+
+func TestBuildEngine(t *testing.T) {
+	cfg := Defaults()
+	cfg.CPUCapacityMB = 8
+	eng, err := BuildEngine(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if got := eng.Tiers(); len(got) != 1 || got[0] != CPUTierName {
+		t.Fatalf("tiers %v", got)
+	}
+	cfg.UseCXL = true
+	if _, err := BuildEngine(cfg, nil); !errors.Is(err, ErrNotYet) {
+		t.Fatalf("use_cxl: %v", err)
+	}
+	cfg.UseCXL = false
+	cfg.CPUPolicy = "nope"
+	if _, err := BuildEngine(cfg, nil); !errors.Is(err, ErrConfig) {
+		t.Fatalf("bad policy: %v", err)
+	}
+}

@@ -1,0 +1,314 @@
+package native
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/messages"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("native: server closed")
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Engine stores the artifacts; the server does not close it.
+	Engine *actors.Engine
+	// AuthToken, when set, must be presented in the HELLO frame.
+	AuthToken string
+	// TLS, when set, wraps every accepted connection.
+	TLS *tls.Config
+	// MaxPayload, MaxRequest and MaxBatch bound a frame (DefaultLimits when
+	// zero); MaxHeader is derived from MaxBatch.
+	MaxPayload int64
+	MaxRequest int64
+	MaxBatch   int
+	// MaxConns bounds concurrent connections. Default 1024.
+	MaxConns int
+	// IdleTimeout closes a connection that sends nothing for this long; a
+	// frame must also arrive completely within it. Default 5 minutes.
+	IdleTimeout time.Duration
+	// Logger receives connection-level errors; nil discards them.
+	Logger *slog.Logger
+	// Observe, when set, is called after every request with the op name and
+	// duration; it must not block.
+	Observe func(op string, d time.Duration)
+	// Attrs are added to the HELLO reply (chunk size and the like).
+	Attrs map[string]string
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	ConnsCurrent   int64
+	ConnsTotal     int64
+	ConnsRejected  int64
+	Requests       int64
+	Hits           int64
+	Misses         int64
+	ProtocolErrors int64
+	AuthFailures   int64
+}
+
+// Server serves the native protocol.
+type Server struct {
+	cfg ServerConfig
+	lim Limits
+	log *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   atomic.Bool
+	wg        sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+
+	connsCurrent, connsTotal, connsRejected atomic.Int64
+	requests, hits, misses                  atomic.Int64
+	protocolErrors, authFailures            atomic.Int64
+}
+
+// NewServer validates cfg and returns a server that is not yet listening.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("native: ServerConfig.Engine is nil")
+	}
+	lim := Limits{MaxPayload: cfg.MaxPayload, MaxRequest: cfg.MaxRequest, MaxBatch: cfg.MaxBatch}
+	lim.ensureDefaults()
+	// Room for MaxBatch ids of the longest key, their metadata, and slack.
+	lim.MaxHeader = min(64<<10+lim.MaxBatch*(4096+128), 64<<20)
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 1024
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 5 * time.Minute
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, lim: lim, log: log, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Limits are the frame limits in force.
+func (s *Server) Limits() Limits { return s.lim }
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		ConnsCurrent:   s.connsCurrent.Load(),
+		ConnsTotal:     s.connsTotal.Load(),
+		ConnsRejected:  s.connsRejected.Load(),
+		Requests:       s.requests.Load(),
+		Hits:           s.hits.Load(),
+		Misses:         s.misses.Load(),
+		ProtocolErrors: s.protocolErrors.Load(),
+		AuthFailures:   s.authFailures.Load(),
+	}
+}
+
+// Serve accepts connections on ln until Shutdown or Close, then returns
+// ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	var tempDelay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+				time.Sleep(tempDelay) // back off accept errors (EMFILE), as net/http does
+				continue
+			}
+			return err
+		}
+		tempDelay = 0
+		s.start(nc)
+	}
+}
+
+func (s *Server) start(nc net.Conn) {
+	if s.connsCurrent.Add(1) > int64(s.cfg.MaxConns) {
+		s.connsCurrent.Add(-1)
+		s.connsRejected.Add(1)
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		if b, err := AppendFrameHead(nil, errorHeader(0, CodeBusy, "max number of connections reached"), 0); err == nil {
+			_, _ = nc.Write(b)
+		}
+		_ = nc.Close()
+		return
+	}
+	s.connsTotal.Add(1)
+	if s.cfg.TLS != nil {
+		nc = tls.Server(nc, s.cfg.TLS)
+	}
+	c := &conn{s: s, nc: nc}
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		s.connsCurrent.Add(-1)
+		_ = nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.connsCurrent.Add(-1)
+	}()
+}
+
+// Shutdown stops accepting, lets every connection finish the requests it
+// has received and flush the replies, then closes it; when ctx ends first
+// the rest are closed forcibly and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing.Store(true)
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+	now := time.Now()
+	for c := range s.conns {
+		_ = c.nc.SetReadDeadline(now)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		_ = s.Close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close closes the listeners and every connection at once. Safe to call
+// twice.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closing.Store(true)
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+	for c := range s.conns {
+		_ = c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	return nil
+}
+
+// conn is one client connection, served by one goroutine: requests are
+// handled in order, replies buffered and flushed when no further request is
+// already waiting (pipelining).
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	br     *bufio.Reader
+	fr     *FrameReader
+	out    []byte
+	vec    net.Buffers
+	hello  bool
+	closed bool
+}
+
+// maxKeptOut is the reply buffer a connection keeps between flushes.
+const maxKeptOut = 1 << 20
+
+func (c *conn) serve() {
+	s := c.s
+	defer c.nc.Close()
+	c.br = bufio.NewReaderSize(c.nc, 64<<10)
+	c.fr = NewFrameReader(c.br, s.lim)
+	for !c.closed {
+		if c.br.Buffered() == 0 {
+			if err := c.flush(); err != nil {
+				return
+			}
+			_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			if s.closing.Load() {
+				return
+			}
+		}
+		p, err := c.fr.Next()
+		if err != nil {
+			if errors.Is(err, ErrBadMagic) || errors.Is(err, ErrBadVersion) ||
+				errors.Is(err, ErrTooLarge) || errors.Is(err, ErrMalformed) {
+				s.protocolErrors.Add(1)
+				c.replyError(c.fr.Header.GetRequestId(), codeOf(err), err.Error())
+				_ = c.flush()
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("native: connection closed", "remote", c.nc.RemoteAddr(), "err", err)
+			}
+			return
+		}
+		start := time.Now()
+		op := c.fr.Header.GetOp()
+		if err := c.handle(p); err != nil {
+			if errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) {
+				s.protocolErrors.Add(1)
+			}
+			_ = c.flush()
+			return
+		}
+		s.requests.Add(1)
+		if s.cfg.Observe != nil {
+			s.cfg.Observe(opName(op), time.Since(start))
+		}
+	}
+	_ = c.flush()
+}
+
+func opName(op messages.Op) string {
+	if n, ok := messages.Op_name[int32(op)]; ok && len(n) > 3 {
+		return n[3:] // "OP_GET" -> "GET"
+	}
+	return "UNKNOWN"
+}
+
+// flush writes the buffered replies.
+func (c *conn) flush() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	_, err := c.nc.Write(c.out)
+	c.resetOut()
+	return err
+}
+
+func (c *conn) resetOut() {
+	if cap(c.out) > maxKeptOut {
+		c.out = nil
+	}
+	c.out = c.out[:0]
+}

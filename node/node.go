@@ -1,0 +1,373 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/node/admin"
+	"github.com/stratacache/stratacache/node/native"
+	"github.com/stratacache/stratacache/node/resp"
+)
+
+// Addrs are the addresses a node listens on ("" for a disabled port).
+type Addrs struct {
+	RESP, Native, Admin string
+}
+
+// Node is one running StrataCache node.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	eng    *actors.Engine
+	resp   *resp.Server
+	native *native.Server
+	admin  *admin.Server
+
+	respLn, nativeLn, adminLn net.Listener
+
+	ready    atomic.Bool
+	errc     chan error
+	wg       sync.WaitGroup
+	stopLog  chan struct{}
+	shutOnce sync.Once
+	shutErr  error
+}
+
+// New validates cfg, builds the engine (BuildEngine) and binds the
+// listeners (so that Addrs is known, also for port 0), but serves nothing
+// until Start.
+func New(cfg Config, log *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	eng, err := BuildEngine(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return NewWithEngine(cfg, eng, log)
+}
+
+// NewWithEngine is New around an engine built elsewhere (tests, embedding,
+// the cluster's own chains). The node owns eng from now on: Shutdown closes
+// it, and so does a failing NewWithEngine.
+func NewWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger) (*Node, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		_ = eng.Close()
+		return nil, err
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			_ = eng.Close()
+			return nil, fmt.Errorf("%w: tls: %w", ErrConfig, err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	var err error
+	n := &Node{cfg: cfg, log: log, eng: eng, errc: make(chan error, 3), stopLog: make(chan struct{})}
+	fail := func(err error) (*Node, error) {
+		n.closeListeners()
+		_ = eng.Close()
+		return nil, err
+	}
+	lim := cfg.Limits
+	idle := seconds(lim.IdleTimeoutS)
+	if cfg.Telemetry.Export || cfg.Listen.Admin != "" {
+		n.admin, err = admin.New(admin.Config{Engine: eng, Ready: n.ready.Load, Page: n.page, Logger: log})
+		if err != nil {
+			return fail(err)
+		}
+	}
+	observe := func(proto string) func(string, time.Duration) {
+		if n.admin == nil {
+			return nil
+		}
+		return func(op string, d time.Duration) { n.admin.ObserveRequest(proto, op, d) }
+	}
+	if cfg.Listen.RESP != "" {
+		n.resp, err = resp.New(resp.Config{
+			Engine:    eng,
+			AuthToken: cfg.Auth.Token,
+			TLS:       tlsCfg,
+			Limits: resp.Limits{
+				MaxBulk:    lim.MaxPayloadMB << 20,
+				MaxRequest: lim.MaxRequestMB << 20,
+				MaxArgs:    2*lim.MaxBatch + 8,
+			},
+			MaxConns:    lim.MaxConnections,
+			IdleTimeout: idle,
+			Logger:      log.With("component", "resp"),
+			Observe:     observe("resp"),
+			Info:        n.info,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		if n.respLn, err = net.Listen("tcp", cfg.Listen.RESP); err != nil {
+			return fail(fmt.Errorf("node: listen resp: %w", err))
+		}
+	}
+	if cfg.Listen.Native != "" {
+		n.native, err = native.NewServer(native.ServerConfig{
+			Engine:      eng,
+			AuthToken:   cfg.Auth.Token,
+			TLS:         tlsCfg,
+			MaxPayload:  lim.MaxPayloadMB << 20,
+			MaxRequest:  lim.MaxRequestMB << 20,
+			MaxBatch:    lim.MaxBatch,
+			MaxConns:    lim.MaxConnections,
+			IdleTimeout: idle,
+			Logger:      log.With("component", "native"),
+			Observe:     observe("native"),
+			Attrs: map[string]string{
+				"chunk_size":          fmt.Sprint(cfg.ChunkSize),
+				"save_partial_chunks": fmt.Sprint(cfg.SavePartialChunks),
+			},
+		})
+		if err != nil {
+			return fail(err)
+		}
+		if n.nativeLn, err = net.Listen("tcp", cfg.Listen.Native); err != nil {
+			return fail(fmt.Errorf("node: listen native: %w", err))
+		}
+	}
+	if n.admin != nil && cfg.Listen.Admin != "" {
+		n.registerServerMetrics()
+		if n.adminLn, err = net.Listen("tcp", cfg.Listen.Admin); err != nil {
+			return fail(fmt.Errorf("node: listen admin: %w", err))
+		}
+	}
+	return n, nil
+}
+
+func (n *Node) closeListeners() {
+	for _, ln := range []net.Listener{n.respLn, n.nativeLn, n.adminLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+// Engine is the node's storage engine.
+func (n *Node) Engine() *actors.Engine { return n.eng }
+
+// Config is the node's effective configuration.
+func (n *Node) Config() Config { return n.cfg }
+
+// Addrs are the bound addresses (the real port when configured with 0).
+func (n *Node) Addrs() Addrs {
+	var a Addrs
+	if n.respLn != nil {
+		a.RESP = n.respLn.Addr().String()
+	}
+	if n.nativeLn != nil {
+		a.Native = n.nativeLn.Addr().String()
+	}
+	if n.adminLn != nil {
+		a.Admin = n.adminLn.Addr().String()
+	}
+	return a
+}
+
+// Err delivers the error of a server that stopped on its own (not by
+// Shutdown); the node should then be shut down.
+func (n *Node) Err() <-chan error { return n.errc }
+
+// Start serves every configured port and starts the stats logger.
+func (n *Node) Start() {
+	serve := func(name string, f func() error, closed error) {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := f(); err != nil && !errors.Is(err, closed) {
+				n.errc <- fmt.Errorf("node: %s server: %w", name, err)
+			}
+		}()
+	}
+	if n.resp != nil {
+		serve("resp", func() error { return n.resp.Serve(n.respLn) }, resp.ErrServerClosed)
+	}
+	if n.native != nil {
+		serve("native", func() error { return n.native.Serve(n.nativeLn) }, native.ErrServerClosed)
+	}
+	if n.adminLn != nil {
+		serve("admin", func() error { return n.admin.Serve(n.adminLn) }, http.ErrServerClosed)
+	}
+	if n.cfg.LogStats {
+		n.wg.Add(1)
+		go n.logStats()
+	}
+	n.ready.Store(true)
+}
+
+// Requests is the number of requests served on both data ports.
+func (n *Node) Requests() int64 {
+	var total int64
+	if n.resp != nil {
+		total += n.resp.Stats().Commands
+	}
+	if n.native != nil {
+		total += n.native.Stats().Requests
+	}
+	return total
+}
+
+// Shutdown stops the node gracefully: readiness off, no new connections,
+// in-flight requests finished, then the engine closed (which drains the
+// write-back links and closes the tiers), then the admin port. If ctx ends
+// first the data connections are cut, the engine is still closed, and ctx's
+// error is part of the result. Safe to call twice.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutOnce.Do(func() {
+		n.ready.Store(false)
+		var (
+			errs []error
+			mu   sync.Mutex
+			wg   sync.WaitGroup
+		)
+		add := func(err error) {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+		if n.resp != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := n.resp.Shutdown(ctx); err != nil {
+					add(fmt.Errorf("resp: %w", err))
+				}
+			}()
+		}
+		if n.native != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := n.native.Shutdown(ctx); err != nil {
+					add(fmt.Errorf("native: %w", err))
+				}
+			}()
+		}
+		wg.Wait()
+		close(n.stopLog)
+		if err := n.eng.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if n.admin != nil {
+			if err := n.admin.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("admin: %w", err))
+			}
+		}
+		n.wg.Wait()
+		n.shutErr = errors.Join(errs...)
+	})
+	return n.shutErr
+}
+
+// logStats logs the engine's stats when at least log_every requests were
+// served since the last line, at most once per log_min_interval_s.
+func (n *Node) logStats() {
+	defer n.wg.Done()
+	interval := max(seconds(n.cfg.LogMinIntervalS), 100*time.Millisecond)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var last int64
+	var es actors.EngineStats
+	for {
+		select {
+		case <-n.stopLog:
+			return
+		case <-t.C:
+		}
+		reqs := n.Requests()
+		if reqs-last < n.cfg.LogEvery {
+			continue
+		}
+		last = reqs
+		n.eng.Stats(&es)
+		attrs := []any{"requests", reqs}
+		for _, ts := range es.Tiers {
+			attrs = append(attrs, slog.Group("tier_"+ts.Name,
+				"used_mb", ts.UsedBytes>>20, "artifacts", ts.Artifacts, "hits", ts.Hits,
+				"misses", ts.Misses, "evictions", ts.Evictions, "promotions", ts.Promotions))
+		}
+		for _, ls := range es.Links {
+			attrs = append(attrs, slog.Group("link_"+ls.Upper+"_"+ls.Lower,
+				"dirty_mb", ls.DirtyBytes>>20, "flushed", ls.Flushed, "flush_lag", ls.FlushLag))
+		}
+		n.log.Info("stats", attrs...)
+	}
+}
+
+// info adds node-level lines to RESP INFO's stratacache section.
+func (n *Node) info(b *bytes.Buffer) {
+	fmt.Fprintf(b, "chunk_size:%d\r\nsave_partial_chunks:%d\r\nwriteback:%d\r\n",
+		n.cfg.ChunkSize, b2i(n.cfg.SavePartialChunks), b2i(n.cfg.Writeback))
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// page ends the admin stats page with the addresses and the config.
+func (n *Node) page(w io.Writer) {
+	a := n.Addrs()
+	fmt.Fprintf(w, "resp %s  native %s  admin %s\n\n%s", a.RESP, a.Native, a.Admin, n.cfg.YAML())
+}
+
+// registerServerMetrics exports the protocol servers' counters.
+func (n *Node) registerServerMetrics() {
+	reg := n.admin.Registry()
+	gauge := func(name, help, proto string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: name, Help: help, ConstLabels: prometheus.Labels{"protocol": proto},
+		}, f))
+	}
+	counter := func(name, help, proto string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: name, Help: help, ConstLabels: prometheus.Labels{"protocol": proto},
+		}, f))
+	}
+	if n.resp != nil {
+		st := func() resp.Stats { return n.resp.Stats() }
+		gauge("stratacache_connections", "Open client connections.", "resp", func() float64 { return float64(st().ConnsCurrent) })
+		counter("stratacache_connections_total", "Client connections accepted.", "resp", func() float64 { return float64(st().ConnsTotal) })
+		counter("stratacache_connections_rejected_total", "Connections refused over the limit.", "resp", func() float64 { return float64(st().ConnsRejected) })
+		counter("stratacache_requests_total", "Requests served.", "resp", func() float64 { return float64(st().Commands) })
+		counter("stratacache_hits_total", "Reads that found their key.", "resp", func() float64 { return float64(st().Hits) })
+		counter("stratacache_misses_total", "Reads that did not find their key.", "resp", func() float64 { return float64(st().Misses) })
+		counter("stratacache_protocol_errors_total", "Connections closed for malformed input.", "resp", func() float64 { return float64(st().ProtocolErrors) })
+		counter("stratacache_auth_failures_total", "Failed authentications.", "resp", func() float64 { return float64(st().AuthFailures) })
+	}
+	if n.native != nil {
+		st := func() native.Stats { return n.native.Stats() }
+		gauge("stratacache_connections", "Open client connections.", "native", func() float64 { return float64(st().ConnsCurrent) })
+		counter("stratacache_connections_total", "Client connections accepted.", "native", func() float64 { return float64(st().ConnsTotal) })
+		counter("stratacache_connections_rejected_total", "Connections refused over the limit.", "native", func() float64 { return float64(st().ConnsRejected) })
+		counter("stratacache_requests_total", "Requests served.", "native", func() float64 { return float64(st().Requests) })
+		counter("stratacache_hits_total", "Reads that found their key.", "native", func() float64 { return float64(st().Hits) })
+		counter("stratacache_misses_total", "Reads that did not find their key.", "native", func() float64 { return float64(st().Misses) })
+		counter("stratacache_protocol_errors_total", "Connections closed for malformed input.", "native", func() float64 { return float64(st().ProtocolErrors) })
+		counter("stratacache_auth_failures_total", "Failed authentications.", "native", func() float64 { return float64(st().AuthFailures) })
+	}
+}

@@ -1,0 +1,289 @@
+package resp
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/stratacache/stratacache/node/internal/bufpool"
+)
+
+// ErrProtocol is wrapped by every malformed-input error of the Reader. The
+// server answers it with "-ERR Protocol error: ..." and closes the
+// connection, as Redis does.
+var ErrProtocol = errors.New("Protocol error")
+
+// Limits bound what one command may make the Reader hold. Every length is
+// checked against them before a buffer is allocated.
+type Limits struct {
+	// MaxBulk bounds one bulk string (a value).
+	MaxBulk int64
+	// MaxRequest bounds the sum of a command's argument lengths.
+	MaxRequest int64
+	// MaxArgs bounds the number of arguments of one command.
+	MaxArgs int
+	// MaxInline bounds an inline command line (and any header line).
+	MaxInline int
+}
+
+// DefaultLimits: 64 MiB values, 256 MiB per command, 1M arguments, 64 KiB
+// inline lines (Redis's own inline limit).
+func DefaultLimits() Limits {
+	return Limits{MaxBulk: 64 << 20, MaxRequest: 256 << 20, MaxArgs: 1 << 20, MaxInline: 64 << 10}
+}
+
+// bigArg is the size from which an argument gets its own pooled buffer
+// instead of a place in the connection's small-argument arena.
+const bigArg = 16 << 10
+
+// maxKeptArena is the arena capacity a connection keeps between commands.
+const maxKeptArena = 1 << 20
+
+// argRef locates one argument: in the arena (big < 0) or in big buffer i.
+type argRef struct {
+	off, n int
+	big    int
+}
+
+// Reader parses RESP2 commands: arrays of bulk strings (what clients send)
+// and inline commands (what a human types into telnet). It is not safe for
+// concurrent use. The argument slices ReadCommand returns stay valid until
+// the next call.
+type Reader struct {
+	r     *bufio.Reader
+	lim   Limits
+	arena []byte
+	refs  []argRef
+	bigs  []*[]byte
+	args  [][]byte
+}
+
+// NewReader reads commands from r, which should be a *bufio.Reader whose
+// buffer is at least lim.MaxInline bytes (NewReader wraps anything else).
+func NewReader(r io.Reader, lim Limits) *Reader {
+	if lim.MaxInline <= 0 {
+		lim.MaxInline = DefaultLimits().MaxInline
+	}
+	br, ok := r.(*bufio.Reader)
+	if !ok || br.Size() < lim.MaxInline {
+		br = bufio.NewReaderSize(r, lim.MaxInline)
+	}
+	return &Reader{r: br, lim: lim}
+}
+
+// Buffered reports how many bytes are waiting in the read buffer: when it is
+// zero the server flushes its replies (end of a pipelined batch).
+func (r *Reader) Buffered() int { return r.r.Buffered() }
+
+// release returns the previous command's big buffers to the pool.
+func (r *Reader) release() {
+	for i, b := range r.bigs {
+		bufpool.Shared.Put(b)
+		r.bigs[i] = nil
+	}
+	r.bigs = r.bigs[:0]
+	r.refs = r.refs[:0]
+	if cap(r.arena) > maxKeptArena {
+		r.arena = nil // one huge command must not pin memory for the connection's life
+	}
+	r.arena = r.arena[:0]
+	clear(r.args)
+	r.args = r.args[:0]
+}
+
+// Close returns the Reader's pooled buffers; the Reader must not be used
+// afterwards.
+func (r *Reader) Close() { r.release() }
+
+// ReadCommand returns the next command's arguments (never empty). io.EOF
+// means the client closed between commands; an error wrapping ErrProtocol
+// means the input is malformed and the connection must be closed.
+func (r *Reader) ReadCommand() ([][]byte, error) {
+	r.release()
+	for {
+		line, err := r.line()
+		if err != nil {
+			return nil, err
+		}
+		if len(line) == 0 {
+			continue // Redis ignores empty inline lines
+		}
+		if line[0] != '*' {
+			if err := r.inline(line); err != nil {
+				return nil, err
+			}
+		} else {
+			n, ok := parseInt(line[1:])
+			if !ok || n > int64(r.lim.MaxArgs) {
+				return nil, fmt.Errorf("%w: invalid multibulk length", ErrProtocol)
+			}
+			if n <= 0 {
+				continue // "*0" and "*-1" are empty commands
+			}
+			if err := r.multibulk(int(n)); err != nil {
+				return nil, err
+			}
+		}
+		for _, ref := range r.refs {
+			if ref.big >= 0 {
+				r.args = append(r.args, (*r.bigs[ref.big])[:ref.n])
+			} else {
+				r.args = append(r.args, r.arena[ref.off:ref.off+ref.n:ref.off+ref.n])
+			}
+		}
+		if len(r.args) > 0 {
+			return r.args, nil
+		}
+	}
+}
+
+// line reads one CRLF- (or LF-) terminated line without its terminator. The
+// slice points into the read buffer and is valid until the next read.
+func (r *Reader) line() ([]byte, error) {
+	line, err := r.r.ReadSlice('\n')
+	if err != nil {
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return nil, fmt.Errorf("%w: too big inline request", ErrProtocol)
+		}
+		if errors.Is(err, io.EOF) && len(line) > 0 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+func (r *Reader) multibulk(n int) error {
+	var total int64
+	for i := 0; i < n; i++ {
+		line, err := r.line()
+		if err != nil {
+			return eofMidCommand(err)
+		}
+		if len(line) == 0 || line[0] != '$' {
+			got := byte(' ')
+			if len(line) > 0 {
+				got = line[0]
+			}
+			return fmt.Errorf("%w: expected '$', got '%c'", ErrProtocol, got)
+		}
+		size, ok := parseInt(line[1:])
+		if !ok || size < 0 || size > r.lim.MaxBulk {
+			return fmt.Errorf("%w: invalid bulk length", ErrProtocol)
+		}
+		total += size
+		if total > r.lim.MaxRequest {
+			return fmt.Errorf("%w: request larger than %d bytes", ErrProtocol, r.lim.MaxRequest)
+		}
+		if err := r.bulk(int(size)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bulk reads one bulk string body of size bytes plus its CRLF. Only now,
+// with size checked, is memory set aside for it.
+func (r *Reader) bulk(size int) error {
+	var dst []byte
+	if size >= bigArg {
+		b := bufpool.Shared.Get(size)
+		r.bigs = append(r.bigs, b)
+		r.refs = append(r.refs, argRef{n: size, big: len(r.bigs) - 1})
+		dst = *b
+	} else {
+		off := len(r.arena)
+		r.arena = append(r.arena, make([]byte, size)...)
+		r.refs = append(r.refs, argRef{off: off, n: size, big: -1})
+		dst = r.arena[off:]
+	}
+	if _, err := io.ReadFull(r.r, dst); err != nil {
+		return eofMidCommand(err)
+	}
+	var crlf [2]byte
+	if _, err := io.ReadFull(r.r, crlf[:]); err != nil {
+		return eofMidCommand(err)
+	}
+	if crlf != [2]byte{'\r', '\n'} {
+		return fmt.Errorf("%w: bulk string not terminated by CRLF", ErrProtocol)
+	}
+	return nil
+}
+
+// inline splits a human-typed command line on blanks, honouring double and
+// single quotes so that `SET k "a b"` works as it does against Redis.
+func (r *Reader) inline(line []byte) error {
+	if len(line) > r.lim.MaxInline {
+		return fmt.Errorf("%w: too big inline request", ErrProtocol)
+	}
+	i := 0
+	for {
+		for i < len(line) && isBlank(line[i]) {
+			i++
+		}
+		if i == len(line) {
+			return nil
+		}
+		if len(r.refs) >= r.lim.MaxArgs {
+			return fmt.Errorf("%w: invalid multibulk length", ErrProtocol)
+		}
+		off := len(r.arena)
+		if q := line[i]; q == '"' || q == '\'' {
+			end := bytes.IndexByte(line[i+1:], q)
+			if end < 0 {
+				return fmt.Errorf("%w: unbalanced quotes in request", ErrProtocol)
+			}
+			r.arena = append(r.arena, line[i+1:i+1+end]...)
+			i += end + 2
+			if i < len(line) && !isBlank(line[i]) {
+				return fmt.Errorf("%w: unbalanced quotes in request", ErrProtocol)
+			}
+		} else {
+			start := i
+			for i < len(line) && !isBlank(line[i]) {
+				i++
+			}
+			r.arena = append(r.arena, line[start:i]...)
+		}
+		r.refs = append(r.refs, argRef{off: off, n: len(r.arena) - off, big: -1})
+	}
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }
+
+// eofMidCommand: the client vanished inside a command, which is not the
+// clean io.EOF between commands.
+func eofMidCommand(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// parseInt parses a signed decimal of at most 18 digits (no overflow).
+func parseInt(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && b[0] == '-' {
+		neg, b = true, b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}

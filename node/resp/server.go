@@ -1,0 +1,311 @@
+package resp
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stratacache/stratacache/actors"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("resp: server closed")
+
+// Config configures a Server.
+type Config struct {
+	// Engine stores the values; the server does not close it.
+	Engine *actors.Engine
+	// AuthToken, when set, must be presented with AUTH before any other
+	// command (Redis's requirepass).
+	AuthToken string
+	// TLS, when set, wraps every accepted connection.
+	TLS *tls.Config
+	// Limits bound one command; DefaultLimits when zero.
+	Limits Limits
+	// MaxConns bounds concurrent connections; more are refused with an
+	// error reply. Default 1024.
+	MaxConns int
+	// IdleTimeout closes a connection that sends nothing for this long; a
+	// command must also arrive completely within it (slow clients).
+	// Default 5 minutes.
+	IdleTimeout time.Duration
+	// Logger receives connection-level errors; nil discards them.
+	Logger *slog.Logger
+	// Observe, when set, is called after every command with its upper-case
+	// name and duration. It runs on the connection's goroutine and must not
+	// block.
+	Observe func(cmd string, d time.Duration)
+	// Info, when set, appends extra "key:value" lines for INFO's
+	// stratacache section. It must not block.
+	Info func(b *bytes.Buffer)
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	ConnsCurrent   int64
+	ConnsTotal     int64
+	ConnsRejected  int64
+	Commands       int64
+	Hits           int64
+	Misses         int64
+	ProtocolErrors int64
+	AuthFailures   int64
+}
+
+// Server serves RESP2 on any number of listeners.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	keys keyspace
+	// stripes serialise the read-modify-write commands (SET NX/XX/GET,
+	// EXPIRE) per key hash; plain SET and GET never take them.
+	stripes [256]sync.Mutex
+	started time.Time
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   atomic.Bool
+	wg        sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+
+	connsCurrent, connsTotal, connsRejected atomic.Int64
+	commands, hits, misses                  atomic.Int64
+	protocolErrors, authFailures            atomic.Int64
+	nextID                                  atomic.Int64
+}
+
+// New validates cfg and returns a server that is not yet listening.
+func New(cfg Config) (*Server, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("resp: Config.Engine is nil")
+	}
+	d := DefaultLimits()
+	if cfg.Limits.MaxBulk <= 0 {
+		cfg.Limits.MaxBulk = d.MaxBulk
+	}
+	if cfg.Limits.MaxRequest <= 0 {
+		cfg.Limits.MaxRequest = max(d.MaxRequest, cfg.Limits.MaxBulk)
+	}
+	if cfg.Limits.MaxArgs <= 0 {
+		cfg.Limits.MaxArgs = d.MaxArgs
+	}
+	if cfg.Limits.MaxInline <= 0 {
+		cfg.Limits.MaxInline = d.MaxInline
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 1024
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 5 * time.Minute
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       log,
+		started:   time.Now(),
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*conn]struct{}{},
+	}
+	s.keys.init()
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		ConnsCurrent:   s.connsCurrent.Load(),
+		ConnsTotal:     s.connsTotal.Load(),
+		ConnsRejected:  s.connsRejected.Load(),
+		Commands:       s.commands.Load(),
+		Hits:           s.hits.Load(),
+		Misses:         s.misses.Load(),
+		ProtocolErrors: s.protocolErrors.Load(),
+		AuthFailures:   s.authFailures.Load(),
+	}
+}
+
+// Serve accepts connections on ln until Shutdown or Close, then returns
+// ErrServerClosed. Other accept errors are returned as they are.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	var tempDelay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+				time.Sleep(tempDelay) // back off accept errors (EMFILE), as net/http does
+				continue
+			}
+			return err
+		}
+		tempDelay = 0
+		s.start(nc)
+	}
+}
+
+func (s *Server) start(nc net.Conn) {
+	if s.connsCurrent.Add(1) > int64(s.cfg.MaxConns) {
+		s.connsCurrent.Add(-1)
+		s.connsRejected.Add(1)
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = io.WriteString(nc, "-ERR max number of clients reached\r\n")
+		_ = nc.Close()
+		return
+	}
+	s.connsTotal.Add(1)
+	if s.cfg.TLS != nil {
+		nc = tls.Server(nc, s.cfg.TLS)
+	}
+	c := &conn{
+		s:      s,
+		nc:     nc,
+		cid:    s.nextID.Add(1),
+		authed: s.cfg.AuthToken == "",
+	}
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		s.connsCurrent.Add(-1)
+		_ = nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.connsCurrent.Add(-1)
+	}()
+}
+
+// Shutdown stops accepting, lets every connection finish the command it is
+// executing and flush its replies, then closes it. If ctx ends first the
+// remaining connections are closed forcibly and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing.Store(true)
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+	// A connection blocked reading its next command wakes up now; one that
+	// is executing a command sees closing before its next read.
+	now := time.Now()
+	for c := range s.conns {
+		_ = c.nc.SetReadDeadline(now)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		_ = s.Close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close closes the listeners and every connection at once. Safe to call
+// twice.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closing.Store(true)
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+	for c := range s.conns {
+		_ = c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	return nil
+}
+
+// conn is one client connection, served by one goroutine.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	cid    int64
+	r      *Reader
+	w      *Writer
+	authed bool
+	name   string
+	quit   bool
+}
+
+func (c *conn) serve() {
+	s := c.s
+	defer c.nc.Close()
+	c.r = NewReader(c.nc, s.cfg.Limits)
+	defer c.r.Close()
+	c.w = NewWriter(c.nc)
+	for !c.quit {
+		if c.r.Buffered() == 0 {
+			// End of a pipelined batch: send the replies, then wait.
+			if err := c.w.Flush(); err != nil {
+				return
+			}
+			_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			if s.closing.Load() {
+				return
+			}
+		}
+		args, err := c.r.ReadCommand()
+		if err != nil {
+			if errors.Is(err, ErrProtocol) {
+				s.protocolErrors.Add(1)
+				c.w.Error("ERR " + err.Error())
+				_ = c.w.Flush()
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
+				s.log.Debug("resp: connection closed", "remote", c.nc.RemoteAddr(), "err", err)
+			}
+			return
+		}
+		start := time.Now()
+		name := c.dispatch(args)
+		s.commands.Add(1)
+		if s.cfg.Observe != nil && name != "" {
+			s.cfg.Observe(name, time.Since(start))
+		}
+		if c.w.Err() != nil {
+			return
+		}
+	}
+	_ = c.w.Flush()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
