@@ -1,0 +1,323 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/tiers"
+)
+
+// RemoteTierName is the remote tier's name in the chain.
+const RemoteTierName = "remote"
+
+// RemoteStats counts the remote tier's work.
+type RemoteStats struct {
+	Hits, Misses          uint64 // reads answered by a peer / not
+	Fetches, Shared       uint64 // peer requests made / callers served by another's fetch
+	FetchBytes            uint64
+	PeerFailures          uint64 // timeouts, refused or broken connections (all misses)
+	Demotes, DemoteBytes  uint64
+	DemoteFailures        uint64
+	NoTarget              uint64 // demotes with no peer having room
+	StaleEntries          uint64 // directory entries dropped after the owner missed
+	Deletes, DeleteForwds uint64
+}
+
+type remoteCounters struct {
+	hits, misses, fetches, shared, fetchBytes, peerFailures atomic.Uint64
+	demotes, demoteBytes, demoteFailures, noTarget, stale   atomic.Uint64
+	deletes, deleteFwd                                      atomic.Uint64
+}
+
+// RemoteTier is the other nodes' pools as one tier: the last tier of the
+// local chain. Reads ask the owner the directory names, else the artifact's
+// home node; a timeout or a failure is a miss (tiers.ErrNotFound), never an
+// error, and one artifact is fetched once however many callers ask at the
+// same time. Puts (demotions of the last local tier's victims) go to the
+// peer with the most free pool bytes. It holds nothing itself.
+type RemoteTier struct {
+	n        *Node
+	sf       singleflight.Group
+	c        remoteCounters
+	inflight atomic.Int64
+	closed   atomic.Bool
+}
+
+var _ tiers.Tier = (*RemoteTier)(nil)
+
+func newRemoteTier(n *Node) *RemoteTier { return &RemoteTier{n: n} }
+
+// Name implements tiers.Tier.
+func (r *RemoteTier) Name() string { return RemoteTierName }
+
+// Kind implements tiers.Tier.
+func (r *RemoteTier) Kind() tiers.Kind { return tiers.KindRemote }
+
+// SetEvictFunc implements tiers.Tier: the remote tier never evicts.
+func (r *RemoteTier) SetEvictFunc(tiers.EvictFunc) {}
+
+// Close implements tiers.Tier; the node's Close ends the connections.
+func (r *RemoteTier) Close() error {
+	r.closed.Store(true)
+	return nil
+}
+
+// candidates are the nodes to ask for id, in order: the directory's owner,
+// then the home node; never this node, never a node that is not a live
+// member.
+func (r *RemoteTier) candidates(id artifact.ID) []Member {
+	n := r.n
+	var out []Member
+	if o, ok := n.dir.Lookup(id.Hash); ok && o.Node != n.cfg.NodeName {
+		if m, ok := n.member(o.Node); ok {
+			out = append(out, m)
+		}
+	}
+	if home := n.Home(id); home != n.cfg.NodeName && (len(out) == 0 || out[0].Name != home) {
+		if m, ok := n.member(home); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// fetched is one peer read shared by the callers of a singleflight.
+type fetched struct {
+	b    []byte
+	meta artifact.Meta
+}
+
+// heapView is a View over a fetched payload on the Go heap: immutable, so
+// Release has nothing to give back.
+type heapView struct{ f *fetched }
+
+func (v heapView) Bytes() []byte       { return v.f.b }
+func (v heapView) Meta() artifact.Meta { return v.f.meta }
+func (v heapView) Release()            {}
+
+// View implements tiers.Tier: a copy fetched from a peer.
+func (r *RemoteTier) View(id artifact.ID) (tiers.View, error) {
+	f, err := r.fetch(id)
+	if err != nil {
+		return nil, err
+	}
+	return heapView{f}, nil
+}
+
+// Get implements tiers.Tier.
+func (r *RemoteTier) Get(dst []byte, id artifact.ID) ([]byte, error) {
+	f, err := r.fetch(id)
+	if err != nil {
+		return dst[:0], err
+	}
+	if len(dst) < len(f.b) {
+		return dst[:0], fmt.Errorf("%w: %d < %d", tiers.ErrShortBuffer, len(dst), len(f.b))
+	}
+	return dst[:copy(dst, f.b)], nil
+}
+
+func (r *RemoteTier) fetch(id artifact.ID) (*fetched, error) {
+	if r.closed.Load() {
+		return nil, tiers.ErrClosed
+	}
+	if err := id.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", tiers.ErrNotFound, err)
+	}
+	key := string(append([]byte{byte(id.Namespace)}, id.Key...))
+	v, err, shared := r.sf.Do(key, func() (any, error) { return r.fetchOnce(id.Clone()) })
+	if shared {
+		r.c.shared.Add(1)
+	}
+	if err != nil {
+		r.c.misses.Add(1)
+		return nil, err
+	}
+	r.c.hits.Add(1)
+	return v.(*fetched), nil
+}
+
+// fetchOnce asks each candidate in turn; every failure is a miss.
+func (r *RemoteTier) fetchOnce(id artifact.ID) (*fetched, error) {
+	n := r.n
+	r.inflight.Add(1)
+	defer r.inflight.Add(-1)
+	for _, m := range r.candidates(id) {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.FetchTimeout)
+		r.c.fetches.Add(1)
+		b, meta, _, err := n.peers.fetch(ctx, m.Meta.PeerAddr, id, nil)
+		cancel()
+		if err == nil {
+			r.c.fetchBytes.Add(uint64(len(b)))
+			return &fetched{b: b, meta: meta}, nil
+		}
+		if errors.Is(err, tiers.ErrCollision) {
+			return nil, fmt.Errorf("%w: %w", tiers.ErrNotFound, err)
+		}
+		if errors.Is(err, tiers.ErrNotFound) {
+			if o, ok := n.dir.Lookup(id.Hash); ok && o.Node == m.Name {
+				n.dir.Forget(m.Name, id.Hash)
+				r.c.stale.Add(1)
+			}
+			continue
+		}
+		r.c.peerFailures.Add(1)
+	}
+	return nil, tiers.ErrNotFound
+}
+
+// Stat implements tiers.Tier by asking the candidates for metadata.
+func (r *RemoteTier) Stat(id artifact.ID) (artifact.Meta, error) {
+	if r.closed.Load() {
+		return artifact.Meta{}, tiers.ErrClosed
+	}
+	for _, m := range r.candidates(id) {
+		ctx, cancel := context.WithTimeout(context.Background(), r.n.cfg.FetchTimeout)
+		meta, err := r.n.peers.stat(ctx, m.Meta.PeerAddr, id)
+		cancel()
+		if err == nil {
+			return meta, nil
+		}
+	}
+	return artifact.Meta{}, tiers.ErrNotFound
+}
+
+// Contains implements tiers.Tier from the directory alone (no network): a
+// live peer is recorded as the owner. It can be stale by the directory's
+// propagation delay.
+func (r *RemoteTier) Contains(id artifact.ID) bool {
+	o, ok := r.n.dir.Lookup(id.Hash)
+	if !ok || o.Node == r.n.cfg.NodeName {
+		return false
+	}
+	_, live := r.n.member(o.Node)
+	return live
+}
+
+// Put implements tiers.Tier: demote into the peer with the most free pool
+// bytes (from gossiped metadata) and record it as the owner. ErrNoSpace
+// when no peer has room or the chosen one refuses.
+func (r *RemoteTier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error {
+	n := r.n
+	if r.closed.Load() {
+		return tiers.ErrClosed
+	}
+	size := int64(len(payload))
+	if size > n.cfg.MaxArtifactBytes {
+		return fmt.Errorf("%w: %d bytes", tiers.ErrTooLarge, size)
+	}
+	target, ok := demoteTarget(id.Hash, size, n.peersSnapshot())
+	if !ok {
+		r.c.noTarget.Add(1)
+		return fmt.Errorf("%w: no peer pool has %d bytes free", tiers.ErrNoSpace, size)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.DemoteTimeout)
+	defer cancel()
+	r.inflight.Add(1)
+	_, err := n.peers.demote(ctx, target.Meta.PeerAddr, id, payload, opts.Meta)
+	r.inflight.Add(-1)
+	if err != nil {
+		r.c.demoteFailures.Add(1)
+		if errors.Is(err, tiers.ErrNoSpace) || errors.Is(err, tiers.ErrTooLarge) {
+			return err
+		}
+		return fmt.Errorf("%w: demote to %s: %w", tiers.ErrNoSpace, target.Name, err)
+	}
+	r.c.demotes.Add(1)
+	r.c.demoteBytes.Add(uint64(size))
+	n.claimFree(target.Name, size)
+	kind := tiers.KindCXL
+	if p := target.Meta.Pool; p >= 0 && p < len(target.Meta.Tiers) {
+		kind = target.Meta.Tiers[p].Kind
+	}
+	v := n.tick()
+	if n.dir.Put(target.Name, target.Meta.Epoch, id.Hash, kind, v) {
+		n.broadcast(&Delta{Owner: target.Name, Epoch: target.Meta.Epoch, Records: []Record{{Hash: id.Hash, Kind: kind, Ver: v}}})
+	}
+	return nil
+}
+
+// Delete implements tiers.Tier: the delete is forwarded to the owner the
+// directory names (not when the delete came from a peer). It reports
+// whether the owner had it; a failed peer reports false.
+func (r *RemoteTier) Delete(id artifact.ID) bool {
+	n := r.n
+	r.c.deletes.Add(1)
+	if r.closed.Load() {
+		return false
+	}
+	if _, fromPeer := n.peerDeletes.Load(id.Hash); fromPeer {
+		return false
+	}
+	o, ok := n.dir.Lookup(id.Hash)
+	if !ok || o.Node == n.cfg.NodeName {
+		return false
+	}
+	m, live := n.member(o.Node)
+	if !live {
+		return false
+	}
+	r.c.deleteFwd.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.FetchTimeout)
+	defer cancel()
+	attrs, err := n.peers.simple(ctx, m.Meta.PeerAddr, opPeerDelete, []artifact.ID{id})
+	n.dir.Forget(o.Node, id.Hash)
+	return err == nil && attrs["found"] == "true"
+}
+
+// Pin implements tiers.Tier: remote artifacts cannot be pinned from here.
+func (r *RemoteTier) Pin(id artifact.ID) error {
+	return fmt.Errorf("%w: pin on the remote tier", tiers.ErrNotFound)
+}
+
+// Unpin implements tiers.Tier.
+func (r *RemoteTier) Unpin(id artifact.ID) error {
+	return fmt.Errorf("%w: unpin on the remote tier", tiers.ErrNotFound)
+}
+
+// Stats implements tiers.Tier: capacity and use are the peers' pools as
+// gossiped.
+func (r *RemoteTier) Stats(s *tiers.Stats) {
+	*s = tiers.Stats{Name: RemoteTierName, Kind: tiers.KindRemote}
+	for _, m := range r.n.peersSnapshot() {
+		if p := m.Meta.Pool; p >= 0 && p < len(m.Meta.Tiers) {
+			t := m.Meta.Tiers[p]
+			s.CapacityBytes += t.CapacityBytes
+			s.UsedBytes += t.CapacityBytes - t.FreeBytes
+		}
+	}
+	s.Hits = r.c.hits.Load()
+	s.Misses = r.c.misses.Load()
+	s.Puts = r.c.demotes.Load()
+	s.Deletes = r.c.deleteFwd.Load()
+}
+
+func (r *RemoteTier) stats() RemoteStats {
+	c := &r.c
+	return RemoteStats{
+		Hits: c.hits.Load(), Misses: c.misses.Load(), Fetches: c.fetches.Load(), Shared: c.shared.Load(),
+		FetchBytes: c.fetchBytes.Load(), PeerFailures: c.peerFailures.Load(),
+		Demotes: c.demotes.Load(), DemoteBytes: c.demoteBytes.Load(), DemoteFailures: c.demoteFailures.Load(),
+		NoTarget: c.noTarget.Load(), StaleEntries: c.stale.Load(),
+		Deletes: c.deletes.Load(), DeleteForwds: c.deleteFwd.Load(),
+	}
+}
+
+// Prefetch asks the node that holds each id to warm it into its top tier
+// (best effort; it reports how many peers accepted).
+func (r *RemoteTier) Prefetch(ctx context.Context, ids []artifact.ID) int {
+	ok := 0
+	for _, id := range ids {
+		for _, m := range r.candidates(id) {
+			if _, err := r.n.peers.simple(ctx, m.Meta.PeerAddr, opPeerPrefetch, []artifact.ID{id}); err == nil {
+				ok++
+				break
+			}
+		}
+	}
+	return ok
+}
