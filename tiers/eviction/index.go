@@ -1,9 +1,10 @@
 package eviction
 
 // index maps uint64 keys to int32 values with open addressing and linear
-// probing. It replaces a Go map on the hot path: a map[uint64]int32 costs
-// more per entry, hashes through a function pointer and its buckets are
-// scanned by the GC. The slots hold no pointers, so the GC never looks inside.
+// probing; its zero value is an empty index. The policies index their nodes
+// with keyIndex; index holds values that are not node positions (the prefix
+// policy's child counts of absent parents). Unlike a map[uint64]int32 it
+// holds no pointers, so the GC never looks inside.
 //
 // A slot is empty when its stored value is 0; values are stored plus one, so
 // every key including 0 is valid and every value >= 0 is representable.
@@ -27,23 +28,6 @@ const (
 	// sequential keys evenly over a power-of-two table.
 	fibMul = 0x9E3779B97F4A7C15
 )
-
-// newIndex returns an index presized for hint keys.
-func newIndex(hint int) index {
-	var x index
-	x.alloc(slotsFor(hint))
-	return x
-}
-
-// slotsFor returns the power-of-two table size that holds n keys below the
-// 3/4 load limit.
-func slotsFor(n int) int {
-	size := minIndexSlots
-	for size*3 < n*4 {
-		size <<= 1
-	}
-	return size
-}
 
 func (x *index) alloc(size int) {
 	x.slots = make([]slot, size)
@@ -156,12 +140,6 @@ func (x *index) grow() {
 		x.slots[i] = s
 		x.n++
 	}
-}
-
-// clear forgets every key but keeps the table.
-func (x *index) clear() {
-	clear(x.slots)
-	x.n = 0
 }
 
 // bytes is the memory the table holds.
