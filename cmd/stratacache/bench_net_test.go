@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stratacache/stratacache/node/netbench"
+)
+
+func TestBenchNetSelfAndRaw(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := runBenchNet([]string{"-self", "-raw-tcp", "-sizes", "4KiB,64KiB", "-c", "2", "-duration", "50ms", "-cpu-capacity-mb", "64"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	seen := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r netbench.Result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		if r.Ops == 0 || r.Errors != 0 || r.GBps <= 0 || r.P50us <= 0 || r.P99us < r.P50us {
+			t.Fatalf("implausible result %+v", r)
+		}
+		seen[r.Target]++
+	}
+	for _, target := range []string{"raw-tcp", "self-native", "self-resp"} {
+		if seen[target] != 4 {
+			t.Fatalf("target %s: %d results, want 4 (2 sizes x set,get)", target, seen[target])
+		}
+	}
+}
+
+func TestParseSizes(t *testing.T) {
+	got, err := parseSizes("4KiB, 1MiB,16MiB,100")
+	if err != nil || len(got) != 4 || got[0] != 4096 || got[1] != 1<<20 || got[2] != 16<<20 || got[3] != 100 {
+		t.Fatalf("%v %v", got, err)
+	}
+	if _, err := parseSizes("lots"); err == nil {
+		t.Fatal("bad size accepted")
+	}
+}
