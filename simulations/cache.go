@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/stratacache/stratacache/simulations/duel"
 	"github.com/stratacache/stratacache/simulations/trace"
 	"github.com/stratacache/stratacache/tiers/eviction"
 )
@@ -24,6 +25,9 @@ var (
 const (
 	PolicyMIN      = "min"
 	PolicyInfinite = "infinite"
+	// PolicyDuel is the candidate policy of simulations/duel (not yet in
+	// eviction.New).
+	PolicyDuel = "duel"
 )
 
 // Cache is a prefix cache of blocks the simulator drives one request at a
@@ -60,6 +64,9 @@ func NewCache(policy string, capacity int, tr *trace.Trace) (Cache, error) {
 	}
 	if name == PolicyMIN || name == "belady" || name == "opt" {
 		return NewMIN(capacity, NewOracle(tr)), nil
+	}
+	if name == PolicyDuel {
+		return NewPolicyCache(duel.New(capacity), capacity, tr), nil
 	}
 	p, err := eviction.New(name, capacity)
 	if err != nil {
