@@ -19,27 +19,6 @@ const (
 	DiskTierName = "disk"
 )
 
-// newPolicy builds a named eviction policy sized for capacity keys.
-func newPolicy(name string, capacity int) (eviction.Policy, error) {
-	switch name {
-	case "lru":
-		return eviction.NewLRU(capacity), nil
-	case "fifo":
-		return eviction.NewFIFO(capacity), nil
-	case "lfu":
-		return eviction.NewLFU(capacity), nil
-	case "s3fifo":
-		return eviction.NewS3FIFO(capacity), nil
-	case "sieve":
-		return eviction.NewSIEVE(capacity), nil
-	case "arc":
-		return eviction.NewARC(capacity), nil
-	case "prefix":
-		return eviction.NewPrefix(capacity), nil
-	}
-	return nil, fmt.Errorf("%w: cpu_policy: %q is not one of %v", ErrConfig, name, knownPolicies)
-}
-
 // BuildEngine builds the storage engine cfg describes: the CPU tier from
 // cpu_capacity_mb (and cpu_policy), then the CXL tier when use_cxl is set and
 // the disk tier when disk.capacity_mb is positive, joined by write-back
@@ -50,16 +29,15 @@ func BuildEngine(cfg Config, log *slog.Logger) (*actors.Engine, error) {
 	}
 	maxPayload := cfg.Limits.MaxPayloadMB << 20
 	capacity := cfg.CPUCapacityMB << 20
-	policy, err := newPolicy(cfg.CPUPolicy, max(int(capacity/(256<<10)), 1024))
+	policy, err := eviction.New(cfg.CPUPolicy, max(int(capacity/(256<<10)), 1024))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: cpu_policy: %w", ErrConfig, err)
 	}
-	cpu, err := memory.New(memory.Config{
-		Name:             CPUTierName,
-		CapacityBytes:    capacity,
-		MaxArtifactBytes: min(maxPayload, capacity),
-		Policy:           policy,
-	})
+	mc := memory.DefaultConfig(capacity)
+	mc.Name = CPUTierName
+	mc.MaxArtifactBytes = min(maxPayload, capacity)
+	mc.Policy, mc.PolicyName = policy, ""
+	cpu, err := memory.New(mc)
 	if err != nil {
 		return nil, fmt.Errorf("node: build cpu tier: %w", err)
 	}

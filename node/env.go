@@ -99,3 +99,36 @@ func setFromString(f reflect.Value, raw string) error {
 	}
 	return nil
 }
+
+// LogAttrs returns the configuration as flat slog key/value pairs named by
+// their YAML key paths ("listen.resp"), secrets redacted: one readable
+// startup line in text and JSON logs alike.
+func (c Config) LogAttrs() []any {
+	var out []any
+	var walk func(v reflect.Value, path string)
+	walk = func(v reflect.Value, path string) {
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			p := tag
+			if path != "" {
+				p = path + "." + tag
+			}
+			f := v.Field(i)
+			if f.Kind() == reflect.Struct {
+				walk(f, p)
+				continue
+			}
+			val := f.Interface()
+			if (p == "auth.token" || p == "cluster.gossip_key") && f.String() != "" {
+				val = "<redacted>"
+			}
+			out = append(out, p, val)
+		}
+	}
+	walk(reflect.ValueOf(c), "")
+	return out
+}

@@ -89,8 +89,9 @@ func NewWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger) (*Node, err
 	}
 	lim := cfg.Limits
 	idle := seconds(lim.IdleTimeoutS)
-	if cfg.Telemetry.Export || cfg.Listen.Admin != "" {
-		n.admin, err = admin.New(admin.Config{Engine: eng, Ready: n.ready.Load, Page: n.page, Logger: log})
+	if cfg.Listen.Admin != "" {
+		n.admin, err = admin.New(admin.Config{Engine: eng, Ready: n.ready.Load, Page: n.page, Logger: log,
+			NoMetrics: !cfg.Telemetry.Export})
 		if err != nil {
 			return fail(err)
 		}

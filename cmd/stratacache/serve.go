@@ -104,7 +104,7 @@ func serve(args []string, stdout, stderr io.Writer, lookupEnv func(string) (stri
 	a := n.Addrs()
 	log.Info("stratacache serving", "version", version, "resp", a.RESP, "native", a.Native, "admin", a.Admin,
 		"config", source, "tiers", strings.Join(n.Engine().Tiers(), ","))
-	log.Info("effective config\n" + cfg.YAML())
+	log.Info("effective config", cfg.LogAttrs()...)
 	fmt.Fprintf(stdout, "resp=%s native=%s admin=%s\n", a.RESP, a.Native, a.Admin)
 	if started != nil {
 		started(n)

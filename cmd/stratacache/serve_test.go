@@ -59,7 +59,7 @@ func TestServeStartsAndStopsOnSignal(t *testing.T) {
 		t.Fatalf("serve: %v\n%s", err, stderr.String())
 	}
 	log := stderr.String()
-	for _, want := range []string{"stratacache serving", "resp=" + addrs.RESP, "effective config", "cpu_capacity_mb: 32", "stopped"} {
+	for _, want := range []string{"stratacache serving", "resp=" + addrs.RESP, "effective config", "cpu_capacity_mb=32", "stopped"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}

@@ -33,6 +33,9 @@ type Config struct {
 	Page func(w io.Writer)
 	// Logger receives HTTP server errors; nil discards them.
 	Logger *slog.Logger
+	// NoMetrics leaves /metrics out (telemetry.export: false); request
+	// latencies are still recorded for the stats page.
+	NoMetrics bool
 }
 
 // Server is the admin HTTP server.
@@ -63,7 +66,9 @@ func New(cfg Config) (*Server, error) {
 	}, []string{"protocol", "op"})
 	s.reg.MustRegister(newEngineCollector(cfg.Engine), s.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	if !cfg.NoMetrics {
+		s.mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	}
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("/readyz", s.readyz)
 	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
