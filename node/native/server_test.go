@@ -292,3 +292,36 @@ func TestPipelinedRequestsAnswerInOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestConnLimitAndSlowClient(t *testing.T) {
+	s, addr := startServer(t, ServerConfig{MaxConns: 1, IdleTimeout: 50 * time.Millisecond})
+	c := dial(t, addr, DialOptions{})
+	if err := c.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Dial(context.Background(), addr, DialOptions{}); err == nil {
+		t.Fatal("second connection accepted over MaxConns=1")
+	}
+	// The idle client is closed by the timeout, freeing the slot.
+	for s.Stats().ConnsCurrent > 0 {
+		time.Sleep(time.Millisecond) // polling a condition
+	}
+	// A client that sends half a frame and stalls is cut off too.
+	nc, _ := rawConn(t, addr)
+	if _, err := nc.Write(AppendPrefix(nil, 100, 0)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1)
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, err := nc.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("stalled client not closed by the idle timeout")
+			}
+			break
+		}
+	}
+	if s.Stats().ConnsRejected != 1 {
+		t.Fatalf("rejected %d connections, want 1", s.Stats().ConnsRejected)
+	}
+}
