@@ -60,11 +60,11 @@ func runBenchEngine(args []string, stdout, stderr io.Writer) error {
 		}
 		switch {
 		case r.GBps > 0:
-			fmt.Fprintf(stdout, "%-11s %9d B  %7.2f GB/s  copy %7.2f GB/s  ratio %.2f\n", r.Name, r.Size, r.GBps, r.MemcpyGBps, r.Ratio)
+			fmt.Fprintf(stdout, "%-22s %9d B  %7.2f GB/s  copy %7.2f GB/s  ratio %.2f\n", r.Name, r.Size, r.GBps, r.MemcpyGBps, r.Ratio)
 		case r.OpsPerS > 0:
-			fmt.Fprintf(stdout, "%-11s %9d B  %12.0f ops/s  allocs/op %v\n", r.Name, r.Size, r.OpsPerS, *r.AllocsPerOp)
+			fmt.Fprintf(stdout, "%-22s %9d B  %12.0f ops/s  allocs/op %v\n", r.Name, r.Size, r.OpsPerS, *r.AllocsPerOp)
 		default:
-			fmt.Fprintf(stdout, "%-11s capacity %d B  artifacts %d  rss %d B  heap in use %d B\n", r.Name, r.CapacityBytes, r.Artifacts, r.RSSBytes, r.HeapInuseBytes)
+			fmt.Fprintf(stdout, "%-22s capacity %d B  artifacts %d  rss %d B  heap in use %d B\n", r.Name, r.CapacityBytes, r.Artifacts, r.RSSBytes, r.HeapInuseBytes)
 		}
 	}
 	want := map[string]bool{}
@@ -101,13 +101,18 @@ type engineBench struct {
 	rounds int
 }
 
-// newBenchEngine is one CPU tier of the given size under the engine.
+// newBenchEngine is one CPU tier of the given size under the engine, with
+// the tier's default configuration (checksum computed lazily).
 func newBenchEngine(capacity int64) (*actors.Engine, error) {
+	return newBenchEngineWith(capacity, false)
+}
+
+func newBenchEngineWith(capacity int64, checksumOnPut bool) (*actors.Engine, error) {
 	pol, err := eviction.New("lru", 0)
 	if err != nil {
 		return nil, err
 	}
-	t, err := memory.New(memory.Config{Name: "cpu", CapacityBytes: capacity, Policy: pol})
+	t, err := memory.New(memory.Config{Name: "cpu", CapacityBytes: capacity, Policy: pol, ChecksumOnPut: checksumOnPut})
 	if err != nil {
 		return nil, err
 	}
@@ -192,12 +197,30 @@ func (b *engineBench) load() ([]benchResult, error) {
 	return out, nil
 }
 
+// store measures the default configuration as "store" and, for the
+// record, the tier with ChecksumOnPut as "store_checksum_on_put".
 func (b *engineBench) store() ([]benchResult, error) {
-	e, err := newBenchEngine(256 << 20)
+	var out []benchResult
+	for _, onPut := range []bool{false, true} {
+		rs, err := b.storeWith(onPut)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+func (b *engineBench) storeWith(checksumOnPut bool) ([]benchResult, error) {
+	e, err := newBenchEngineWith(256<<20, checksumOnPut)
 	if err != nil {
 		return nil, err
 	}
 	defer e.Close()
+	name := "store"
+	if checksumOnPut {
+		name = "store_checksum_on_put"
+	}
 	ctx := context.Background()
 	var out []benchResult
 	for _, size := range benchSizes {
@@ -216,7 +239,7 @@ func (b *engineBench) store() ([]benchResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, benchResult{Name: "store", Size: size, GBps: g, MemcpyGBps: c, Ratio: g / c, Rounds: b.rounds})
+		out = append(out, benchResult{Name: name, Size: size, GBps: g, MemcpyGBps: c, Ratio: g / c, Rounds: b.rounds})
 	}
 	return out, nil
 }

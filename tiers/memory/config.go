@@ -57,6 +57,12 @@ type Config struct {
 	// unreleased views or by other in-flight Puts before it fails with
 	// tiers.ErrNoSpace. Default 5 s; negative: never wait.
 	SpaceWait time.Duration
+	// ChecksumOnPut computes the payload's xxhash64 during Put (fused with
+	// the copy: ~5 GB/s instead of memcpy's ~12-20 GB/s here). Off by
+	// default: DRAM does not tear, and the checksum is then computed on the
+	// first Meta/Stat and cached; the persistent tiers compute their own on
+	// Put and verify it on read. docs/BENCHMARKS.md has both figures.
+	ChecksumOnPut bool
 	// Prefault backs the whole arena with pages in New (MADV_POPULATE_WRITE),
 	// trading a slower start and full RSS for Puts without page faults.
 	Prefault bool

@@ -49,12 +49,16 @@ func (t *Tier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error 
 		ext:  ext,
 		data: t.arena.slice(ext.off, n),
 	}
-	sum := copyAndSum(e.data, payload)
+	if t.checksumOnPut {
+		e.sum.Store(copyAndSum(e.data, payload))
+		e.summed.Store(true)
+	} else {
+		copy(e.data, payload)
+	}
 	now := time.Now().UnixNano()
 	e.meta = opts.Meta
 	e.meta.Shape = append([]int64(nil), opts.Meta.Shape...)
 	e.meta.Length = n
-	e.meta.Checksum = sum
 	e.meta.Created = now
 	e.meta.Accessed = now
 	e.meta.Pins = 0

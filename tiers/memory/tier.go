@@ -20,10 +20,11 @@ import (
 // to record the access. No lock is held while payload bytes are copied or
 // while the EvictFunc runs.
 type Tier struct {
-	cfg       Config
-	shards    []shard
-	shardMask uint64
-	maxBytes  int64
+	cfg           Config
+	shards        []shard
+	shardMask     uint64
+	maxBytes      int64
+	checksumOnPut bool
 
 	policyMu sync.Mutex
 	policy   eviction.Policy
@@ -77,14 +78,15 @@ func New(cfg Config) (*Tier, error) {
 		}
 	}
 	t := &Tier{
-		cfg:       cfg,
-		shards:    make([]shard, cfg.Shards),
-		shardMask: uint64(cfg.Shards - 1),
-		maxBytes:  min(cfg.MaxArtifactBytes, cfg.CapacityBytes),
-		policy:    pol,
-		alloc:     newAllocator(cfg.CapacityBytes, cfg.Alignment),
-		arena:     ar,
-		spaceCh:   make(chan struct{}),
+		cfg:           cfg,
+		shards:        make([]shard, cfg.Shards),
+		shardMask:     uint64(cfg.Shards - 1),
+		maxBytes:      min(cfg.MaxArtifactBytes, cfg.CapacityBytes),
+		checksumOnPut: cfg.ChecksumOnPut,
+		policy:        pol,
+		alloc:         newAllocator(cfg.CapacityBytes, cfg.Alignment),
+		arena:         ar,
+		spaceCh:       make(chan struct{}),
 	}
 	for i := range t.shards {
 		t.shards[i].m = make(map[uint64]*entry)
