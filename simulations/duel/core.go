@@ -1,11 +1,11 @@
 package duel
 
-// node is one key in the arena; links are arena indices, 0 is nil.
+// node is one resident key in the arena; links are arena indices, 0 is nil.
 type node struct {
 	key        uint64
 	stamp      uint64 // last access, for exact LRU across the two lists
 	prev, next int32
-	pins       int32
+	pins       uint16
 	seg        uint8
 }
 
@@ -14,12 +14,14 @@ type list struct {
 	n          int
 }
 
-// core is the three-list structure shared by the policy and its shadows.
+// core is the structure shared by the policy and its shadows: probation
+// and protected lists over a node arena, a key index and a ghost.
 type core struct {
 	nodes    []node // nodes[0] is unused (nil)
 	free     []int32
-	index    map[uint64]int32
-	lists    [4]list
+	idx      index
+	lists    [3]list
+	ghost    ghost
 	capacity int
 	filter   bool
 	clock    uint64
@@ -28,11 +30,14 @@ type core struct {
 func newCore(capacity int, filter bool) core {
 	return core{
 		nodes:    make([]node, 1, capacity+1),
-		index:    make(map[uint64]int32, capacity),
+		idx:      newIndex(capacity),
+		ghost:    newGhost(ghostFactor * capacity),
 		capacity: capacity,
 		filter:   filter,
 	}
 }
+
+func (c *core) len() int { return c.lists[segProbation].n + c.lists[segProtected].n }
 
 func (c *core) pushFront(s uint8, i int32) {
 	n := &c.nodes[i]
@@ -74,43 +79,40 @@ func (c *core) alloc(key uint64) int32 {
 		i = int32(len(c.nodes) - 1)
 	}
 	c.nodes[i] = node{key: key}
-	c.index[key] = i
+	c.idx.put(key, i)
 	return i
 }
 
 func (c *core) release(i int32) {
-	delete(c.index, c.nodes[i].key)
+	c.idx.del(c.nodes[i].key)
 	c.nodes[i] = node{}
 	c.free = append(c.free, i)
 }
 
-func (c *core) resident(key uint64) bool {
-	i, ok := c.index[key]
-	if !ok {
-		return false
-	}
-	s := c.nodes[i].seg
-	return s == segProbation || s == segProtected
-}
+func (c *core) resident(key uint64) bool { return c.idx.get(key) != 0 }
 
 func (c *core) insert(key uint64) {
 	c.clock++
-	if i, ok := c.index[key]; ok {
-		// A ghost hit (seen before) is admitted as frequent; a resident
-		// key re-inserted is a touch.
+	if i := c.idx.get(key); i != 0 {
+		// A resident key re-inserted is a touch.
 		c.unlink(i)
 		c.nodes[i].stamp = c.clock
 		c.pushFront(segProtected, i)
 		return
 	}
+	seg := segProbation
+	if c.ghost.contains(key) {
+		// Evicted recently: seen before, admitted as frequent.
+		seg = segProtected
+	}
 	i := c.alloc(key)
 	c.nodes[i].stamp = c.clock
-	c.pushFront(segProbation, i)
+	c.pushFront(seg, i)
 }
 
 func (c *core) touch(key uint64) {
-	i, ok := c.index[key]
-	if !ok || c.nodes[i].seg == segGhost {
+	i := c.idx.get(key)
+	if i == 0 {
 		return
 	}
 	c.clock++
@@ -120,20 +122,20 @@ func (c *core) touch(key uint64) {
 }
 
 func (c *core) remove(key uint64) {
-	if i, ok := c.index[key]; ok {
+	if i := c.idx.get(key); i != 0 {
 		c.unlink(i)
 		c.release(i)
 	}
 }
 
 func (c *core) pin(key uint64) {
-	if i, ok := c.index[key]; ok && c.nodes[i].seg != segGhost {
+	if i := c.idx.get(key); i != 0 && c.nodes[i].pins < ^uint16(0) {
 		c.nodes[i].pins++
 	}
 }
 
 func (c *core) unpin(key uint64) {
-	if i, ok := c.index[key]; ok && c.nodes[i].seg != segGhost && c.nodes[i].pins > 0 {
+	if i := c.idx.get(key); i != 0 && c.nodes[i].pins > 0 {
 		c.nodes[i].pins--
 	}
 }
@@ -188,12 +190,8 @@ func (c *core) evict() (uint64, bool) {
 	}
 	key := c.nodes[v].key
 	c.unlink(v)
-	c.pushFront(segGhost, v)
-	for c.lists[segGhost].n > ghostFactor*c.capacity {
-		g := c.lists[segGhost].tail
-		c.unlink(g)
-		c.release(g)
-	}
+	c.release(v)
+	c.ghost.add(key)
 	return key, true
 }
 
@@ -204,7 +202,7 @@ func (c *core) access(key uint64) bool {
 		c.touch(key)
 		return true
 	}
-	for c.lists[segProbation].n+c.lists[segProtected].n >= c.capacity {
+	for c.len() >= c.capacity {
 		if _, ok := c.evict(); !ok {
 			break
 		}

@@ -21,7 +21,6 @@ const (
 	segNone uint8 = iota
 	segProbation
 	segProtected
-	segGhost
 )
 
 var _ eviction.Policy = (*Duel)(nil)
@@ -29,10 +28,10 @@ var _ eviction.Policy = (*Duel)(nil)
 // Duel evicts like LRU or like a frequency-filtered segmented LRU,
 // whichever currently hits more on two sampled shadow caches.
 //
-// Keys live in one of three lists, most recent at the front: probation
-// (keys seen once since they last entered), protected (keys touched again,
-// or re-inserted while remembered in the ghost) and ghost (ids of evicted
-// keys, no data, trimmed to ghostFactor x capacity). Evict in
+// Resident keys live in one of two lists, most recent at the front:
+// probation (keys seen once since they entered) and protected (keys touched
+// again, or inserted while remembered by the ghost, which holds
+// fingerprints of the last ghostFactor x capacity evicted keys). Evict in
 //   - lru mode takes the older of the two resident tails (exact LRU over
 //     all resident keys: both lists are ordered by last access);
 //   - filter mode takes the probation tail while probation holds more than
@@ -131,4 +130,4 @@ func (d *Duel) Pin(key uint64) { d.c.pin(key) }
 func (d *Duel) Unpin(key uint64) { d.c.unpin(key) }
 
 // Len implements eviction.Policy.
-func (d *Duel) Len() int { return d.c.lists[segProbation].n + d.c.lists[segProtected].n }
+func (d *Duel) Len() int { return d.c.len() }

@@ -77,7 +77,7 @@ func TestFilterModeEvictsProbationFirst(t *testing.T) {
 	}
 	// A ghost hit is admitted to protected.
 	c.insert(3)
-	if i := c.index[3]; c.nodes[i].seg != segProtected {
+	if i := c.idx.get(3); c.nodes[i].seg != segProtected {
 		t.Fatalf("ghost hit landed in segment %d", c.nodes[i].seg)
 	}
 }
@@ -92,11 +92,15 @@ func TestGhostIsBounded(t *testing.T) {
 		}
 		d.Insert(k)
 	}
-	if g := d.c.lists[segGhost].n; g > ghostFactor*4 {
-		t.Fatalf("ghost holds %d ids, bound %d", g, ghostFactor*4)
+	if g := d.c.ghost.len(); g != ghostFactor*4 {
+		t.Fatalf("ghost holds %d ids, want its bound %d", g, ghostFactor*4)
 	}
-	if len(d.c.index) > 4+ghostFactor*4 {
-		t.Fatalf("index holds %d keys", len(d.c.index))
+	if d.c.idx.n != 4 {
+		t.Fatalf("index holds %d keys, want 4", d.c.idx.n)
+	}
+	// The oldest evictions are forgotten, the latest remembered.
+	if d.c.ghost.contains(1) || !d.c.ghost.contains(996) {
+		t.Fatalf("ghost window wrong: 1 %v, 996 %v", d.c.ghost.contains(1), d.c.ghost.contains(996))
 	}
 	d.Remove(1000)
 	if d.Contains(1000) || d.Len() != 3 {
