@@ -16,7 +16,7 @@ import (
 	"github.com/stratacache/stratacache/tiers/memory"
 )
 
-func memTier(t *testing.T, name string, capacity int64) *memory.Tier {
+func memTier(t testing.TB, name string, capacity int64) *memory.Tier {
 	t.Helper()
 	pol, err := eviction.New("lru", 0)
 	if err != nil {

@@ -1,0 +1,115 @@
+package actors
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stratacache/stratacache/tiers"
+)
+
+func benchEngine(b testing.TB) *Engine {
+	b.Helper()
+	top := memTier(b, "cpu", 256<<20)
+	e, err := NewEngine(Config{Tiers: []tiers.Tier{top}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// The read paths the issue holds to zero allocations: Contains of a
+// resident id, Load of 4 KiB into a caller buffer, and View.
+func TestHotPathsDoNotAllocate(t *testing.T) {
+	e := benchEngine(t)
+	defer e.Close()
+	ctx := context.Background()
+	k := id("hot")
+	if err := e.Store(ctx, k, make([]byte, 4096), StoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	cases := map[string]func(){
+		"contains": func() { _, _ = e.Contains(ctx, k, Chain()) },
+		"load":     func() { _, _ = e.Load(ctx, buf, k, Chain()) },
+		"view": func() {
+			v, _, _ := e.View(ctx, k, Chain())
+			v.Release()
+		},
+		"locate": func() { _, _, _ = e.Locate(ctx, k, Chain()) },
+	}
+	for name, f := range cases {
+		if n := testing.AllocsPerRun(1000, f); n != 0 {
+			t.Errorf("%s: %.1f allocations per op", name, n)
+		}
+	}
+}
+
+func BenchmarkEngineContains(b *testing.B) {
+	e := benchEngine(b)
+	defer e.Close()
+	ctx := context.Background()
+	k := id("c")
+	if err := e.Store(ctx, k, make([]byte, 4096), StoreOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if ok, _ := e.Contains(ctx, k, Chain()); !ok {
+			b.Fatal("miss")
+		}
+	}
+}
+
+func benchLoad(b *testing.B, size int) {
+	e := benchEngine(b)
+	defer e.Close()
+	ctx := context.Background()
+	k := id("l")
+	if err := e.Store(ctx, k, make([]byte, size), StoreOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, size)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.Load(ctx, buf, k, Chain()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEngineLoad4K(b *testing.B)  { benchLoad(b, 4<<10) }
+func BenchmarkEngineLoad4M(b *testing.B)  { benchLoad(b, 4<<20) }
+func BenchmarkEngineLoad16M(b *testing.B) { benchLoad(b, 16<<20) }
+
+func benchStore(b *testing.B, size int) {
+	e := benchEngine(b)
+	defer e.Close()
+	ctx := context.Background()
+	ids := []string{"s0", "s1"}
+	p := make([]byte, size)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := e.Store(ctx, id(ids[i&1]), p, StoreOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEngineStore4M(b *testing.B)  { benchStore(b, 4<<20) }
+func BenchmarkEngineStore16M(b *testing.B) { benchStore(b, 16<<20) }
+
+func BenchmarkCopy4M(b *testing.B)  { benchCopy(b, 4<<20) }
+func BenchmarkCopy16M(b *testing.B) { benchCopy(b, 16<<20) }
+
+func benchCopy(b *testing.B, size int) {
+	src, dst := make([]byte, size), make([]byte, size)
+	b.SetBytes(int64(size))
+	for i := 0; i < b.N; i++ {
+		copy(dst, src)
+	}
+}
