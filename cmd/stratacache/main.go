@@ -29,6 +29,8 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"serve":   {runServe, "run a node (RESP, native and admin ports on loopback by default)"},
+		"sim":     {runSim, "replay traces or generated workloads through the eviction policies"},
 		"bench":   {runBench, "measure: bench engine | tiers | net"},
 		"version": {runVersion, "print the version"},
 	}
@@ -37,6 +39,7 @@ func commands() map[string]command {
 func benchCommands() map[string]command {
 	return map[string]command{
 		"engine": {runBenchEngine, "the storage engine against copy() (issue targets in docs/BENCHMARKS.md)"},
+		"net":    {runBenchNet, "a load generator for our native/RESP ports, Redis, memcached, raw TCP"},
 	}
 }
 
