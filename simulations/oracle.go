@@ -111,6 +111,16 @@ func (m *MIN) Access(blocks []uint32, pos int) int {
 		m.evictTop()
 	}
 	next := m.o.next
+	// Blocks past the capacity are not cached by this request; in a tree
+	// they cannot be cached at all (their depth exceeds the capacity), but
+	// a trace whose ids change parents can hold one: move its key past
+	// this access so that it does not look needed forever.
+	for i := len(blocks) - 1; i >= len(req); i-- {
+		if s := slot[blocks[i]]; s >= 0 {
+			m.heap[s].key = uint64(next[pos+i])<<depthBits | uint64(m.depth[blocks[i]]&(1<<depthBits-1))
+			m.up(int(s))
+		}
+	}
 	for i := len(req) - 1; i >= 0; i-- {
 		b := req[i]
 		k := uint64(next[pos+i])<<depthBits | uint64(m.depth[b]&(1<<depthBits-1))
