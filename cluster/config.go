@@ -73,6 +73,16 @@ type Config struct {
 	// DirectoryMaxEntries caps the ownership directory (DirectoryBytes per
 	// entry, approximately; see Directory).
 	DirectoryMaxEntries int
+	// ReconnectInterval is how often the node tries to rejoin members that
+	// went away: memberlist alone never merges the two sides of a healed
+	// partition once each has declared the other dead.
+	ReconnectInterval time.Duration
+	// ReconnectTimeout is how long a failed member is retried.
+	ReconnectTimeout time.Duration
+	// TombstoneTTL is how long a deleted entry is remembered, so that an
+	// older put still being relayed cannot bring it back. It must outlive a
+	// broadcast's retransmissions (RetransmitMult x log(N) gossip rounds).
+	TombstoneTTL time.Duration
 	// MetaInterval is how often the node re-advertises its free bytes and
 	// load when they changed.
 	MetaInterval time.Duration
@@ -106,6 +116,9 @@ func DefaultLANConfig(name string) Config {
 		MaxArtifactBytes:    64 << 20,
 		DirectoryMaxEntries: 4 << 20,
 		MetaInterval:        2 * time.Second,
+		TombstoneTTL:        30 * time.Second,
+		ReconnectInterval:   10 * time.Second,
+		ReconnectTimeout:    time.Hour,
 		BroadcastQueueMax:   4096,
 	}
 }
@@ -122,6 +135,8 @@ func DefaultLocalConfig(name string) Config {
 	c.DemoteTimeout = 2 * time.Second
 	c.DirectoryMaxEntries = 1 << 20
 	c.MetaInterval = 200 * time.Millisecond
+	c.ReconnectInterval = time.Second
+	c.ReconnectTimeout = 10 * time.Minute
 	return c
 }
 
@@ -158,6 +173,15 @@ func (c *Config) EnsureDefaults() {
 	if c.MetaInterval == 0 {
 		c.MetaInterval = d.MetaInterval
 	}
+	if c.TombstoneTTL == 0 {
+		c.TombstoneTTL = d.TombstoneTTL
+	}
+	if c.ReconnectInterval == 0 {
+		c.ReconnectInterval = d.ReconnectInterval
+	}
+	if c.ReconnectTimeout == 0 {
+		c.ReconnectTimeout = d.ReconnectTimeout
+	}
 	if c.BroadcastQueueMax == 0 {
 		c.BroadcastQueueMax = d.BroadcastQueueMax
 	}
@@ -186,7 +210,7 @@ func (c *Config) Validate() error {
 			bad("gossip key %d is %d bytes (want 16, 24 or 32)", i, n)
 		}
 	}
-	if c.FetchTimeout < 0 || c.DemoteTimeout < 0 || c.MetaInterval < 0 {
+	if c.FetchTimeout < 0 || c.DemoteTimeout < 0 || c.MetaInterval < 0 || c.TombstoneTTL < 0 || c.ReconnectInterval < 0 || c.ReconnectTimeout < 0 {
 		bad("negative timeout")
 	}
 	if c.DirectoryMaxEntries < 0 || c.MaxIdleConns < 0 || c.BroadcastQueueMax < 0 || c.MaxArtifactBytes < 0 {

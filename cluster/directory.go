@@ -13,10 +13,11 @@ const dirShards = 32
 // evictSample is how many entries a full shard looks at to pick a victim.
 const evictSample = 8
 
-// DirectoryBytesPerEntry is the approximate heap cost of one entry: an 8-byte
-// key and a 16-byte entry in a Go swiss map slot plus a control byte, at a
-// load factor between 7/16 and 7/8 (TestDirectoryBytesPerEntry measures it).
-const DirectoryBytesPerEntry = 40
+// DirectoryBytesPerEntry is the heap cost of one entry as measured at
+// 1,000,000 entries (TestDirectoryBytesPerEntry, RunBench): an 8-byte key
+// and a 16-byte entry per Go swiss-map slot plus a control byte, at the load
+// factor the map happens to be at (7/16 to 7/8).
+const DirectoryBytesPerEntry = 56
 
 // Owner says which node holds an artifact, in which kind of tier, as of
 // which version (the owner's hybrid clock when it stored it).
@@ -27,7 +28,10 @@ type Owner struct {
 	Ver   uint64
 }
 
-// entry is a directory value: 16 bytes.
+// entry is a directory value: 16 bytes. kind 0 marks a tombstone: the
+// owner deleted the artifact at ver, so older puts still travelling through
+// relays cannot bring it back. Tombstones are swept after a while
+// (SweepTombstones) and are evicted first.
 type entry struct {
 	ver  uint64
 	slot uint16
@@ -35,8 +39,9 @@ type entry struct {
 }
 
 type dirShard struct {
-	mu sync.RWMutex
-	m  map[uint64]entry
+	mu    sync.RWMutex
+	m     map[uint64]entry
+	tombs int
 }
 
 // nodeSlot is a node the directory has heard of. Entries name nodes by slot
@@ -178,6 +183,9 @@ func (d *Directory) dropRetired(slot uint16) {
 		sh.mu.Lock()
 		for h, e := range sh.m {
 			if e.slot == slot {
+				if e.kind == 0 {
+					sh.tombs--
+				}
 				delete(sh.m, h)
 			}
 		}
@@ -202,12 +210,18 @@ func (d *Directory) Put(owner string, epoch, hash uint64, kind tiers.Kind, ver u
 	sh := d.shard(hash)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if kind == 0 {
+		kind = tiers.KindMemory // 0 is the tombstone mark
+	}
 	old, had := sh.m[hash]
 	if had && (old.ver > ver || (old.ver == ver && old.slot >= slot)) {
 		return false
 	}
 	if !had && d.perShard > 0 && len(sh.m) >= d.perShard {
 		d.evictLocked(sh, selfSlot)
+	}
+	if had && old.kind == 0 {
+		sh.tombs--
 	}
 	sh.m[hash] = entry{ver: ver, slot: slot, kind: uint8(kind)}
 	return true
@@ -218,10 +232,17 @@ func (d *Directory) evictLocked(sh *dirShard, selfSlot uint16) {
 	var victim uint64
 	var best entry
 	found, n := false, 0
+	rank := func(e entry) int { // lower goes first
+		switch {
+		case e.kind == 0:
+			return 0
+		case e.slot != selfSlot:
+			return 1
+		}
+		return 2
+	}
 	for h, e := range sh.m {
-		better := !found ||
-			(e.slot != selfSlot && best.slot == selfSlot) ||
-			((e.slot == selfSlot) == (best.slot == selfSlot) && e.ver < best.ver)
+		better := !found || rank(e) < rank(best) || (rank(e) == rank(best) && e.ver < best.ver)
 		if better {
 			victim, best, found = h, e, true
 		}
@@ -230,6 +251,9 @@ func (d *Directory) evictLocked(sh *dirShard, selfSlot uint16) {
 		}
 	}
 	if found {
+		if best.kind == 0 {
+			sh.tombs--
+		}
 		delete(sh.m, victim)
 		d.evictions.Add(1)
 	}
@@ -242,15 +266,45 @@ func (d *Directory) Delete(owner string, epoch, hash uint64, ver uint64) bool {
 	if !ok {
 		return false
 	}
+	d.nodesMu.RLock()
+	selfSlot := d.byName[d.self]
+	d.nodesMu.RUnlock()
 	sh := d.shard(hash)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e, had := sh.m[hash]
-	if !had || e.slot != slot || e.ver > ver {
+	if had && (e.ver > ver || (e.kind != 0 && e.slot != slot) || (e.kind == 0 && e.ver == ver)) {
 		return false
 	}
-	delete(sh.m, hash)
-	return true
+	if !had && d.perShard > 0 && len(sh.m) >= d.perShard {
+		d.evictLocked(sh, selfSlot)
+	}
+	if !had || e.kind != 0 {
+		sh.tombs++
+	}
+	sh.m[hash] = entry{ver: ver, slot: slot}
+	return !had || e.kind != 0
+}
+
+// SweepTombstones removes tombstones older than ver cutoff; it returns how
+// many went.
+func (d *Directory) SweepTombstones(cutoff uint64) int {
+	n := 0
+	for i := range d.shards {
+		sh := &d.shards[i]
+		sh.mu.Lock()
+		if sh.tombs > 0 {
+			for h, e := range sh.m {
+				if e.kind == 0 && e.ver < cutoff {
+					delete(sh.m, h)
+					sh.tombs--
+					n++
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // Forget drops hash's entry if it still names owner (a fetch from it
@@ -264,7 +318,7 @@ func (d *Directory) Forget(owner string, hash uint64) {
 	}
 	sh := d.shard(hash)
 	sh.mu.Lock()
-	if e, had := sh.m[hash]; had && e.slot == slot {
+	if e, had := sh.m[hash]; had && e.slot == slot && e.kind != 0 {
 		delete(sh.m, hash)
 	}
 	sh.mu.Unlock()
@@ -276,7 +330,7 @@ func (d *Directory) Lookup(hash uint64) (Owner, bool) {
 	sh.mu.RLock()
 	e, ok := sh.m[hash]
 	sh.mu.RUnlock()
-	if !ok {
+	if !ok || e.kind == 0 {
 		return Owner{}, false
 	}
 	d.nodesMu.RLock()
@@ -288,13 +342,13 @@ func (d *Directory) Lookup(hash uint64) (Owner, bool) {
 	return Owner{Node: s.name, Epoch: s.epoch, Kind: tiers.Kind(e.kind), Ver: e.ver}, true
 }
 
-// Len is the number of entries.
+// Len is the number of entries (tombstones not counted).
 func (d *Directory) Len() int {
 	n := 0
 	for i := range d.shards {
 		sh := &d.shards[i]
 		sh.mu.RLock()
-		n += len(sh.m)
+		n += len(sh.m) - sh.tombs
 		sh.mu.RUnlock()
 	}
 	return n
@@ -313,7 +367,7 @@ func (d *Directory) CountOwnedBy(node string) int {
 		sh := &d.shards[i]
 		sh.mu.RLock()
 		for _, e := range sh.m {
-			if e.slot == slot {
+			if e.slot == slot && e.kind != 0 {
 				n++
 			}
 		}
@@ -350,7 +404,7 @@ func (d *Directory) ownerRecords(keep func(name string) bool, f func(name string
 			sh := &d.shards[i]
 			sh.mu.RLock()
 			for h, e := range sh.m {
-				if e.slot == uint16(slot) {
+				if e.slot == uint16(slot) && e.kind != 0 {
 					recs = append(recs, Record{Hash: h, Kind: tiers.Kind(e.kind), Ver: e.ver})
 				}
 			}
@@ -381,7 +435,7 @@ func (d *Directory) replaceOwned(owner string, epoch, snapVer uint64, recs []Rec
 			if e.slot != slot || e.ver > snapVer {
 				continue
 			}
-			if _, keep := in[h]; !keep {
+			if _, keep := in[h]; !keep && e.kind != 0 {
 				delete(sh.m, h)
 				changed = true
 			}

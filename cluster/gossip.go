@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -133,8 +134,13 @@ func (g *gossip) update(node *memberlist.Node, alive bool) {
 	old, had := n.members[node.Name]
 	if alive {
 		n.members[node.Name] = m
+		delete(n.failed, node.Name)
 	} else {
 		delete(n.members, node.Name)
+		// memberlist's Node.State is not updated before NotifyLeave, so a
+		// graceful leave looks like a death here: both are retried, and a
+		// node that left (and shut down) just refuses the dials.
+		n.failed[node.Name] = failedMember{addr: node.Address(), since: time.Now()}
 	}
 	n.memMu.Unlock()
 	n.retire(n.dir.markNode(node.Name, meta.Epoch, alive))

@@ -64,16 +64,18 @@ type Node struct {
 	pool   int
 	remote *RemoteTier
 
-	store  LocalStore
-	ml     *memberlist.Memberlist
-	queue  *memberlist.TransmitLimitedQueue
-	peers  *peerPool
-	srv    *peerServer
-	ln     net.Listener
-	advert atomic.Pointer[string] // peer address others dial
+	store     LocalStore
+	ml        *memberlist.Memberlist
+	mlKeyring *memberlist.Keyring
+	queue     *memberlist.TransmitLimitedQueue
+	peers     *peerPool
+	srv       *peerServer
+	ln        net.Listener
+	advert    atomic.Pointer[string] // peer address others dial
 
 	memMu   sync.RWMutex
 	members map[string]Member
+	failed  map[string]failedMember // dead (not left) members to rejoin
 
 	pendMu  sync.Mutex
 	pending []Record
@@ -88,6 +90,9 @@ type Node struct {
 	peerStats   peerCounters
 	deltas      struct{ sent, received, relayed, bad atomic.Uint64 }
 	noBroadcast atomic.Bool // test seam: directory changes travel by push/pull only
+	// testFetchHook, when set, runs before the peer server answers a fetch
+	// (tests hold answers with it).
+	testFetchHook atomic.Pointer[func()]
 
 	started   atomic.Bool
 	stop      chan struct{}
@@ -112,6 +117,7 @@ func New(cfg Config) (*Node, error) {
 		dir:     NewDirectory(cfg.NodeName, cfg.Epoch, cfg.DirectoryMaxEntries),
 		pool:    -1,
 		members: map[string]Member{},
+		failed:  map[string]failedMember{},
 		workCh:  make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
@@ -200,10 +206,12 @@ func (n *Node) Start(store LocalStore) error {
 		return fmt.Errorf("cluster: start memberlist: %w", err)
 	}
 	n.ml = ml
+	n.mlKeyring = mc.Keyring
 	n.fixAdvertise()
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.worker()
 	go n.metaLoop()
+	go n.reconnectLoop()
 	if len(n.cfg.Join) > 0 {
 		if _, err := ml.Join(n.cfg.Join); err != nil {
 			return errors.Join(fmt.Errorf("cluster: join %v: %w", n.cfg.Join, err), n.Close())
@@ -505,17 +513,23 @@ func (n *Node) retire(slot int) {
 	}
 }
 
-// metaLoop re-advertises free bytes and load when they change.
+// metaLoop re-advertises free bytes and load when they change, and sweeps
+// old tombstones.
 func (n *Node) metaLoop() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.cfg.MetaInterval)
 	defer t.Stop()
 	var last []byte
+	lastSweep := time.Now()
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-t.C:
+		}
+		if now := time.Now(); now.Sub(lastSweep) >= n.cfg.TombstoneTTL/2 {
+			lastSweep = now
+			n.dir.SweepTombstones(uint64(now.Add(-n.cfg.TombstoneTTL).UnixNano()))
 		}
 		m := n.selfMeta()
 		b := appendMeta(nil, &m)
@@ -609,4 +623,56 @@ func (n *Node) claimFree(name string, size int64) {
 	t[m.Meta.Pool].FreeBytes = max(t[m.Meta.Pool].FreeBytes-size, 0)
 	m.Meta.Tiers = t
 	n.members[name] = m
+}
+
+// failedMember is a member declared dead, retried by reconnectLoop.
+type failedMember struct {
+	addr  string
+	since time.Time
+}
+
+// reconnectLoop rejoins failed members: after a partition heals, each side
+// has declared the other dead and memberlist would never merge them again
+// (it neither probes nor pushes/pulls with dead nodes).
+func (n *Node) reconnectLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.ReconnectInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		var addrs []string
+		n.memMu.Lock()
+		for name, f := range n.failed {
+			if time.Since(f.since) > n.cfg.ReconnectTimeout {
+				delete(n.failed, name)
+				continue
+			}
+			addrs = append(addrs, f.addr)
+		}
+		n.memMu.Unlock()
+		for _, a := range addrs {
+			select {
+			case <-n.stop:
+				return
+			default:
+			}
+			if _, err := n.ml.Join([]string{a}); err != nil {
+				n.log.Debug("rejoin failed member", slog.String("addr", a), slog.Any("err", err))
+			}
+		}
+	}
+}
+
+// Keyring is memberlist's keyring when gossip is encrypted (nil otherwise):
+// AddKey, UseKey and RemoveKey rotate the key of a running node
+// (docs/cluster.md).
+func (n *Node) Keyring() *memberlist.Keyring {
+	if n.ml == nil {
+		return nil
+	}
+	return n.mlKeyring
 }

@@ -244,6 +244,9 @@ func (s *peerServer) oneID(cs *connState, hdr *messages.FrameHeader) (artifact.I
 func (s *peerServer) onFetch(cs *connState, hdr *messages.FrameHeader) error {
 	n := s.n
 	n.peerStats.fetches.Add(1)
+	if h := n.testFetchHook.Load(); h != nil {
+		(*h)()
+	}
 	id, err := s.oneID(cs, hdr)
 	if err != nil {
 		return s.fail(cs, hdr.RequestId, err)

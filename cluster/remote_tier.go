@@ -17,8 +17,9 @@ const RemoteTierName = "remote"
 
 // RemoteStats counts the remote tier's work.
 type RemoteStats struct {
+	Reads                 uint64 // View/Get calls that reached the remote tier
 	Hits, Misses          uint64 // reads answered by a peer / not
-	Fetches, Shared       uint64 // peer requests made / callers served by another's fetch
+	Fetches, Shared       uint64 // peer requests made / callers served by a fetch shared with others
 	FetchBytes            uint64
 	PeerFailures          uint64 // timeouts, refused or broken connections (all misses)
 	Demotes, DemoteBytes  uint64
@@ -26,12 +27,13 @@ type RemoteStats struct {
 	NoTarget              uint64 // demotes with no peer having room
 	StaleEntries          uint64 // directory entries dropped after the owner missed
 	Deletes, DeleteForwds uint64
+	PassedBy              uint64 // write-through stores acknowledged without a demote
 }
 
 type remoteCounters struct {
-	hits, misses, fetches, shared, fetchBytes, peerFailures atomic.Uint64
-	demotes, demoteBytes, demoteFailures, noTarget, stale   atomic.Uint64
-	deletes, deleteFwd                                      atomic.Uint64
+	reads, hits, misses, fetches, shared, fetchBytes, peerFailures atomic.Uint64
+	demotes, demoteBytes, demoteFailures, noTarget, stale          atomic.Uint64
+	deletes, deleteFwd, passedBy                                   atomic.Uint64
 }
 
 // RemoteTier is the other nodes' pools as one tier: the last tier of the
@@ -129,16 +131,20 @@ func (r *RemoteTier) fetch(id artifact.ID) (*fetched, error) {
 		return nil, fmt.Errorf("%w: %w", tiers.ErrNotFound, err)
 	}
 	key := string(append([]byte{byte(id.Namespace)}, id.Key...))
-	v, err, shared := r.sf.Do(key, func() (any, error) { return r.fetchOnce(id.Clone()) })
-	if shared {
+	// DoChan joins (or starts) the flight before returning, so reads counts
+	// callers that are certain to share a fetch in progress.
+	ch := r.sf.DoChan(key, func() (any, error) { return r.fetchOnce(id.Clone()) })
+	r.c.reads.Add(1)
+	res := <-ch
+	if res.Shared {
 		r.c.shared.Add(1)
 	}
-	if err != nil {
+	if res.Err != nil {
 		r.c.misses.Add(1)
-		return nil, err
+		return nil, res.Err
 	}
 	r.c.hits.Add(1)
-	return v.(*fetched), nil
+	return res.Val.(*fetched), nil
 }
 
 // fetchOnce asks each candidate in turn; every failure is a miss.
@@ -200,11 +206,20 @@ func (r *RemoteTier) Contains(id artifact.ID) bool {
 
 // Put implements tiers.Tier: demote into the peer with the most free pool
 // bytes (from gossiped metadata) and record it as the owner. ErrNoSpace
-// when no peer has room or the chosen one refuses.
+// when no peer has room or the chosen one refuses. The link above is
+// write-through (RemoteLink), so every store reaches Put: one the local
+// tiers still hold is acknowledged and not sent anywhere.
 func (r *RemoteTier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error {
 	n := r.n
 	if r.closed.Load() {
 		return tiers.ErrClosed
+	}
+	if n.heldLocally(id) {
+		// A write-through store passing by: the node keeps the artifact, so
+		// there is nothing to spill. Only victims (gone from the last local
+		// tier before its EvictFunc runs) are demoted.
+		r.c.passedBy.Add(1)
+		return nil
 	}
 	size := int64(len(payload))
 	if size > n.cfg.MaxArtifactBytes {
@@ -299,11 +314,11 @@ func (r *RemoteTier) Stats(s *tiers.Stats) {
 func (r *RemoteTier) stats() RemoteStats {
 	c := &r.c
 	return RemoteStats{
-		Hits: c.hits.Load(), Misses: c.misses.Load(), Fetches: c.fetches.Load(), Shared: c.shared.Load(),
+		Reads: c.reads.Load(), Hits: c.hits.Load(), Misses: c.misses.Load(), Fetches: c.fetches.Load(), Shared: c.shared.Load(),
 		FetchBytes: c.fetchBytes.Load(), PeerFailures: c.peerFailures.Load(),
 		Demotes: c.demotes.Load(), DemoteBytes: c.demoteBytes.Load(), DemoteFailures: c.demoteFailures.Load(),
 		NoTarget: c.noTarget.Load(), StaleEntries: c.stale.Load(),
-		Deletes: c.deletes.Load(), DeleteForwds: c.deleteFwd.Load(),
+		Deletes: c.deletes.Load(), DeleteForwds: c.deleteFwd.Load(), PassedBy: c.passedBy.Load(),
 	}
 }
 

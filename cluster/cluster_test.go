@@ -1,0 +1,188 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/tiers"
+)
+
+func TestJoinAndMetadata(t *testing.T) {
+	_, nodes := startCluster(t, 4, clusterOpts{cxlBytes: 32 << 20})
+	store(t, nodes[1], kvID("fill"), payloadOf(1, 1<<20))
+	waitFor(t, 5*time.Second, "n2's free bytes gossiped", func() bool {
+		for _, m := range nodes[0].n.Members() {
+			if m.Name == "n2" {
+				return m.Meta.PoolFree() == 31<<20
+			}
+		}
+		return false
+	})
+	for _, m := range nodes[0].n.Members() {
+		if m.Meta.PeerAddr == "" || m.Meta.Epoch != 1 || len(m.Meta.Tiers) != 2 || m.Meta.Tiers[m.Meta.Pool].Name != "cxl" {
+			t.Fatalf("member %s meta %+v", m.Name, m.Meta)
+		}
+	}
+}
+
+func TestDirectorySpreadsByBroadcast(t *testing.T) {
+	_, nodes := startCluster(t, 5, clusterOpts{})
+	ids := make([]string, 50)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("spread-%d", i)
+		store(t, nodes[i%5], kvID(ids[i]), payloadOf(i, 4096))
+	}
+	waitFor(t, 5*time.Second, "every node sees every owner", func() bool {
+		for i, k := range ids {
+			if !ownerSeen(nodes, kvID(k), nodes[i%5].name) {
+				return false
+			}
+		}
+		return true
+	})
+	// A delete travels too.
+	if _, err := nodes[0].eng.Delete(context.Background(), kvID(ids[0])); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the delete reaches every node", func() bool {
+		for _, tn := range nodes {
+			if _, ok := tn.n.Directory().Lookup(kvID(ids[0]).Hash); ok {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestDirectoryRepairedByPushPull(t *testing.T) {
+	_, nodes := startCluster(t, 3, clusterOpts{cfg: func(_ int, c *Config) { c.PushPullInterval = 100 * time.Millisecond }})
+	for _, tn := range nodes {
+		tn.n.noBroadcast.Store(true) // only push/pull may carry the entries
+	}
+	for i, tn := range nodes {
+		store(t, tn, kvID(fmt.Sprintf("pp-%d", i)), payloadOf(i, 4096))
+	}
+	waitFor(t, 20*time.Second, "push/pull spreads the entries", func() bool {
+		for i, tn := range nodes {
+			if !ownerSeen(nodes, kvID(fmt.Sprintf("pp-%d", i)), tn.name) {
+				return false
+			}
+		}
+		return true
+	})
+	// A snapshot also removes what its owner no longer holds.
+	if _, err := nodes[0].eng.Delete(context.Background(), kvID("pp-0")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "push/pull removes a deleted entry", func() bool {
+		for _, tn := range nodes {
+			if _, ok := tn.n.Directory().Lookup(kvID("pp-0").Hash); ok {
+				return false
+			}
+		}
+		return true
+	})
+	for _, tn := range nodes {
+		if s := tn.n.Stats(); s.DeltasReceived != 0 {
+			t.Fatalf("%s received %d broadcast deltas with broadcasting off", tn.name, s.DeltasReceived)
+		}
+	}
+}
+
+func TestRemoteFetchOnLocalMiss(t *testing.T) {
+	_, nodes := startCluster(t, 3, clusterOpts{})
+	id := kvID("remote-fetch")
+	want := payloadOf(7, 3<<20)
+	store(t, nodes[2], id, want)
+	waitFor(t, 5*time.Second, "owner gossiped", func() bool { return ownerSeen(nodes[:1], id, "n3") })
+	v, tier, err := nodes[0].eng.View(context.Background(), id, actors.Chain())
+	if err != nil {
+		t.Fatalf("view on n1: %v", err)
+	}
+	if tier != RemoteTierName || !bytes.Equal(v.Bytes(), want) {
+		t.Fatalf("served by %q, equal=%v", tier, bytes.Equal(v.Bytes(), want))
+	}
+	v.Release()
+	s := nodes[0].n.Stats()
+	if s.Remote.Hits != 1 || s.Remote.Fetches != 1 {
+		t.Fatalf("remote stats %+v", s.Remote)
+	}
+	// A miss everywhere is a plain not-found.
+	if _, _, err := nodes[0].eng.View(context.Background(), kvID("nowhere"), actors.Chain()); !errors.Is(err, tiers.ErrNotFound) {
+		t.Fatalf("miss everywhere: %v", err)
+	}
+}
+
+func TestRemoteFetchFallsBackToHome(t *testing.T) {
+	_, nodes := startCluster(t, 3, clusterOpts{})
+	for _, tn := range nodes {
+		tn.n.noBroadcast.Store(true)
+	}
+	// Find a key whose home is n2 and store it on n2: n1 has no entry and
+	// must ask the home node.
+	var key string
+	for i := 0; ; i++ {
+		key = fmt.Sprintf("home-%d", i)
+		if nodes[0].n.Home(kvID(key)) == "n2" {
+			break
+		}
+	}
+	store(t, nodes[1], kvID(key), payloadOf(3, 8192))
+	if _, ok := nodes[0].n.Directory().Lookup(kvID(key).Hash); ok {
+		t.Skip("entry arrived by push/pull before the read")
+	}
+	got, err := nodes[0].eng.Load(context.Background(), nil, kvID(key), actors.Chain())
+	if err != nil || !bytes.Equal(got, payloadOf(3, 8192)) {
+		t.Fatalf("load via home: %v", err)
+	}
+}
+
+func TestSingleflightOnePeerRequest(t *testing.T) {
+	_, nodes := startCluster(t, 2, clusterOpts{})
+	id := kvID("hot")
+	want := payloadOf(9, 8<<20)
+	store(t, nodes[1], id, want)
+	waitFor(t, 5*time.Second, "owner gossiped", func() bool { return ownerSeen(nodes[:1], id, "n2") })
+	srv := nodes[1].n
+	gate := make(chan struct{})
+	hook := func() { <-gate }
+	srv.testFetchHook.Store(&hook)
+	rt := nodes[0].n.RemoteTier()
+	const callers = 32
+	var wg sync.WaitGroup
+	errs := make([]error, callers)
+	for i := 0; i < callers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			v, err := rt.View(id)
+			if err == nil && !bytes.Equal(v.Bytes(), want) {
+				err = errors.New("wrong bytes")
+			}
+			errs[i] = err
+		}(i)
+	}
+	// Every caller has joined the flight, and the one fetch is held at n2.
+	waitFor(t, 5*time.Second, "all callers in the flight", func() bool {
+		return rt.c.reads.Load() == callers && srv.Stats().Peer.Fetches == 1
+	})
+	close(gate)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := srv.Stats().Peer.Fetches; got != 1 {
+		t.Fatalf("%d peer fetches for %d callers, want 1", got, callers)
+	}
+	if s := rt.stats(); s.Fetches != 1 || s.Shared != callers || s.Hits != callers {
+		t.Fatalf("remote stats %+v", s)
+	}
+}

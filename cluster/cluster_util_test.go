@@ -1,0 +1,180 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/tiers"
+	"github.com/stratacache/stratacache/tiers/tiertest"
+)
+
+// tnode is one node of an in-process test cluster.
+type tnode struct {
+	name string
+	n    *Node
+	eng  *actors.Engine
+	mem  *tiertest.Tier
+	cxl  *tiertest.Tier
+}
+
+type clusterOpts struct {
+	memBytes, cxlBytes int64
+	cfg                func(i int, c *Config)
+	noJoin             bool
+}
+
+// fastConfig shortens failure detection and gossip so that tests converge
+// in well under a second (the conditions, not the timings, are asserted).
+func fastConfig(name string, mn *MemNetwork) Config {
+	c := DefaultLocalConfig(name)
+	c.Transport = mn.NewTransport(name)
+	c.Dialer = mn.PeerDialer(name, &net.Dialer{})
+	c.ProbeInterval = 50 * time.Millisecond
+	c.ProbeTimeout = 25 * time.Millisecond
+	c.SuspicionMult = 2
+	c.GossipInterval = 20 * time.Millisecond
+	c.PushPullInterval = 2 * time.Second
+	c.MetaInterval = 30 * time.Millisecond
+	c.FetchTimeout = 500 * time.Millisecond
+	c.Epoch = 1
+	c.ReconnectInterval = 100 * time.Millisecond
+	return c
+}
+
+// startNode builds a node with a memory and a CXL fake tier under an engine.
+func startNode(t testing.TB, mn *MemNetwork, name string, o clusterOpts, i int, join []string) *tnode {
+	t.Helper()
+	cfg := fastConfig(name, mn)
+	cfg.Join = join
+	if o.cfg != nil {
+		o.cfg(i, &cfg)
+	}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := tiertest.New("mem", o.memBytes)
+	cxl := tiertest.New("cxl", o.cxlBytes).WithKind(tiers.KindCXL)
+	chain, err := n.Tiers([]tiers.Tier{mem, cxl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt := actors.DefaultLinkConfig()
+	wt.Policy = actors.WriteThrough
+	eng, err := actors.NewEngine(actors.Config{Tiers: chain, Links: []actors.LinkConfig{wt, RemoteLink()}, RequestTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(eng); err != nil {
+		_ = eng.Close()
+		t.Fatal(err)
+	}
+	mn.RegisterPeer(name, n.PeerAddr())
+	tn := &tnode{name: name, n: n, eng: eng, mem: mem, cxl: cxl}
+	t.Cleanup(func() {
+		_ = n.Close()
+		_ = eng.Close()
+	})
+	return tn
+}
+
+// startCluster starts k nodes, all joined to the first, and waits until
+// every node sees every other.
+func startCluster(t testing.TB, k int, o clusterOpts) (*MemNetwork, []*tnode) {
+	t.Helper()
+	if o.memBytes == 0 {
+		o.memBytes = 64 << 20
+	}
+	if o.cxlBytes == 0 {
+		o.cxlBytes = 64 << 20
+	}
+	mn := NewMemNetwork(1)
+	var nodes []*tnode
+	for i := 0; i < k; i++ {
+		var join []string
+		if i > 0 && !o.noJoin {
+			join = []string{nodes[0].n.GossipAddr()}
+		}
+		nodes = append(nodes, startNode(t, mn, fmt.Sprintf("n%d", i+1), o, i, join))
+	}
+	if !o.noJoin {
+		waitFor(t, 10*time.Second, "full membership", func() bool {
+			for _, tn := range nodes {
+				if len(tn.n.Members()) != k {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	return mn, nodes
+}
+
+// waitFor polls cond until it holds or the deadline passes. The deadline
+// is a safety net, not an assertion on speed.
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		<-tick.C
+	}
+}
+
+func kvID(key string) artifact.ID { return artifact.MustID(artifact.NamespaceKV, key) }
+
+func payloadOf(seed, n int) []byte {
+	b := make([]byte, n)
+	x := uint32(seed*2654435761 + 1)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}
+
+func store(t testing.TB, tn *tnode, id artifact.ID, p []byte) {
+	t.Helper()
+	if err := tn.eng.Store(context.Background(), id, p, actors.StoreOptions{}); err != nil {
+		t.Fatalf("store on %s: %v", tn.name, err)
+	}
+}
+
+// ownerSeen reports whether every node in nodes sees owner as id's owner.
+func ownerSeen(nodes []*tnode, id artifact.ID, owner string) bool {
+	for _, tn := range nodes {
+		o, ok := tn.n.Directory().Lookup(id.Hash)
+		if !ok || o.Node != owner {
+			return false
+		}
+	}
+	return true
+}
+
+func newFake(name string, capacity int64) *tiertest.Tier { return tiertest.New(name, capacity) }
+
+// nopStore is a LocalStore for nodes that are never asked to store.
+type nopStore struct{}
+
+func (nopStore) Store(context.Context, artifact.ID, []byte, actors.StoreOptions) error {
+	return tiers.ErrNoSpace
+}
+func (nopStore) Delete(context.Context, artifact.ID) (bool, error) { return false, nil }
+
+func storeIn(t testing.TB, tn *tnode, tier string, id artifact.ID, p []byte) {
+	t.Helper()
+	if err := tn.eng.Store(context.Background(), id, p, actors.StoreOptions{Access: actors.Exact(tier)}); err != nil {
+		t.Fatalf("store in %s on %s: %v", tier, tn.name, err)
+	}
+}

@@ -1,0 +1,307 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/tiers"
+)
+
+func TestDemoteIntoPeerWithMostFreePool(t *testing.T) {
+	_, nodes := startCluster(t, 4, clusterOpts{memBytes: 1 << 20})
+	// Every node has a 64 MiB pool: fill n2's and n4's so that n3 has the
+	// most free bytes.
+	storeIn(t, nodes[1], "cxl", kvID("fill-n2"), payloadOf(1, 40<<20))
+	storeIn(t, nodes[3], "cxl", kvID("fill-n4"), payloadOf(2, 20<<20))
+	waitFor(t, 5*time.Second, "free bytes gossiped", func() bool {
+		free := map[string]int64{}
+		for _, m := range nodes[0].n.Members() {
+			free[m.Name] = m.Meta.PoolFree()
+		}
+		return free["n2"] == 24<<20 && free["n4"] == 44<<20 && free["n3"] == 64<<20
+	})
+	// n1's memory tier holds 1 MiB and its CXL pool 64 MiB: fill the pool
+	// until it evicts; its victims must land on n3.
+	var ids []string
+	for i := 0; i < 70; i++ {
+		k := fmt.Sprintf("spill-%d", i)
+		ids = append(ids, k)
+		store(t, nodes[0], kvID(k), payloadOf(100+i, 1<<20))
+	}
+	s := nodes[0].n.Stats().Remote
+	if s.Demotes == 0 {
+		t.Fatalf("no demotions: %+v", s)
+	}
+	demoted := 0
+	for i, k := range ids {
+		id := kvID(k)
+		if nodes[0].cxl.Contains(id) || nodes[0].mem.Contains(id) {
+			continue
+		}
+		demoted++
+		o, ok := nodes[0].n.Directory().Lookup(id.Hash)
+		if !ok || o.Node != "n3" {
+			t.Fatalf("%s: owner %+v, want n3 (most free)", k, o)
+		}
+		if !nodes[2].cxl.Contains(id) {
+			t.Fatalf("%s is not in n3's pool", k)
+		}
+		got, err := nodes[0].eng.Load(context.Background(), nil, id, actors.Chain())
+		if err != nil || !bytes.Equal(got, payloadOf(100+i, 1<<20)) {
+			t.Fatalf("read back %s: %v", k, err)
+		}
+	}
+	if demoted == 0 || uint64(demoted) != s.Demotes {
+		t.Fatalf("%d artifacts left n1, %d demotes counted", demoted, s.Demotes)
+	}
+	waitFor(t, 5*time.Second, "n3 announces what it took", func() bool {
+		return nodes[1].n.Directory().CountOwnedBy("n3") >= demoted
+	})
+}
+
+func TestDemoteWithNoRoomAnywhereIsNoSpace(t *testing.T) {
+	_, nodes := startCluster(t, 2, clusterOpts{memBytes: 1 << 20, cxlBytes: 2 << 20})
+	storeIn(t, nodes[1], "cxl", kvID("fill"), payloadOf(1, 2<<20))
+	waitFor(t, 5*time.Second, "n2 full", func() bool {
+		for _, m := range nodes[0].n.Members() {
+			if m.Name == "n2" {
+				return m.Meta.PoolFree() == 0
+			}
+		}
+		return false
+	})
+	err := nodes[0].n.RemoteTier().Put(kvID("victim"), payloadOf(2, 1<<20), tiers.PutOptions{})
+	if !errors.Is(err, tiers.ErrNoSpace) {
+		t.Fatalf("put with no room: %v", err)
+	}
+}
+
+func TestPeerTimeoutIsAMiss(t *testing.T) {
+	_, nodes := startCluster(t, 2, clusterOpts{cfg: func(_ int, c *Config) { c.FetchTimeout = 100 * time.Millisecond }})
+	id := kvID("slow")
+	store(t, nodes[1], id, payloadOf(1, 4096))
+	waitFor(t, 5*time.Second, "owner gossiped", func() bool { return ownerSeen(nodes[:1], id, "n2") })
+	release := make(chan struct{})
+	defer close(release)
+	hook := func() { <-release }
+	nodes[1].n.testFetchHook.Store(&hook)
+	_, err := nodes[0].eng.Load(context.Background(), nil, id, actors.Chain())
+	if !errors.Is(err, tiers.ErrNotFound) {
+		t.Fatalf("a peer that never answers: %v, want a miss", err)
+	}
+	if s := nodes[0].n.Stats().Remote; s.PeerFailures == 0 || s.Misses != 1 {
+		t.Fatalf("remote stats %+v", s)
+	}
+}
+
+func TestWrongGossipKeyCannotJoin(t *testing.T) {
+	k1 := bytes.Repeat([]byte{1}, 32)
+	k2 := bytes.Repeat([]byte{2}, 32)
+	mn, nodes := startCluster(t, 2, clusterOpts{cfg: func(_ int, c *Config) { c.GossipKeys = [][]byte{k1} }})
+	cfg := fastConfig("intruder", mn)
+	cfg.GossipKeys = [][]byte{k2}
+	cfg.Join = []string{nodes[0].n.GossipAddr()}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Tiers([]tiers.Tier{newFake("mem", 1<<20)}); err != nil {
+		t.Fatal(err)
+	}
+	err = n.Start(nopStore{})
+	if err == nil {
+		_ = n.Close()
+		t.Fatal("a node with the wrong gossip key joined")
+	}
+	t.Logf("refused: %v", err)
+	for _, tn := range nodes {
+		if len(tn.n.Members()) != 2 {
+			t.Fatalf("%s sees %d members", tn.name, len(tn.n.Members()))
+		}
+	}
+	// Rotation, step 1: a node that encrypts with the old key and also
+	// accepts the new one joins (docs/cluster.md has the whole procedure).
+	cfg2 := fastConfig("rotated", mn)
+	cfg2.GossipKeys = [][]byte{k1, k2}
+	cfg2.Join = []string{nodes[0].n.GossipAddr()}
+	n2, err := New(cfg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.Tiers([]tiers.Tier{newFake("mem", 1<<20)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.Start(nopStore{}); err != nil {
+		t.Fatalf("node with the new key first and the old one second: %v", err)
+	}
+	defer n2.Close()
+	if kr := n2.Keyring(); kr == nil || len(kr.GetKeys()) != 2 {
+		t.Fatal("keyring not exposed for rotation")
+	}
+}
+
+func TestPeerWithoutTokenCannotFetch(t *testing.T) {
+	_, nodes := startCluster(t, 2, clusterOpts{cfg: func(_ int, c *Config) { c.PeerToken = []byte("s3cret") }})
+	id := kvID("guarded")
+	store(t, nodes[1], id, payloadOf(1, 4096))
+	waitFor(t, 5*time.Second, "owner gossiped", func() bool { return ownerSeen(nodes[:1], id, "n2") })
+	if _, err := nodes[0].eng.Load(context.Background(), nil, id, actors.Chain()); err != nil {
+		t.Fatalf("fetch with the token: %v", err)
+	}
+	bad := &Config{NodeName: "mallory", Epoch: 1, PeerToken: []byte("guess"), Dialer: &net.Dialer{}, MaxIdleConns: 1, MaxArtifactBytes: 1 << 20}
+	p := newPeerPool(bad)
+	defer p.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, _, _, err := p.fetch(ctx, nodes[1].n.PeerAddr(), id, nil)
+	if !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("fetch with a wrong token: %v", err)
+	}
+	if nodes[1].n.Stats().Peer.Refused == 0 {
+		t.Fatal("refusal not counted")
+	}
+}
+
+func TestKillOneOfFiveUnderLoad(t *testing.T) {
+	mn, nodes := startCluster(t, 5, clusterOpts{})
+	// Every node owns some artifacts.
+	for i := 0; i < 40; i++ {
+		store(t, nodes[i%5], kvID(fmt.Sprintf("k-%d", i)), payloadOf(i, 16<<10))
+	}
+	waitFor(t, 5*time.Second, "directory converged", func() bool {
+		for i := 0; i < 40; i++ {
+			if !ownerSeen(nodes, kvID(fmt.Sprintf("k-%d", i)), nodes[i%5].name) {
+				return false
+			}
+		}
+		return true
+	})
+	victim := nodes[4]
+	survivors := nodes[:4]
+	var stop atomic.Bool
+	var errCount, reads, hits atomic.Int64
+	var wg sync.WaitGroup
+	for w, tn := range survivors {
+		wg.Add(1)
+		go func(w int, tn *tnode) {
+			defer wg.Done()
+			for j := 0; !stop.Load(); j++ {
+				id := kvID(fmt.Sprintf("k-%d", j%40))
+				_, err := tn.eng.Load(context.Background(), nil, id, actors.Chain())
+				reads.Add(1)
+				switch {
+				case err == nil:
+					hits.Add(1)
+				case errors.Is(err, tiers.ErrNotFound):
+				default:
+					errCount.Add(1)
+					t.Errorf("%s: client-visible error: %v", tn.name, err)
+				}
+				if j%7 == 0 {
+					if err := tn.eng.Store(context.Background(), kvID(fmt.Sprintf("w-%d-%d", w, j)), payloadOf(j, 4096), actors.StoreOptions{}); err != nil {
+						errCount.Add(1)
+						t.Errorf("%s: store error: %v", tn.name, err)
+					}
+				}
+			}
+		}(w, tn)
+	}
+	waitFor(t, 5*time.Second, "load running", func() bool { return reads.Load() > 200 })
+	mn.Kill(victim.name)
+	_ = victim.n.shutdown(false)
+	waitFor(t, 15*time.Second, "survivors drop the dead node's entries", func() bool {
+		for _, tn := range survivors {
+			if tn.n.Directory().CountOwnedBy(victim.name) != 0 || len(tn.n.Members()) != 4 {
+				return false
+			}
+		}
+		return true
+	})
+	before := reads.Load()
+	waitFor(t, 5*time.Second, "load continues after the death", func() bool { return reads.Load() > before+200 })
+	stop.Store(true)
+	wg.Wait()
+	if errCount.Load() != 0 {
+		t.Fatalf("%d client-visible errors", errCount.Load())
+	}
+	t.Logf("%d reads, %d hits, 0 errors", reads.Load(), hits.Load())
+}
+
+func TestPartitionHealsAndDirectoriesConverge(t *testing.T) {
+	mn, nodes := startCluster(t, 3, clusterOpts{cfg: func(_ int, c *Config) { c.PushPullInterval = 200 * time.Millisecond }})
+	id := kvID("island")
+	store(t, nodes[2], id, payloadOf(1, 4096))
+	waitFor(t, 5*time.Second, "owner gossiped", func() bool { return ownerSeen(nodes, id, "n3") })
+	mn.Partition([]string{"n1", "n2"}, []string{"n3"})
+	waitFor(t, 15*time.Second, "the majority drops n3", func() bool {
+		for _, tn := range nodes[:2] {
+			if len(tn.n.Members()) != 2 {
+				return false
+			}
+			if _, ok := tn.n.Directory().Lookup(id.Hash); ok {
+				return false
+			}
+		}
+		return true
+	})
+	// During the partition a read on n1 is a miss, not an error.
+	if _, err := nodes[0].eng.Load(context.Background(), nil, id, actors.Chain()); !errors.Is(err, tiers.ErrNotFound) {
+		t.Fatalf("read across a partition: %v", err)
+	}
+	mn.Heal()
+	waitFor(t, 30*time.Second, "membership and directory converge after the heal", func() bool {
+		for _, tn := range nodes {
+			if len(tn.n.Members()) != 3 {
+				return false
+			}
+		}
+		return ownerSeen(nodes, id, "n3")
+	})
+	got, err := nodes[0].eng.Load(context.Background(), nil, id, actors.Chain())
+	if err != nil || !bytes.Equal(got, payloadOf(1, 4096)) {
+		t.Fatalf("read after heal: %v", err)
+	}
+}
+
+func TestOneWayBlockAndDropsStillConverge(t *testing.T) {
+	mn, nodes := startCluster(t, 4, clusterOpts{cfg: func(_ int, c *Config) { c.PushPullInterval = 300 * time.Millisecond }})
+	mn.SetDrop(0.2)
+	mn.Block("n1", "n4") // n1's direct packets to n4 vanish; relays carry them
+	for i := 0; i < 20; i++ {
+		store(t, nodes[0], kvID(fmt.Sprintf("lossy-%d", i)), payloadOf(i, 4096))
+	}
+	waitFor(t, 20*time.Second, "entries reach n4 despite drops and the block", func() bool {
+		for i := 0; i < 20; i++ {
+			if !ownerSeen(nodes, kvID(fmt.Sprintf("lossy-%d", i)), "n1") {
+				return false
+			}
+		}
+		return true
+	})
+	mn.SetDrop(0)
+	mn.Heal()
+	if mn.Dropped() == 0 {
+		t.Fatal("no packet was dropped")
+	}
+}
+
+func TestDelayedPeerStillServes(t *testing.T) {
+	mn, nodes := startCluster(t, 2, clusterOpts{})
+	id := kvID("far")
+	store(t, nodes[1], id, payloadOf(5, 1<<20))
+	waitFor(t, 5*time.Second, "owner gossiped", func() bool { return ownerSeen(nodes[:1], id, "n2") })
+	mn.SetDelay(20 * time.Millisecond)
+	defer mn.SetDelay(0)
+	got, err := nodes[0].eng.Load(context.Background(), nil, id, actors.Chain())
+	if err != nil || !bytes.Equal(got, payloadOf(5, 1<<20)) {
+		t.Fatalf("delayed fetch: %v", err)
+	}
+}
