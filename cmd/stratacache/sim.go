@@ -85,6 +85,9 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if f.jsonOut && tr.Skipped > 0 {
+		fmt.Fprintf(stderr, "sim: %s: %d bad lines skipped\n", tr.Name, tr.Skipped)
+	}
 	if !f.jsonOut {
 		fmt.Fprintf(stdout, "trace %s: %d requests, %d block accesses, %d distinct blocks of %d tokens",
 			tr.Name, tr.Len(), tr.Accesses(), tr.NumBlocks(), tr.BlockTokens)

@@ -111,3 +111,24 @@ func TestSimBadFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestSimLenient(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "t.jsonl")
+	data := "{\"hash_ids\": [1, 2]}\nnot json\n{\"hash_ids\": [1, 2, 3]}\n"
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	err := runSim([]string{"-trace", p, "-policy", "lru", "-capacity", "10"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "t.jsonl:2:") {
+		t.Fatalf("strict: err %v, want one naming line 2", err)
+	}
+	out.Reset()
+	if err := runSim([]string{"-trace", p, "-lenient", "-policy", "lru", "-capacity", "10"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "1 bad lines skipped") || !strings.Contains(out.String(), "0.4000") {
+		t.Fatalf("lenient output:\n%s", out.String())
+	}
+}
