@@ -100,7 +100,7 @@ func NewWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger) (*Node, err
 		if n.admin == nil {
 			return nil
 		}
-		return func(op string, d time.Duration) { n.admin.ObserveRequest(proto, op, d) }
+		return n.admin.RequestObserver(proto)
 	}
 	if cfg.Listen.RESP != "" {
 		n.resp, err = resp.New(resp.Config{

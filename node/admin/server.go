@@ -45,7 +45,6 @@ type Server struct {
 	latency  *prometheus.HistogramVec
 	mux      *http.ServeMux
 	http     *http.Server
-	observer sync.Map // "proto\x00op" -> prometheus.Observer
 }
 
 // New builds the admin server and its metrics registry.
@@ -91,15 +90,18 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 // Handler serves every admin endpoint (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// ObserveRequest records one request's duration. Safe for concurrent use;
-// it does not block.
-func (s *Server) ObserveRequest(protocol, op string, d time.Duration) {
-	key := protocol + "\x00" + op
-	o, ok := s.observer.Load(key)
-	if !ok {
-		o, _ = s.observer.LoadOrStore(key, s.latency.WithLabelValues(protocol, op))
+// RequestObserver returns the function a protocol server calls after every
+// request with the op's name and duration. It is safe for concurrent use,
+// does not block, and does not allocate once an op has been seen.
+func (s *Server) RequestObserver(protocol string) func(op string, d time.Duration) {
+	var byOp sync.Map // op -> prometheus.Observer
+	return func(op string, d time.Duration) {
+		o, ok := byOp.Load(op)
+		if !ok {
+			o, _ = byOp.LoadOrStore(op, s.latency.WithLabelValues(protocol, op))
+		}
+		o.(prometheus.Observer).Observe(d.Seconds())
 	}
-	o.(prometheus.Observer).Observe(d.Seconds())
 }
 
 // Serve serves HTTP on ln until Shutdown; it returns http.ErrServerClosed
