@@ -40,11 +40,11 @@ type Config struct {
 
 // Server is the admin HTTP server.
 type Server struct {
-	cfg      Config
-	reg      *prometheus.Registry
-	latency  *prometheus.HistogramVec
-	mux      *http.ServeMux
-	http     *http.Server
+	cfg     Config
+	reg     *prometheus.Registry
+	latency *prometheus.HistogramVec
+	mux     *http.ServeMux
+	http    *http.Server
 }
 
 // New builds the admin server and its metrics registry.
