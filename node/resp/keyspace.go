@@ -12,17 +12,26 @@ const keyspaceShards = 1024
 // keyspace remembers the keys written through this server so that SCAN,
 // DBSIZE and FLUSHALL can enumerate them: the engine indexes by hash and
 // has no iteration. Keys the engine has since evicted are pruned whenever
-// an enumeration finds them absent.
+// an enumeration finds them absent, and whenever a shard has doubled since
+// its last pruning (so a stream of unique keys through a small cache does
+// not grow the set without bound: amortised O(1) per add).
 type keyspace struct {
-	shards [keyspaceShards]struct {
-		mu   sync.Mutex
-		keys map[string]struct{}
+	present func(key []byte) bool
+	shards  [keyspaceShards]struct {
+		mu    sync.Mutex
+		keys  map[string]struct{}
+		limit int // prune when len(keys) exceeds it
 	}
 }
 
-func (k *keyspace) init() {
+// minPruneLimit is the shard size below which pruning is not worth it.
+const minPruneLimit = 64
+
+func (k *keyspace) init(present func(key []byte) bool) {
+	k.present = present
 	for i := range k.shards {
 		k.shards[i].keys = map[string]struct{}{}
+		k.shards[i].limit = minPruneLimit
 	}
 }
 
@@ -34,6 +43,14 @@ func (k *keyspace) add(key []byte) {
 	sh.mu.Lock()
 	if _, ok := sh.keys[string(key)]; !ok {
 		sh.keys[string(key)] = struct{}{}
+		if len(sh.keys) > sh.limit {
+			for k2 := range sh.keys {
+				if !k.present([]byte(k2)) {
+					delete(sh.keys, k2)
+				}
+			}
+			sh.limit = max(2*len(sh.keys), minPruneLimit)
+		}
 	}
 	sh.mu.Unlock()
 }

@@ -7,18 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
 )
-
-func (c *conn) present(key []byte) bool {
-	id, err := artifact.NewID(artifact.NamespaceBlob, key)
-	if err != nil {
-		return false
-	}
-	ok, err := c.s.cfg.Engine.Contains(c.s.ctx, id, actors.Chain())
-	return err == nil && ok
-}
 
 func (c *conn) scan(args [][]byte) {
 	cursor, ok := parseInt(args[0])
@@ -60,7 +50,7 @@ func (c *conn) scan(args [][]byte) {
 		cursor = 0
 	}
 	var found [][]byte
-	next := c.s.keys.scan(int(cursor), max(count, 1), c.present, func(key []byte) {
+	next := c.s.keys.scan(int(cursor), max(count, 1), c.s.keys.present, func(key []byte) {
 		if pattern != "" {
 			if ok, _ := path.Match(pattern, string(key)); !ok {
 				return
@@ -82,7 +72,7 @@ func (c *conn) dbsize() int64 {
 	var n int64
 	cursor := 0
 	for {
-		cursor = c.s.keys.scan(cursor, math.MaxInt, c.present, func([]byte) { n++ })
+		cursor = c.s.keys.scan(cursor, math.MaxInt, c.s.keys.present, func([]byte) { n++ })
 		if cursor == 0 {
 			return n
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/artifact"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -118,7 +119,14 @@ func New(cfg Config) (*Server, error) {
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
 	}
-	s.keys.init()
+	s.keys.init(func(key []byte) bool {
+		id, err := artifact.NewID(artifact.NamespaceBlob, key)
+		if err != nil {
+			return false
+		}
+		ok, err := cfg.Engine.Contains(context.Background(), id, actors.Chain())
+		return err == nil && ok
+	})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }

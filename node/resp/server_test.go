@@ -413,3 +413,36 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 		t.Fatal("listener still accepting after shutdown")
 	}
 }
+
+// TestKeyspaceStaysBounded streams unique keys through a small cache: the
+// remembered key set (for SCAN) must not grow with every key ever written.
+func TestKeyspaceStaysBounded(t *testing.T) {
+	s, addr := startServer(t, Config{Engine: newEngine(t, 4<<20)})
+	c := dial(t, addr)
+	value := make([]byte, 4096)
+	var batch bytes.Buffer
+	const total = 100000
+	for i := range total {
+		batch.Write(encode("SET", fmt.Sprintf("unique:%d", i), value))
+		if batch.Len() > 1<<20 || i == total-1 {
+			n := bytes.Count(batch.Bytes(), []byte("*3\r\n"))
+			if _, err := c.nc.Write(batch.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			for range n {
+				expect(t, c.reply(), "OK")
+			}
+			batch.Reset()
+		}
+	}
+	remembered := 0
+	for i := range s.keys.shards {
+		remembered += len(s.keys.shards[i].keys)
+	}
+	// ~1000 keys fit in 4 MiB; each shard may hold up to twice its live
+	// keys or minPruneLimit before it is pruned.
+	if limit := keyspaceShards * minPruneLimit; remembered > limit {
+		t.Fatalf("keyspace remembers %d keys after %d unique SETs into a 4 MiB cache (limit %d)", remembered, total, limit)
+	}
+	expect(t, c.do("DBSIZE").(int64) <= 1024, true)
+}
