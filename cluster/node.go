@@ -64,14 +64,15 @@ type Node struct {
 	pool   int
 	remote *RemoteTier
 
-	store     LocalStore
-	ml        *memberlist.Memberlist
-	mlKeyring *memberlist.Keyring
-	queue     *memberlist.TransmitLimitedQueue
-	peers     *peerPool
-	srv       *peerServer
-	ln        net.Listener
-	advert    atomic.Pointer[string] // peer address others dial
+	store                LocalStore
+	ml                   *memberlist.Memberlist
+	mlKeyring            *memberlist.Keyring
+	gossipAddr, gossipIP string // set once in Start
+	queue                *memberlist.TransmitLimitedQueue
+	peers                *peerPool
+	srv                  *peerServer
+	ln                   net.Listener
+	advert               atomic.Pointer[string] // peer address others dial
 
 	memMu   sync.RWMutex
 	members map[string]Member
@@ -207,6 +208,10 @@ func (n *Node) Start(store LocalStore) error {
 	}
 	n.ml = ml
 	n.mlKeyring = mc.Keyring
+	// LocalNode points into memberlist's state, which UpdateNode rewrites:
+	// read it once, before anything else runs.
+	local := ml.LocalNode()
+	n.gossipAddr, n.gossipIP = local.Address(), local.Addr.String()
 	n.fixAdvertise()
 	n.wg.Add(3)
 	go n.worker()
@@ -250,7 +255,7 @@ func (n *Node) fixAdvertise() {
 	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
 		return
 	}
-	a := net.JoinHostPort(n.ml.LocalNode().Addr.String(), port)
+	a := net.JoinHostPort(n.gossipIP, port)
 	n.advert.Store(&a)
 }
 
@@ -274,10 +279,7 @@ func (n *Node) PeerAddr() string {
 
 // GossipAddr is the memberlist address others join ("" before Start).
 func (n *Node) GossipAddr() string {
-	if n.ml == nil {
-		return ""
-	}
-	return n.ml.LocalNode().Address()
+	return n.gossipAddr
 }
 
 // Epoch is this incarnation's epoch.
