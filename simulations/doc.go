@@ -10,9 +10,10 @@
 // deepest-first, so the first block ends up most recently used.
 //
 // Sub-packages: trace (readers), workload (seeded generators), mrcplot
-// (miss-ratio-curve plots).
+// (miss-ratio-curve plots), duel (a candidate policy awaiting adoption by
+// tiers/eviction).
 //
-// simulations imports tiers/eviction and its own sub-packages only: no
-// actors, cluster, node or network code, and no second implementation of a
-// policy.
+// simulations imports tiers/eviction, its own sub-packages and
+// golang.org/x/sys/unix (thread CPU time for benchmarks) only: no actors,
+// cluster, node or network code, and no second implementation of a policy.
 package simulations
