@@ -1,0 +1,218 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/tiers"
+)
+
+// Get copies id's payload into dst and returns dst[:n]. A payload that fails
+// its checksum is dropped and reported as a miss wrapping tiers.ErrCorrupt.
+func (e *Engine) Get(dst []byte, id artifact.ID) ([]byte, error) {
+	en, err := e.hold(id)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(dst)) < en.length {
+		e.mu.Lock()
+		e.releaseLocked(en)
+		e.mu.Unlock()
+		return nil, fmt.Errorf("%s: get %s: %d < %d bytes: %w", e.o.Name, id, len(dst), en.length, tiers.ErrShortBuffer)
+	}
+	dst = dst[:en.length]
+	err = e.m.ReadAt(dst, e.payloadOff(en))
+	ok := err == nil && e.check(en, dst)
+	e.unhold(en, ok, err == nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: get %s: %w: %w", e.o.Name, id, tiers.ErrNotFound, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: get %s: %w: %w", e.o.Name, id, tiers.ErrNotFound, tiers.ErrCorrupt)
+	}
+	return dst, nil
+}
+
+// View returns a view of id's payload: the mapped bytes on a mapped medium,
+// else a private heap copy (the extent is not held after the copy).
+func (e *Engine) View(id artifact.ID) (tiers.View, error) {
+	en, err := e.hold(id)
+	if err != nil {
+		return nil, err
+	}
+	v, err := e.openView(en)
+	if err != nil {
+		e.mu.Lock()
+		e.st.Misses++
+		e.mu.Unlock()
+		e.viewReleased()
+		return nil, fmt.Errorf("%s: view %s: %w", e.o.Name, id, err)
+	}
+	e.mu.Lock()
+	e.st.Hits++
+	e.o.Policy.Touch(en.hash)
+	en.meta.Accessed = e.now()
+	e.mu.Unlock()
+	return v, nil
+}
+
+// openView builds a view over a held entry (refs and views already counted
+// by the caller); on error both are dropped.
+func (e *Engine) openView(en *entry) (tiers.View, error) {
+	meta := en.meta
+	meta.Pins = en.pins
+	if w := e.m.Window(e.payloadOff(en), int64(en.length)); w != nil {
+		if !e.check(en, w) {
+			e.mu.Lock()
+			e.unrefLocked(en)
+			e.dropCorrupt(en)
+			e.opDoneLocked() // hold counted an op; the view never opened
+			e.mu.Unlock()
+			return nil, fmt.Errorf("%w: %w", tiers.ErrNotFound, tiers.ErrCorrupt)
+		}
+		e.mu.Lock()
+		e.opDoneLocked()
+		e.mu.Unlock()
+		return &mappedView{e: e, en: en, b: w, meta: meta}, nil
+	}
+	buf := make([]byte, en.length)
+	err := e.m.ReadAt(buf, e.payloadOff(en))
+	ok := err == nil && e.check(en, buf)
+	e.mu.Lock()
+	e.unrefLocked(en)
+	if err == nil && !ok {
+		e.dropCorrupt(en)
+	}
+	e.opDoneLocked()
+	e.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", tiers.ErrNotFound, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %w", tiers.ErrNotFound, tiers.ErrCorrupt)
+	}
+	return &heapView{e: e, b: buf, meta: meta}, nil
+}
+
+// hold finds id and keeps its extent alive (refs) and the medium open (ops
+// and views) for a read outside the lock.
+func (e *Engine) hold(id artifact.ID) (*entry, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en, err := e.lookupLocked(id)
+	if err != nil {
+		if !e.closed {
+			e.st.Misses++
+		}
+		return nil, err
+	}
+	en.refs++
+	e.ops++
+	e.views++
+	return en, nil
+}
+
+// unhold ends a Get: ok is a served hit; readOK false means an I/O error.
+func (e *Engine) unhold(en *entry, ok, readOK bool) {
+	e.mu.Lock()
+	switch {
+	case ok:
+		e.st.Hits++
+		e.o.Policy.Touch(en.hash)
+		en.meta.Accessed = e.now()
+	case readOK:
+		e.dropCorrupt(en)
+		e.st.Misses++
+	default:
+		e.st.Misses++
+	}
+	e.releaseLocked(en)
+	e.mu.Unlock()
+}
+
+// releaseLocked undoes hold.
+func (e *Engine) releaseLocked(en *entry) {
+	e.unrefLocked(en)
+	e.views--
+	e.opDoneLocked()
+}
+
+func (e *Engine) opDoneLocked() {
+	e.ops--
+	if e.ops == 0 {
+		e.cond.Broadcast()
+	}
+}
+
+// check verifies b against en's checksum unless already verified.
+func (e *Engine) check(en *entry, b []byte) bool {
+	e.mu.Lock()
+	skip := en.verified && !e.o.VerifyAlways
+	e.mu.Unlock()
+	if skip {
+		return true
+	}
+	if artifact.Checksum(b) != en.checksum {
+		return false
+	}
+	e.mu.Lock()
+	en.verified = true
+	e.mu.Unlock()
+	return true
+}
+
+func (e *Engine) payloadOff(en *entry) int64 { return int64(en.off) + int64(en.hdrLen) }
+
+// Stat returns id's metadata without reading the payload.
+func (e *Engine) Stat(id artifact.ID) (artifact.Meta, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en, err := e.lookupLocked(id)
+	if err != nil {
+		return artifact.Meta{}, err
+	}
+	m := en.meta
+	m.Shape = append([]int64(nil), m.Shape...)
+	m.Pins = en.pins
+	return m, nil
+}
+
+// Contains reports whether id is held (full key compared).
+func (e *Engine) Contains(id artifact.ID) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, err := e.lookupLocked(id)
+	return err == nil
+}
+
+// Location is where a payload lives on the medium: what a read-only
+// attacher needs to read it in place.
+type Location struct {
+	Offset     uint64 // extent offset (its header)
+	Length     uint64 // payload bytes
+	Generation uint64
+}
+
+// Locate returns id's location.
+func (e *Engine) Locate(id artifact.ID) (Location, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en, err := e.lookupLocked(id)
+	if err != nil {
+		return Location{}, err
+	}
+	return Location{Offset: en.off, Length: en.length, Generation: en.gen}, nil
+}
+
+// deliver hands an evicted entry to the hook (refs and views already held).
+func (e *Engine) deliver(fn tiers.EvictFunc, en *entry) {
+	e.mu.Lock()
+	e.ops++
+	e.mu.Unlock()
+	v, err := e.openView(en)
+	if err != nil {
+		e.viewReleased()
+		return
+	}
+	fn(tiers.Evicted{ID: en.id, View: v})
+}
