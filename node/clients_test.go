@@ -250,3 +250,22 @@ func TestGarbageDoesNotHarmTheNode(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisCLIOverTLSWithAuth: a real client against the TLS + auth port.
+func TestRedisCLIOverTLSWithAuth(t *testing.T) {
+	cli := needTool(t, "redis-cli")
+	cfg := testConfig()
+	cfg.TLS.Cert, cfg.TLS.Key, _ = writeCert(t)
+	cfg.Auth.Token = "s3cret"
+	n := startNode(t, cfg)
+	host, port, _ := net.SplitHostPort(n.Addrs().RESP)
+	out, err := exec.Command(cli, "-h", host, "-p", port, "--tls", "--cacert", cfg.TLS.Cert,
+		"--no-auth-warning", "-a", "s3cret", "SET", "k", "over-tls").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "OK" {
+		t.Fatalf("redis-cli --tls SET: %v %q", err, out)
+	}
+	out, err = exec.Command(cli, "-h", host, "-p", port, "--tls", "--cacert", cfg.TLS.Cert, "GET", "k").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "NOAUTH") {
+		t.Fatalf("redis-cli --tls without a password: %v %q", err, out)
+	}
+}

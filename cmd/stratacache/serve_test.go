@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -11,7 +12,10 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/node"
+	"github.com/stratacache/stratacache/node/native"
 )
 
 func TestServeStartsAndStopsOnSignal(t *testing.T) {
@@ -83,4 +87,61 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	if !errors.Is(err, node.ErrConfig) {
 		t.Fatalf("bad flag value: %v", err)
 	}
+}
+
+// TestServeSecondSignalForcesExit: a client that stops reading a large GET
+// reply keeps its request in flight, so the graceful shutdown waits; the
+// second signal makes serve return at once.
+func TestServeSecondSignalForcesExit(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	sigs := make(chan os.Signal, 2)
+	started := make(chan *node.Node, 1)
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() {
+		done <- serve([]string{"-resp-addr", "127.0.0.1:0", "-native-addr", "127.0.0.1:0", "-admin-addr", "", "-cpu-capacity-mb", "128"},
+			&out, &out, none, sigs, func(n *node.Node) { started <- n })
+	}()
+	var n *node.Node
+	select {
+	case n = <-started:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	ctx := context.Background()
+	c, err := native.Dial(ctx, n.Addrs().Native, native.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	id := artifact.MustID(artifact.NamespaceBlob, "big")
+	if err := c.Put(ctx, id, make([]byte, 48<<20), artifact.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	// A raw GET whose 48 MiB reply we read only the start of.
+	nc, err := net.Dial("tcp", n.Addrs().Native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var req []byte
+	req, _ = native.AppendFrameHead(req, &messages.FrameHeader{Op: messages.Op_OP_HELLO, RequestId: 1}, 0)
+	req, _ = native.AppendFrameHead(req, &messages.FrameHeader{Op: messages.Op_OP_GET, RequestId: 2,
+		Ids: []*messages.ArtifactID{messages.IDToProto(id)}}, 0)
+	if _, err := nc.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	fr := native.NewFrameReader(bufio.NewReader(nc), native.DefaultLimits())
+	if _, err := fr.Next(); err != nil { // HELLO reply
+		t.Fatal(err)
+	}
+	if p, err := fr.Next(); err != nil || p.PayloadLen != 48<<20 { // the GET is being served
+		t.Fatalf("GET reply: %v %v", p, err)
+	}
+	sigs <- syscall.SIGINT
+	sigs <- syscall.SIGINT
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "forced exit") {
+		t.Fatalf("serve after two signals: %v", err)
+	}
+	_ = nc.Close() // unblocks the node's write so its shutdown can finish
 }
