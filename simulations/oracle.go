@@ -39,18 +39,25 @@ func NewOracle(tr *trace.Trace) *Oracle {
 
 // MIN is Belady's optimal replacement for the reference semantics: the
 // victim is the cached block whose next use is farthest (never used again
-// counts as infinitely far), the deeper block first on ties. It keeps an
-// indexed binary max-heap keyed by (next use, depth).
+// counts as infinitely far), the deeper block first on ties.
+//
+// Structure: a membership bitset and a max-heap of (next use, depth, block)
+// entries with lazy deletion. Each access pushes the block's new entry; the
+// entry it replaces held that very access as its next use, which is now
+// past, so it sinks below every live entry and is dropped when the heap is
+// compacted (once it holds twice the cached blocks). No per-block index is
+// kept: memory follows the cached blocks, not the trace's distinct blocks.
 type MIN struct {
 	o        *Oracle
 	depth    []uint32
 	capacity int
-	slot     []int32 // per block: heap index, -1 when not cached
+	in       bitset
+	n        int
 	heap     []entry
 	onEvict  func(uint32)
 }
 
-// entry is a cached block and its key: next use << depthBits | depth.
+// entry is a block and its key: next use << depthBits | depth.
 type entry struct {
 	key uint64
 	id  uint32
@@ -60,35 +67,34 @@ const depthBits = 24
 
 // NewMIN builds an empty MIN cache of capacity blocks over o's trace.
 func NewMIN(capacity int, o *Oracle) *MIN {
-	nb := o.tr.NumBlocks() + 1
-	m := &MIN{
+	return &MIN{
 		o:        o,
 		depth:    o.tr.Depth,
 		capacity: capacity,
-		slot:     make([]int32, nb),
-		heap:     make([]entry, 0, min(capacity, nb)),
+		in:       newBitset(o.tr.NumBlocks() + 1),
+		heap:     make([]entry, 0, 2*min(capacity, o.tr.NumBlocks())+64),
 	}
-	for i := range m.slot {
-		m.slot[i] = -1
-	}
-	return m
 }
 
 // Name is "min".
 func (m *MIN) Name() string { return PolicyMIN }
 
 // Len is the number of cached blocks.
-func (m *MIN) Len() int { return len(m.heap) }
+func (m *MIN) Len() int { return m.n }
 
 // SetEvictFunc installs a hook called for every victim.
 func (m *MIN) SetEvictFunc(f func(uint32)) { m.onEvict = f }
 
+func (m *MIN) key(b uint32, pos int) uint64 {
+	return uint64(m.o.next[pos])<<depthBits | uint64(m.depth[b]&(1<<depthBits-1))
+}
+
 // Access applies one request; see Cache. pos is the request's offset in
 // the trace's Blocks array.
 func (m *MIN) Access(blocks []uint32, pos int) int {
-	slot := m.slot
+	in := m.in
 	hit := 0
-	for hit < len(blocks) && slot[blocks[hit]] >= 0 {
+	for hit < len(blocks) && in.has(blocks[hit]) {
 		hit++
 	}
 	req := blocks
@@ -97,7 +103,7 @@ func (m *MIN) Access(blocks []uint32, pos int) int {
 	}
 	missing := 0
 	for _, b := range req[hit:] {
-		if slot[b] < 0 {
+		if !in.has(b) {
 			missing++
 		}
 	}
@@ -107,70 +113,101 @@ func (m *MIN) Access(blocks []uint32, pos int) int {
 	// are: len(req) <= capacity). Victims chosen up front are the ones a
 	// pinned, block-by-block run would choose: the other blocks' keys do
 	// not change during the request.
-	for e := len(m.heap) + missing - m.capacity; e > 0; e-- {
-		m.evictTop()
+	end := uint64(pos + len(blocks))
+	for e := m.n + missing - m.capacity; e > 0; e-- {
+		if !m.evictTop(uint64(pos), end) {
+			break
+		}
 	}
-	next := m.o.next
 	// Blocks past the capacity are not cached by this request; in a tree
 	// they cannot be cached at all (their depth exceeds the capacity), but
-	// a trace whose ids change parents can hold one: move its key past
-	// this access so that it does not look needed forever.
-	for i := len(blocks) - 1; i >= len(req); i-- {
-		if s := slot[blocks[i]]; s >= 0 {
-			m.heap[s].key = uint64(next[pos+i])<<depthBits | uint64(m.depth[blocks[i]]&(1<<depthBits-1))
-			m.up(int(s))
-		}
-	}
-	for i := len(req) - 1; i >= 0; i-- {
-		b := req[i]
-		k := uint64(next[pos+i])<<depthBits | uint64(m.depth[b]&(1<<depthBits-1))
-		if s := slot[b]; s >= 0 {
-			// The next use only moves later: the key grows.
-			m.heap[s].key = k
-			m.up(int(s))
+	// a trace whose ids change parents can hold one: it gets a new entry
+	// like any accessed block.
+	for i := len(blocks) - 1; i >= 0; i-- {
+		b := blocks[i]
+		if i >= len(req) && !in.has(b) {
 			continue
 		}
-		slot[b] = int32(len(m.heap))
-		m.heap = append(m.heap, entry{key: k, id: b})
-		m.up(len(m.heap) - 1)
+		m.push(entry{key: m.key(b, pos+i), id: b})
+		if !in.has(b) {
+			in.set(b)
+			m.n++
+		}
+	}
+	if len(m.heap) >= 2*max(m.n, 512) {
+		m.compact(end)
 	}
 	return hit
 }
 
-func (m *MIN) evictTop() {
-	h := m.heap
-	v := h[0].id
-	last := len(h) - 1
-	h[0] = h[last]
-	m.slot[h[0].id] = 0
-	m.heap = h[:last]
-	m.slot[v] = -1
-	if last > 0 {
-		m.down(0)
+// evictTop removes the cached block with the farthest next use. Entries
+// whose next use is before start are stale and dropped; one inside the
+// request [start, end) would be a pinned block, which the argument in
+// Access rules out, so evictTop gives up rather than evict it.
+func (m *MIN) evictTop(start, end uint64) bool {
+	for len(m.heap) > 0 {
+		top := m.heap[0]
+		nu := top.key >> depthBits
+		if nu < end && nu != never {
+			if nu >= start {
+				return false
+			}
+			m.pop()
+			continue
+		}
+		m.pop()
+		m.in.clear(top.id)
+		m.n--
+		if m.onEvict != nil {
+			m.onEvict(top.id)
+		}
+		return true
 	}
-	if m.onEvict != nil {
-		m.onEvict(v)
+	return false
+}
+
+// compact drops the stale entries (next use before end) and rebuilds the
+// heap.
+func (m *MIN) compact(end uint64) {
+	h := m.heap[:0]
+	for _, e := range m.heap {
+		if nu := e.key >> depthBits; nu >= end || nu == never {
+			h = append(h, e)
+		}
+	}
+	m.heap = h
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		m.down(i)
 	}
 }
 
-func (m *MIN) up(i int) {
-	h, slot := m.heap, m.slot
-	e := h[i]
+func (m *MIN) push(e entry) {
+	m.heap = append(m.heap, e)
+	h := m.heap
+	i := len(h) - 1
 	for i > 0 {
 		p := (i - 1) / 2
 		if h[p].key >= e.key {
 			break
 		}
 		h[i] = h[p]
-		slot[h[i].id] = int32(i)
 		i = p
 	}
 	h[i] = e
-	slot[e.id] = int32(i)
+}
+
+func (m *MIN) pop() {
+	h := m.heap
+	last := len(h) - 1
+	h[0] = h[last]
+	m.heap = h[:last]
+	if last > 0 {
+		m.down(0)
+	}
 }
 
 func (m *MIN) down(i int) {
-	h, slot := m.heap, m.slot
+	h := m.heap
 	n := len(h)
 	e := h[i]
 	for {
@@ -185,9 +222,7 @@ func (m *MIN) down(i int) {
 			break
 		}
 		h[i] = h[c]
-		slot[h[i].id] = int32(i)
 		i = c
 	}
 	h[i] = e
-	slot[e.id] = int32(i)
 }
