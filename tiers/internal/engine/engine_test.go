@@ -41,7 +41,9 @@ func payloadFor(seed uint64, n int) []byte {
 	return b
 }
 
-func kid(i int) artifact.ID { return artifact.MustID(artifact.NamespaceKV, fmt.Sprintf("model/chunk-%d", i)) }
+func kid(i int) artifact.ID {
+	return artifact.MustID(artifact.NamespaceKV, fmt.Sprintf("model/chunk-%d", i))
+}
 
 func mustGet(t *testing.T, e *Engine, id artifact.ID, want []byte) {
 	t.Helper()

@@ -1,0 +1,42 @@
+package cxl
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stratacache/stratacache/tiers"
+	"github.com/stratacache/stratacache/tiers/internal/crashtest"
+)
+
+var crashCfg = crashtest.Config{
+	ChildTest: "TestCrashChild", Cycles: 100, Keys: 48, MaxAcks: 60,
+	MinSize: 4 << 10, MaxSize: 512 << 10, Seed: 42,
+}
+
+func crashOpen(dir string) (tiers.Tier, error) {
+	c := DefaultLocalConfig(filepath.Join(dir, "pool"))
+	c.CapacityBytes = 64 << 20
+	c.MaxArtifacts = 1024
+	return Open(c)
+}
+
+// TestCrashChild is the child of TestCrashKillReopen; it does nothing in a
+// normal run.
+func TestCrashChild(t *testing.T) {
+	if !crashtest.IsChild() {
+		t.Skip("crash child only")
+	}
+	crashtest.Child(t, crashCfg, crashOpen)
+}
+
+// TestCrashKillReopen SIGKILLs a storing process at seeded moments and
+// checks what the pool file serves after each reopen
+// (STRATACACHE_CRASH_CYCLES=5000 for a soak).
+func TestCrashKillReopen(t *testing.T) {
+	if crashtest.IsChild() {
+		t.Skip("in the child")
+	}
+	cfg := crashCfg
+	cfg.Dir = shmDir(t)
+	crashtest.Run(t, cfg, crashOpen)
+}

@@ -1,0 +1,243 @@
+package crashtest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/tiers"
+)
+
+// Environment of the child process.
+const (
+	envChild  = "STRATACACHE_CRASH_CHILD"
+	envDir    = "STRATACACHE_CRASH_DIR"
+	envCycle  = "STRATACACHE_CRASH_CYCLE"
+	envSeed   = "STRATACACHE_CRASH_SEED"
+	envCycles = "STRATACACHE_CRASH_CYCLES" // overrides the cycle count: thousands for a soak
+)
+
+// Opener opens the tier under test on dir (the same dir every cycle).
+type Opener func(dir string) (tiers.Tier, error)
+
+// Config of a crash run.
+type Config struct {
+	// ChildTest is the name of the test function that calls Child.
+	ChildTest string
+	// Cycles is the default number of kill/reopen cycles.
+	Cycles int
+	// Keys is the key space; each store writes a random key with a new
+	// version, so the run also replaces artifacts.
+	Keys int
+	// MaxAcks bounds the acknowledged stores before the kill.
+	MaxAcks int
+	// MinSize and MaxSize bound payload sizes.
+	MinSize, MaxSize int
+	Seed             uint64
+	// Dir holds the tier's files; empty means a test temp dir.
+	Dir string
+}
+
+// IsChild reports whether this process is a crash child.
+func IsChild() bool { return os.Getenv(envChild) == "1" }
+
+func key(k int) artifact.ID { return artifact.MustID(artifact.NamespaceKV, fmt.Sprintf("crash/key-%d", k)) }
+
+// Payload is the deterministic payload of (key, version): a 24-byte
+// self-description then seeded bytes, so any payload read can be checked.
+func Payload(k int, version uint64, size int) []byte {
+	size = max(size, 24)
+	b := make([]byte, size)
+	binary.LittleEndian.PutUint64(b[0:], uint64(k))
+	binary.LittleEndian.PutUint64(b[8:], version)
+	binary.LittleEndian.PutUint64(b[16:], uint64(size))
+	r := rand.New(rand.NewPCG(uint64(k), version))
+	for i := 24; i < size; i += 8 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], r.Uint64())
+		copy(b[i:], w[:])
+	}
+	return b
+}
+
+// check parses a payload read for key k and regenerates it.
+func check(k int, got []byte) (version uint64, err error) {
+	if len(got) < 24 {
+		return 0, fmt.Errorf("payload of %d bytes", len(got))
+	}
+	kk := binary.LittleEndian.Uint64(got[0:])
+	version = binary.LittleEndian.Uint64(got[8:])
+	size := binary.LittleEndian.Uint64(got[16:])
+	if kk != uint64(k) || size != uint64(len(got)) {
+		return version, fmt.Errorf("payload header (key %d size %d) for key %d of %d bytes", kk, size, k, len(got))
+	}
+	if !bytes.Equal(got, Payload(k, version, len(got))) {
+		return version, fmt.Errorf("torn or mixed payload for key %d version %d", k, version)
+	}
+	return version, nil
+}
+
+// Child runs the storing side; it returns only on error (the parent kills
+// it). Call it from the test named in Config.ChildTest when IsChild.
+func Child(t *testing.T, cfg Config, open Opener) {
+	dir := os.Getenv(envDir)
+	cycle, _ := strconv.ParseUint(os.Getenv(envCycle), 10, 64)
+	seed, _ := strconv.ParseUint(os.Getenv(envSeed), 10, 64)
+	tier, err := open(dir)
+	if err != nil {
+		fmt.Printf("error %v\n", err)
+		t.Fatal(err)
+	}
+	fmt.Println("ready")
+	r := rand.New(rand.NewPCG(seed, cycle))
+	for seq := uint64(1); ; seq++ {
+		k := r.IntN(cfg.Keys)
+		version := cycle<<32 | seq
+		size := cfg.MinSize + r.IntN(cfg.MaxSize-cfg.MinSize+1)
+		if err := tier.Put(key(k), Payload(k, version, size), tiers.PutOptions{}); err != nil {
+			fmt.Printf("error %v\n", err)
+			t.Fatal(err)
+		}
+		fmt.Printf("ack %d %d\n", k, version)
+	}
+}
+
+// Run is the parent: cycles of start child, kill at a seeded moment,
+// reopen, verify.
+func Run(t *testing.T, cfg Config, open Opener) {
+	cycles := cfg.Cycles
+	if s := os.Getenv(envCycles); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("%s: %v", envCycles, err)
+		}
+		cycles = n
+	}
+	dir := cfg.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	acked := map[int]uint64{} // key -> newest acknowledged version
+	r := rand.New(rand.NewPCG(cfg.Seed, 99))
+	killedMidStore := 0
+	for cycle := 1; cycle <= cycles; cycle++ {
+		target := r.IntN(cfg.MaxAcks + 1)
+		acks, err := runChild(cfg, dir, cycle, target, acked)
+		if err != nil {
+			t.Fatalf("cycle %d: %v", cycle, err)
+		}
+		if acks == target {
+			killedMidStore++
+		}
+		tier, err := open(dir)
+		if err != nil {
+			t.Fatalf("cycle %d: reopen: %v", cycle, err)
+		}
+		if err := verify(tier, cfg, acked); err != nil {
+			tier.Close()
+			t.Fatalf("cycle %d: %v", cycle, err)
+		}
+		var s tiers.Stats
+		tier.Stats(&s)
+		if err := tier.Close(); err != nil {
+			t.Fatalf("cycle %d: close: %v", cycle, err)
+		}
+		if s.Corruptions != 0 {
+			t.Logf("cycle %d: %d torn extents dropped (never served)", cycle, s.Corruptions)
+		}
+	}
+	t.Logf("%d kill/reopen cycles, %d keys acknowledged, %d kills while storing", cycles, len(acked), killedMidStore)
+}
+
+// runChild starts a child, reads its acknowledgements into acked and kills
+// it once it has acknowledged target stores.
+func runChild(cfg Config, dir string, cycle, target int, acked map[int]uint64) (int, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^"+cfg.ChildTest+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envChild+"=1", envDir+"="+dir,
+		envCycle+"="+strconv.Itoa(cycle), envSeed+"="+strconv.FormatUint(cfg.Seed, 10))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(out)
+	acks := 0
+	ready := false
+	var childErr error
+	for (!ready || acks < target) && sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "ready":
+			ready = true
+		case strings.HasPrefix(line, "ack "):
+			var k int
+			var v uint64
+			if _, err := fmt.Sscanf(line, "ack %d %d", &k, &v); err != nil {
+				childErr = fmt.Errorf("bad line %q", line)
+				break
+			}
+			if v > acked[k] {
+				acked[k] = v
+			}
+			acks++
+		case strings.HasPrefix(line, "error "):
+			childErr = errors.New(line)
+		}
+		if childErr != nil {
+			break
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_, _ = io.Copy(io.Discard, out)
+	_ = cmd.Wait()
+	if childErr != nil {
+		return acks, fmt.Errorf("child: %w (stderr: %s)", childErr, stderr.Bytes())
+	}
+	if !ready {
+		return acks, fmt.Errorf("child died before ready: %s", stderr.Bytes())
+	}
+	return acks, nil
+}
+
+// verify checks every key: an acknowledged key must be served with a
+// version at least the acknowledged one (a later store may have landed
+// before the kill); whatever is served must be intact.
+func verify(tier tiers.Tier, cfg Config, acked map[int]uint64) error {
+	buf := make([]byte, cfg.MaxSize+64)
+	for k := range cfg.Keys {
+		got, err := tier.Get(buf, key(k))
+		want, wasAcked := acked[k]
+		if err != nil {
+			if wasAcked {
+				return fmt.Errorf("acknowledged key %d (version %x) lost: %w", k, want, err)
+			}
+			continue
+		}
+		v, err := check(k, got)
+		if err != nil {
+			return err
+		}
+		if v < want {
+			return fmt.Errorf("key %d: served version %x older than acknowledged %x", k, v, want)
+		}
+		if v > want {
+			acked[k] = v // a store that landed before the kill: it is now the floor
+		}
+	}
+	return nil
+}
