@@ -50,7 +50,11 @@ type Config struct {
 	Debug bool `yaml:"debug"`
 	// CXLDaxDevice is the DAX device (or file) backing the CXL tier.
 	CXLDaxDevice string `yaml:"cxl_dax_device"`
-	// CXLCapacityMB is the CXL tier's budget in MiB.
+	// CXLPath is the pool file used when CXLDaxDevice is empty (default
+	// /dev/shm/stratacache-cxl.pool).
+	CXLPath string `yaml:"cxl_path"`
+	// CXLCapacityMB is the CXL tier's budget in MiB (a file pool's size; a
+	// DAX device's size decides for itself).
 	CXLCapacityMB int64 `yaml:"cxl_capacity_mb"`
 	// CXLResetMetadata wipes the CXL pool's persistent index at start.
 	CXLResetMetadata bool `yaml:"cxl_reset_metadata"`

@@ -152,9 +152,23 @@ func TestBuildEngine(t *testing.T) {
 	if got := eng.Tiers(); len(got) != 1 || got[0] != CPUTierName {
 		t.Fatalf("tiers %v", got)
 	}
-	cfg.UseCXL = true
+	cfg.Disk.CapacityMB = 10
 	if _, err := BuildEngine(cfg, nil); !errors.Is(err, ErrNotYet) {
-		t.Fatalf("use_cxl: %v", err)
+		t.Fatalf("disk: %v", err)
+	}
+	cfg.Disk.CapacityMB = 0
+	cfg.UseCXL = true
+	cfg.CXLPath = filepath.Join(t.TempDir(), "pool")
+	cfg.CXLCapacityMB = 16
+	eng2, err := BuildEngine(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := eng2.Tiers(); len(got) != 2 || got[1] != CXLTierName {
+		t.Fatalf("tiers with use_cxl: %v", got)
+	}
+	if err := eng2.Close(); err != nil {
+		t.Fatal(err)
 	}
 	cfg.UseCXL = false
 	cfg.CPUPolicy = "nope"

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/tiers"
+	"github.com/stratacache/stratacache/tiers/cxl"
 	"github.com/stratacache/stratacache/tiers/eviction"
 	"github.com/stratacache/stratacache/tiers/memory"
 )
@@ -48,8 +49,20 @@ func BuildEngine(cfg Config, log *slog.Logger) (*actors.Engine, error) {
 		}
 	}
 	if cfg.UseCXL {
-		closeAll()
-		return nil, fmt.Errorf("%w: use_cxl: the CXL tier (tiers/cxl) is not wired into the node yet", ErrNotYet)
+		cc := cxl.DefaultConfig()
+		cc.Name = CXLTierName
+		cc.DAXDevice = cfg.CXLDaxDevice
+		if cfg.CXLPath != "" {
+			cc.Path = cfg.CXLPath
+		}
+		cc.CapacityBytes = cfg.CXLCapacityMB << 20
+		cc.ResetMetadata = cfg.CXLResetMetadata
+		t, err := cxl.Open(cc)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("node: open cxl tier: %w", err)
+		}
+		chain = append(chain, t)
 	}
 	if cfg.Disk.CapacityMB > 0 {
 		closeAll()

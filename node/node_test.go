@@ -286,3 +286,40 @@ func TestTLSAndAuthOnBothPorts(t *testing.T) {
 		t.Fatal("value differs")
 	}
 }
+
+// TestShutdownDrainsIntoCXLPool runs the real chain (CPU over a CXL pool
+// file, write-back): values SET over RESP are in the pool after Shutdown,
+// and a node started on the same pool serves them.
+func TestShutdownDrainsIntoCXLPool(t *testing.T) {
+	cfg := testConfig()
+	cfg.UseCXL = true
+	cfg.CXLPath = filepath.Join(t.TempDir(), "cxl.pool")
+	cfg.CXLCapacityMB = 32
+	cfg.Writeback = true
+	n, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Start()
+	rw := dialRESP(t, n.Addrs().RESP)
+	for i := range 10 {
+		if got := respDo(t, rw, "SET", fmt.Sprintf("p%d", i), strings.Repeat("v", 5000+i)); got != "+OK" {
+			t.Fatal(got)
+		}
+	}
+	if err := n.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n2 := startNode(t, cfg)
+	c, err := native.Dial(context.Background(), n2.Addrs().Native, native.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 10 {
+		v, _, err := c.Get(context.Background(), nil, artifact.MustID(artifact.NamespaceBlob, fmt.Sprintf("p%d", i)))
+		if err != nil || string(v) != strings.Repeat("v", 5000+i) {
+			t.Fatalf("p%d after restart: %d bytes, %v", i, len(v), err)
+		}
+	}
+}
