@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -335,4 +336,65 @@ func (c *Client) Stats(ctx context.Context) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.roundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_STATS}, nil)
+}
+
+// PutFrom streams n bytes from r as id's payload without buffering them in
+// the client (a large chunk can come straight from a file or another
+// socket). The node still receives the whole payload before storing it: a
+// short r fails the request and closes the connection, storing nothing.
+func (c *Client) PutFrom(ctx context.Context, id artifact.ID, r io.Reader, n int64, meta artifact.Meta) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := &messages.FrameHeader{Op: messages.Op_OP_PUT, Ids: []*messages.ArtifactID{messages.IDToProto(id)}}
+	if meta.DType != 0 || len(meta.Shape) > 0 || meta.TTL > 0 || meta.Epoch > 0 || meta.Checksum != 0 {
+		h.Meta = messages.MetaToProto(meta)
+	}
+	h.PayloadLength = uint64(n)
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.nc.SetDeadline(dl)
+	} else {
+		_ = c.nc.SetDeadline(time.Time{})
+	}
+	c.nextID++
+	h.RequestId = c.nextID
+	head, err := AppendFrameHead(c.out[:0], h, uint64(n))
+	if err != nil {
+		return err
+	}
+	c.out = head
+	if _, err := c.nc.Write(head); err != nil {
+		return err
+	}
+	if copied, err := io.CopyN(c.nc, r, n); err != nil {
+		_ = c.nc.Close() // the frame is short: the stream cannot continue
+		return fmt.Errorf("native: PutFrom: sent %d of %d bytes: %w", copied, n, err)
+	}
+	_, err = c.recv()
+	return err
+}
+
+// GetTo streams id's payload into w without holding it in the client and
+// returns its metadata.
+func (c *Client) GetTo(ctx context.Context, w io.Writer, id artifact.ID) (artifact.Meta, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := &messages.FrameHeader{Op: messages.Op_OP_GET, Ids: []*messages.ArtifactID{messages.IDToProto(id)}}
+	if err := c.send(ctx, h, nil); err != nil {
+		return artifact.Meta{}, err
+	}
+	p, err := c.recv()
+	if err != nil {
+		return artifact.Meta{}, err
+	}
+	var meta artifact.Meta
+	if m := c.fr.Header.GetMeta(); m != nil {
+		if meta, err = messages.MetaFromProto(m); err != nil {
+			return meta, fmt.Errorf("%w: reply meta: %w", ErrMalformed, err)
+		}
+	}
+	if _, err := io.CopyN(w, c.br, int64(p.PayloadLen)); err != nil {
+		_ = c.nc.Close()
+		return meta, fmt.Errorf("native: GetTo: %w", err)
+	}
+	return meta, nil
 }

@@ -325,3 +325,27 @@ func TestConnLimitAndSlowClient(t *testing.T) {
 		t.Fatalf("rejected %d connections, want 1", s.Stats().ConnsRejected)
 	}
 }
+
+func TestStreamingPutAndGet(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{})
+	c := dial(t, addr, DialOptions{})
+	ctx := context.Background()
+	want := payload(9<<20+17, 3)
+	id := kv("streamed")
+	if err := c.PutFrom(ctx, id, bytes.NewReader(want), int64(len(want)), artifact.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	meta, err := c.GetTo(ctx, &got, id)
+	if err != nil || !bytes.Equal(got.Bytes(), want) || meta.Length != int64(len(want)) {
+		t.Fatalf("GetTo: %v, %d bytes, meta %+v", err, got.Len(), meta)
+	}
+	// A reader shorter than announced fails and stores nothing.
+	c2 := dial(t, addr, DialOptions{})
+	if err := c2.PutFrom(ctx, kv("short"), bytes.NewReader(make([]byte, 10)), 100, artifact.Meta{}); err == nil {
+		t.Fatal("short PutFrom succeeded")
+	}
+	if ok, err := c.Exists(ctx, kv("short")); err != nil || ok {
+		t.Fatalf("short payload stored: %v %v", ok, err)
+	}
+}
