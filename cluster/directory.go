@@ -78,7 +78,12 @@ type Directory struct {
 	byName  map[string]uint16
 
 	evictions atomic.Uint64
+	refused   atomic.Uint64
 }
+
+// Refused counts updates dropped because their owner was unknown, dead or
+// of an older epoch.
+func (d *Directory) Refused() uint64 { return d.refused.Load() }
 
 // NewDirectory returns an empty directory for node self, holding at most
 // maxEntries entries (0: unbounded).
@@ -167,6 +172,7 @@ func (d *Directory) slotFor(name string, epoch uint64) (uint16, bool) {
 	}
 	d.nodesMu.RUnlock()
 	if !ok || !s.alive || epoch < s.epoch {
+		d.refused.Add(1)
 		return 0, false
 	}
 	if epoch > s.epoch {

@@ -74,27 +74,28 @@ func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte {
 }
 
 // LocalState implements memberlist.Delegate: an authoritative snapshot of
-// this node's own entries; on a join, every live owner's entries too, so a
-// new node starts with the whole directory.
+// this node's own entries, then (within maxStateBytes) every other live
+// owner's entries as plain puts, so that one push/pull with anyone repairs
+// a missed broadcast. A relayed entry can be stale (its delete's tombstone
+// expired): the read that misses on it drops it, and its owner's next
+// snapshot removes it.
 func (g *gossip) LocalState(join bool) []byte {
 	n := g.n
 	deltas := [][]byte{n.ownSnapshot(nil, maxStateBytes/2)}
-	if join {
-		budget := maxStateBytes / 2
-		n.dir.ownerRecords(func(name string) bool { return name != n.cfg.NodeName }, func(name string, epoch uint64, recs []Record) {
-			for len(recs) > 0 && budget > 0 {
-				k := min(len(recs), 4096, budget/maxRecordBytes)
-				if k == 0 {
-					return
-				}
-				dl := Delta{Owner: name, Epoch: epoch, Records: recs[:k]}
-				b := appendDelta(nil, &dl)
-				budget -= len(b)
-				deltas = append(deltas, b)
-				recs = recs[k:]
+	budget := maxStateBytes - len(deltas[0])
+	n.dir.ownerRecords(func(name string) bool { return name != n.cfg.NodeName }, func(name string, epoch uint64, recs []Record) {
+		for len(recs) > 0 && budget > 0 {
+			k := min(len(recs), 4096, budget/maxRecordBytes)
+			if k == 0 {
+				return
 			}
-		})
-	}
+			dl := Delta{Owner: name, Epoch: epoch, Records: recs[:k]}
+			b := appendDelta(nil, &dl)
+			budget -= len(b)
+			deltas = append(deltas, b)
+			recs = recs[k:]
+		}
+	})
 	return appendState(nil, deltas)
 }
 
@@ -144,6 +145,11 @@ func (g *gossip) update(node *memberlist.Node, alive bool) {
 	}
 	n.memMu.Unlock()
 	n.retire(n.dir.markNode(node.Name, meta.Epoch, alive))
+	if alive && (!had || old.Meta.Epoch != meta.Epoch) {
+		// New, revived (after being declared dead) or restarted: its
+		// entries may have been refused meanwhile; ask it for them.
+		n.syncFrom(node.Name, meta.PeerAddr)
+	}
 	if had && (!alive || old.Meta.PeerAddr != meta.PeerAddr) {
 		go n.peers.forget(old.Meta.PeerAddr)
 	}

@@ -48,6 +48,8 @@ type Stats struct {
 	DeltasReceived   uint64
 	DeltasRelayed    uint64
 	DeltasBad        uint64
+	DirSyncs         uint64 // member snapshots fetched over the peer transport
+	DirSyncFailures  uint64
 	Remote           RemoteStats
 	Peer             PeerStats
 }
@@ -95,6 +97,8 @@ type Node struct {
 	// (tests hold answers with it).
 	testFetchHook atomic.Pointer[func()]
 
+	dirSyncs  struct{ ok, failed atomic.Uint64 }
+	syncWG    sync.WaitGroup
 	started   atomic.Bool
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -555,6 +559,8 @@ func (n *Node) Stats() Stats {
 		DeltasReceived:   n.deltas.received.Load(),
 		DeltasRelayed:    n.deltas.relayed.Load(),
 		DeltasBad:        n.deltas.bad.Load(),
+		DirSyncs:         n.dirSyncs.ok.Load(),
+		DirSyncFailures:  n.dirSyncs.failed.Load(),
 		Remote:           n.remote.stats(),
 		Peer:             n.peerStatsSnapshot(),
 	}
@@ -605,6 +611,7 @@ func (n *Node) shutdown(leave bool) error {
 		n.peers.close()
 		n.remote.closed.Store(true)
 		n.wg.Wait()
+		n.syncWG.Wait()
 		n.srv.wg.Wait()
 		n.closeErr = errors.Join(errs...)
 	})
@@ -677,4 +684,45 @@ func (n *Node) Keyring() *memberlist.Keyring {
 		return nil
 	}
 	return n.mlKeyring
+}
+
+// syncFrom fetches a member's own entries (OP_PEER_DIR_SYNC) in the
+// background and applies them as an authoritative snapshot. It runs when a
+// member appears or comes back, because deltas about it were refused while
+// it was unknown or dead and gossip will not resend them.
+func (n *Node) syncFrom(name, addr string) {
+	if addr == "" {
+		return
+	}
+	select {
+	case <-n.stop:
+		return
+	default:
+	}
+	n.syncWG.Add(1)
+	go func() {
+		defer n.syncWG.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.DemoteTimeout)
+		defer cancel()
+		go func() {
+			select {
+			case <-n.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		b, err := n.peers.dirSync(ctx, addr)
+		if err != nil {
+			n.dirSyncs.failed.Add(1)
+			n.log.Debug("directory sync", slog.String("member", name), slog.Any("err", err))
+			return
+		}
+		var dl Delta
+		if err := decodeDelta(b, &dl); err != nil || dl.Owner != name {
+			n.dirSyncs.failed.Add(1)
+			return
+		}
+		n.dir.apply(&dl)
+		n.dirSyncs.ok.Add(1)
+	}()
 }
