@@ -1,0 +1,78 @@
+package admin
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/tiers"
+	"github.com/stratacache/stratacache/tiers/tiertest"
+)
+
+func newEngine(t *testing.T) *actors.Engine {
+	t.Helper()
+	eng, err := actors.NewEngine(actors.Config{Tiers: []tiers.Tier{tiertest.New("top", 1<<20), tiertest.New("bottom", 4<<20)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
+	return eng
+}
+
+func get(t *testing.T, s *Server, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	b, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(b)
+}
+
+func TestEndpoints(t *testing.T) {
+	eng := newEngine(t)
+	if err := eng.Store(context.Background(), artifact.MustID(artifact.NamespaceBlob, "k"), make([]byte, 1000), actors.StoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var ready atomic.Bool
+	s, err := New(Config{Engine: eng, Ready: ready.Load, Page: func(w io.Writer) { io.WriteString(w, "extra-line\n") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, s, "/readyz"); code != 503 {
+		t.Fatalf("readyz while not ready: %d", code)
+	}
+	ready.Store(true)
+	if code, _ := get(t, s, "/readyz"); code != 200 {
+		t.Fatalf("readyz while ready: %d", code)
+	}
+	obs := s.RequestObserver("resp")
+	obs("GET", 30*time.Microsecond)
+	obs("GET", 50*time.Microsecond)
+	code, body := get(t, s, "/metrics")
+	for _, want := range []string{
+		`stratacache_tier_puts_total{kind="memory",tier="top"} 1`,
+		`stratacache_link_dirty_artifacts{lower="bottom",policy="write-back",upper="top"} 1`,
+		`stratacache_link_flush_lag_seconds{lower="bottom",policy="write-back",upper="top"}`,
+		`stratacache_request_duration_seconds_count{op="GET",protocol="resp"} 2`,
+	} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	code, body = get(t, s, "/")
+	if code != 200 || !strings.Contains(body, "top->bottom") || !strings.Contains(body, "resp GET") || !strings.Contains(body, "extra-line") {
+		t.Fatalf("stats page %d:\n%s", code, body)
+	}
+	quiet, err := New(Config{Engine: eng, NoMetrics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, quiet, "/metrics"); code != 404 {
+		t.Fatalf("/metrics with NoMetrics: %d", code)
+	}
+}
