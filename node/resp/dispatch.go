@@ -36,7 +36,27 @@ func (c *conn) dispatch(args [][]byte) string {
 			return "NOAUTH"
 		}
 	}
+	if c.tx != nil {
+		switch string(name) {
+		case "EXEC", "DISCARD", "MULTI", "QUIT", "WATCH":
+		default:
+			c.queue(args)
+			return "QUEUED"
+		}
+	}
 	switch string(name) {
+	case "MULTI":
+		c.multi()
+		return "MULTI"
+	case "EXEC":
+		c.exec()
+		return "EXEC"
+	case "DISCARD":
+		c.discard()
+		return "DISCARD"
+	case "WATCH":
+		c.w.Error("ERR WATCH is not supported")
+		return "WATCH"
 	case "GET":
 		if c.arity(args, 2) {
 			c.get(args[1])

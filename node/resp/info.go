@@ -157,6 +157,9 @@ var commandTable = []commandInfo{
 	{"command", -1, []string{"loading", "stale"}, 0, 0, 0},
 	{"config", -2, []string{"admin", "loading", "stale"}, 0, 0, 0},
 	{"client", -2, []string{"loading", "stale"}, 0, 0, 0},
+	{"multi", 1, []string{"noscript", "loading", "stale", "fast"}, 0, 0, 0},
+	{"exec", 1, []string{"noscript", "loading", "stale"}, 0, 0, 0},
+	{"discard", 1, []string{"noscript", "loading", "stale", "fast"}, 0, 0, 0},
 	{"quit", -1, []string{"loading", "stale", "fast", "no_auth"}, 0, 0, 0},
 }
 

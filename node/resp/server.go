@@ -272,6 +272,8 @@ type conn struct {
 	quit   bool
 	// deadlineSet is when the read deadline was last moved.
 	deadlineSet time.Time
+	// tx is the MULTI queue; nil outside a transaction.
+	tx *transaction
 }
 
 func (c *conn) serve() {

@@ -446,3 +446,21 @@ func TestKeyspaceStaysBounded(t *testing.T) {
 	}
 	expect(t, c.do("DBSIZE").(int64) <= 1024, true)
 }
+
+func TestMultiExec(t *testing.T) {
+	_, addr := startServer(t, Config{})
+	c := dial(t, addr)
+	expect(t, c.do("MULTI"), "OK")
+	expect(t, c.do("SET", "a", "1"), "QUEUED")
+	expect(t, c.do("GET", "a"), "QUEUED")
+	expect(t, c.do("EXISTS", "a", "b"), "QUEUED")
+	expect(t, c.do("EXEC"), []any{"OK", []byte("1"), int64(1)})
+	expect(t, c.do("MULTI"), "OK")
+	expect(t, c.do("DEL", "a"), "QUEUED")
+	expect(t, c.do("DISCARD"), "OK")
+	expect(t, c.do("GET", "a"), []byte("1"))
+	expectErr(t, c.do("EXEC"), "ERR EXEC without MULTI")
+	expect(t, c.do("MULTI"), "OK")
+	expectErr(t, c.do("MULTI"), "ERR MULTI calls can not be nested")
+	expect(t, c.do("EXEC"), []any{})
+}
