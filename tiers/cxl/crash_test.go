@@ -10,7 +10,7 @@ import (
 
 var crashCfg = crashtest.Config{
 	ChildTest: "TestCrashChild", Cycles: 100, Keys: 48, MaxAcks: 60,
-	MinSize: 4 << 10, MaxSize: 512 << 10, Seed: 42,
+	MinSize: 4 << 10, MaxSize: 256 << 10, Seed: 42,
 }
 
 func crashOpen(dir string) (tiers.Tier, error) {

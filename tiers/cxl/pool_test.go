@@ -43,7 +43,9 @@ func payload(seed uint64, n int) []byte {
 	return b
 }
 
-func id(i int) artifact.ID { return artifact.MustID(artifact.NamespaceKV, fmt.Sprintf("llama/kv/%d", i)) }
+func id(i int) artifact.ID {
+	return artifact.MustID(artifact.NamespaceKV, fmt.Sprintf("llama/kv/%d", i))
+}
 
 func open(t *testing.T, c Config) *Tier {
 	t.Helper()

@@ -434,3 +434,30 @@ func TestTrustedChecksumIsVerifiedOnFirstRead(t *testing.T) {
 	}
 	mustGet(t, e, kid(2), p)
 }
+
+func TestReopenFallsBackToOlderVersionWhenNewerIsTorn(t *testing.T) {
+	g := testGeo(t, 16, 1<<20)
+	m := newMemMedia(g, false)
+	m.keepFreed = true
+	e := openEngine(t, m, g)
+	oldP, newP := payloadFor(1, 6000), payloadFor(2, 6000)
+	if err := e.Put(kid(1), oldP, tiers.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	snapshot := append([]byte(nil), m.b[g.TableOff():g.TableOff()+g.SlotCount*extent.SlotSize]...)
+	if err := e.Put(kid(1), newP, tiers.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	loc, _ := e.Locate(kid(1))
+	// Power loss: the old slot was never cleared on the medium and the new
+	// payload never landed, but the new slot did.
+	for s := uint64(0); s < g.SlotCount; s++ {
+		at := g.TableOff() + s*extent.SlotSize
+		if extent.SlotLive(snapshot[s*extent.SlotSize:]) {
+			copy(m.b[at:at+extent.SlotSize], snapshot[s*extent.SlotSize:])
+		}
+	}
+	m.b[loc.Offset+uint64(extent.HeaderLen(len(kid(1).Key), 0))+100] ^= 0xff
+	e2 := openEngine(t, m, g)
+	mustGet(t, e2, kid(1), oldP)
+}

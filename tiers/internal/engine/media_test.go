@@ -15,6 +15,7 @@ type memMedia struct {
 	mu         sync.Mutex // guards nothing but the fault switch
 	b          []byte
 	mapped     bool
+	keepFreed  bool // Freed leaves the header alone (as the disk tier does)
 	failWrites atomic.Bool
 	closed     atomic.Bool
 	syncs      atomic.Int64
@@ -61,6 +62,9 @@ func (m *memMedia) Window(off, n int64) []byte {
 }
 
 func (m *memMedia) Freed(off int64) {
+	if m.keepFreed {
+		return
+	}
 	binary.LittleEndian.PutUint64(m.b[off+extent.GenerationOffset:], 0)
 }
 

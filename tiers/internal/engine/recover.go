@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/tiers/internal/extent"
 )
 
@@ -70,6 +71,13 @@ func (e *Engine) recover() error {
 	used := make([]extent.Range, 0, len(kept))
 	for _, en := range kept {
 		if old, ok := e.index[en.hash]; ok {
+			// Keep the older version unless the newer one is whole: after a
+			// power loss the newer slot may be on the medium without its
+			// payload, and the older one was acknowledged.
+			if !e.intact(en) {
+				stale = append(stale, en.slot)
+				continue
+			}
 			stale = append(stale, old.slot)
 		}
 		e.index[en.hash] = en
@@ -103,4 +111,23 @@ func (e *Engine) recover() error {
 		}
 	}
 	return nil
+}
+
+// intact reads and checks en's header and payload (recovery of duplicates
+// only: rare, so a full read is affordable).
+func (e *Engine) intact(en *entry) bool {
+	buf := make([]byte, uint64(en.hdrLen)+en.length)
+	if err := e.m.ReadAt(buf, int64(en.off)); err != nil {
+		return false
+	}
+	h, n, err := extent.DecodeHeader(buf)
+	if err != nil || h.Generation != en.gen || h.KeyHash != en.hash || h.Length != en.length ||
+		h.Checksum != en.checksum || uint64(n) != uint64(en.hdrLen) {
+		return false
+	}
+	if artifact.Checksum(buf[n:]) != en.checksum {
+		return false
+	}
+	en.verified = true
+	return true
 }
