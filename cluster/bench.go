@@ -37,6 +37,8 @@ type BenchOptions struct {
 	PropagationTimeout time.Duration
 	// SkipFailure skips the failure-detection measurement (~5-10 s).
 	SkipFailure bool
+	// SkipGossip skips propagation and failure detection.
+	SkipGossip bool
 }
 
 // DefaultBenchOptions are the figures: 16 nodes, 1,000 entries,
@@ -100,8 +102,10 @@ func RunBench(w io.Writer, jsonOut bool) error {
 func RunBenchWith(w io.Writer, jsonOut bool, o BenchOptions) error {
 	var r BenchResult
 	var err error
-	if r.Propagation, r.FailureDetection, err = benchGossip(o); err != nil {
-		return fmt.Errorf("bench cluster: gossip: %w", err)
+	if !o.SkipGossip {
+		if r.Propagation, r.FailureDetection, err = benchGossip(o); err != nil {
+			return fmt.Errorf("bench cluster: gossip: %w", err)
+		}
 	}
 	if r.RemoteFetch, err = benchFetch(o); err != nil {
 		return fmt.Errorf("bench cluster: remote fetch: %w", err)

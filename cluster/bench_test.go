@@ -13,7 +13,22 @@ import (
 	"github.com/stratacache/stratacache/tiers"
 )
 
-var fullBench = flag.Bool("cluster.bench", false, "run RunBench with the default (issue) sizes and print it")
+var (
+	fullBench  = flag.Bool("cluster.bench", false, "run RunBench with the default (issue) sizes and print it")
+	fetchBench = flag.Bool("cluster.fetchbench", false, "run RunBench's remote-fetch part only")
+)
+
+func TestRunBenchFetch(t *testing.T) {
+	if !*fetchBench {
+		t.Skip("needs -cluster.fetchbench")
+	}
+	o := DefaultBenchOptions()
+	o.SkipGossip = true
+	o.DirectoryEntries = 10
+	if err := RunBenchWith(os.Stdout, false, o); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func TestRunBenchSmall(t *testing.T) {
 	o := BenchOptions{Nodes: 4, Entries: 50, FetchSizes: []int{1 << 20}, FetchBytes: 8 << 20, Trials: 1, DirectoryEntries: 10000, SkipFailure: true, PropagationTimeout: 30 * time.Second}

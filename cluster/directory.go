@@ -60,8 +60,9 @@ type nodeSlot struct {
 //
 // Memory is bounded: at most maxEntries entries (DirectoryBytesPerEntry
 // each). A full shard evicts, among evictSample entries it iterates from a
-// random point, the oldest version, preferring entries owned by other nodes
-// (this node's entries are what its push/pull snapshot is built from). An
+// random point, a tombstone, else the oldest entry owned by another node;
+// it evicts one of this node's own entries (what its push/pull snapshot is
+// built from) only when the shard holds nothing else. An
 // evicted entry costs a miss or a detour through the artifact's home node,
 // never a wrong answer: the serving node compares the full key.
 //
@@ -252,7 +253,8 @@ func (d *Directory) evictLocked(sh *dirShard, selfSlot uint16) {
 		if better {
 			victim, best, found = h, e, true
 		}
-		if n++; n >= evictSample {
+		// Past the sample, look on only while every entry seen is ours.
+		if n++; n >= evictSample && rank(best) < 2 {
 			break
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/messages/frame"
@@ -70,6 +72,9 @@ func errOfCode(code, text string) error {
 	}
 	return fmt.Errorf("%w (peer: %s)", s, text)
 }
+
+// hashChunk is how much of a fetched payload is read before it is hashed.
+const hashChunk = 256 << 10
 
 // peerConn is one authenticated connection to a peer, used by one request
 // at a time.
@@ -286,11 +291,19 @@ func (p *peerPool) fetch(ctx context.Context, addr string, id artifact.ID, alloc
 		} else {
 			buf = make([]byte, n)
 		}
-		if err := pc.r.ReadPayload(buf[:n]); err != nil {
-			return err
-		}
 		buf = buf[:n]
-		if artifact.Checksum(buf) != m.Checksum {
+		// Hash each chunk right after it arrives, while it is in cache.
+		var d xxhash.Digest
+		d.Reset()
+		for off := 0; off < len(buf); {
+			end := min(off+hashChunk, len(buf))
+			if err := pc.r.ReadPayload(buf[off:end]); err != nil {
+				return err
+			}
+			_, _ = d.Write(buf[off:end])
+			off = end
+		}
+		if d.Sum64() != m.Checksum {
 			return fmt.Errorf("%w: fetched payload fails its checksum", tiers.ErrCorrupt)
 		}
 		meta, tier = m, rep.Tier

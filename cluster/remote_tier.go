@@ -94,41 +94,52 @@ type fetched struct {
 	meta artifact.Meta
 }
 
-// heapView is a View over a fetched payload on the Go heap: immutable, so
-// Release has nothing to give back.
-type heapView struct{ f *fetched }
+// heapView is a View over a fetched payload. A payload that only one
+// caller received goes back to the buffer pool on Release; a shared one is
+// left to the GC.
+type heapView struct {
+	f        *fetched
+	sole     bool
+	released atomic.Bool
+}
 
-func (v heapView) Bytes() []byte       { return v.f.b }
-func (v heapView) Meta() artifact.Meta { return v.f.meta }
-func (v heapView) Release()            {}
+func (v *heapView) Bytes() []byte       { return v.f.b }
+func (v *heapView) Meta() artifact.Meta { return v.f.meta }
+func (v *heapView) Release() {
+	if v.sole && v.released.CompareAndSwap(false, true) {
+		putBuf(v.f.b)
+	}
+}
 
 // View implements tiers.Tier: a copy fetched from a peer.
 func (r *RemoteTier) View(id artifact.ID) (tiers.View, error) {
-	f, err := r.fetch(id)
+	f, shared, err := r.fetch(id)
 	if err != nil {
 		return nil, err
 	}
-	return heapView{f}, nil
+	return &heapView{f: f, sole: !shared}, nil
 }
 
 // Get implements tiers.Tier.
 func (r *RemoteTier) Get(dst []byte, id artifact.ID) ([]byte, error) {
-	f, err := r.fetch(id)
+	v, err := r.View(id)
 	if err != nil {
 		return dst[:0], err
 	}
-	if len(dst) < len(f.b) {
-		return dst[:0], fmt.Errorf("%w: %d < %d", tiers.ErrShortBuffer, len(dst), len(f.b))
+	defer v.Release()
+	b := v.Bytes()
+	if len(dst) < len(b) {
+		return dst[:0], fmt.Errorf("%w: %d < %d", tiers.ErrShortBuffer, len(dst), len(b))
 	}
-	return dst[:copy(dst, f.b)], nil
+	return dst[:copy(dst, b)], nil
 }
 
-func (r *RemoteTier) fetch(id artifact.ID) (*fetched, error) {
+func (r *RemoteTier) fetch(id artifact.ID) (*fetched, bool, error) {
 	if r.closed.Load() {
-		return nil, tiers.ErrClosed
+		return nil, false, tiers.ErrClosed
 	}
 	if err := id.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", tiers.ErrNotFound, err)
+		return nil, false, fmt.Errorf("%w: %w", tiers.ErrNotFound, err)
 	}
 	key := string(append([]byte{byte(id.Namespace)}, id.Key...))
 	// DoChan joins (or starts) the flight before returning, so reads counts
@@ -141,10 +152,10 @@ func (r *RemoteTier) fetch(id artifact.ID) (*fetched, error) {
 	}
 	if res.Err != nil {
 		r.c.misses.Add(1)
-		return nil, res.Err
+		return nil, false, res.Err
 	}
 	r.c.hits.Add(1)
-	return res.Val.(*fetched), nil
+	return res.Val.(*fetched), res.Shared, nil
 }
 
 // fetchOnce asks each candidate in turn; every failure is a miss.
@@ -155,11 +166,14 @@ func (r *RemoteTier) fetchOnce(id artifact.ID) (*fetched, error) {
 	for _, m := range r.candidates(id) {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.FetchTimeout)
 		r.c.fetches.Add(1)
-		b, meta, _, err := n.peers.fetch(ctx, m.Meta.PeerAddr, id, nil)
+		b, meta, _, err := n.peers.fetch(ctx, m.Meta.PeerAddr, id, getBuf)
 		cancel()
 		if err == nil {
 			r.c.fetchBytes.Add(uint64(len(b)))
 			return &fetched{b: b, meta: meta}, nil
+		}
+		if b != nil {
+			putBuf(b)
 		}
 		if errors.Is(err, tiers.ErrCollision) {
 			return nil, fmt.Errorf("%w: %w", tiers.ErrNotFound, err)
