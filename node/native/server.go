@@ -244,6 +244,10 @@ type conn struct {
 	deadlineSet time.Time
 }
 
+// flushAt is the buffered reply size at which a connection sends its
+// replies without waiting for the end of a pipelined batch.
+const flushAt = 256 << 10
+
 // maxKeptOut is the reply buffer a connection keeps between flushes.
 const maxKeptOut = 1 << 20
 
@@ -284,6 +288,12 @@ func (c *conn) serve() {
 			return
 		}
 		s.requests.Add(1)
+		// Bound the replies a pipelining client makes the node hold.
+		if len(c.out) >= flushAt {
+			if err := c.flush(); err != nil {
+				return
+			}
+		}
 		if s.cfg.Observe != nil {
 			s.cfg.Observe(opName(op), time.Since(start))
 		}

@@ -10,6 +10,11 @@ import (
 // reply buffer but handed to the kernel beside it in one writev.
 const directWrite = 32 << 10
 
+// flushAt is the buffered reply size at which the Writer sends what it has
+// without waiting for the end of a pipelined batch: it bounds the reply
+// bytes one connection holds (an MGET of thousands of small values).
+const flushAt = 256 << 10
+
 // maxKeptReply is the reply-buffer capacity a connection keeps between
 // flushes (a large MGET reply must not pin memory for the connection's life).
 const maxKeptReply = 1 << 20
@@ -113,6 +118,9 @@ func (w *Writer) Bulk(b []byte) {
 	if len(b) < directWrite {
 		w.buf = append(w.buf, b...)
 		w.buf = append(w.buf, '\r', '\n')
+		if len(w.buf) >= flushAt {
+			_ = w.Flush()
+		}
 		return
 	}
 	if w.err != nil {
