@@ -18,9 +18,6 @@ import (
 // values, unreadable files, bad environment overrides.
 var ErrConfig = errors.New("node: invalid config")
 
-// ErrNotYet marks configuration this build accepts but cannot serve yet
-// (a tier whose package has not landed).
-var ErrNotYet = errors.New("node: not available in this build yet")
 
 // Config is a node's configuration. The YAML keys are the field tags; the
 // seed StrataCache's keys keep their names and meaning. Every field has a
@@ -74,12 +71,19 @@ type TelemetryConfig struct {
 	Export bool `yaml:"export"`
 }
 
-// DiskConfig is the local disk tier at the bottom of the chain. CapacityMB
-// 0 disables it.
+// DiskConfig is the local disk tier at the bottom of the chain: one file,
+// Path/disk.tier. CapacityMB 0 disables it.
 type DiskConfig struct {
 	Path       string `yaml:"path"`
 	CapacityMB int64  `yaml:"capacity_mb"`
+	// Durability is when a store reaches stable storage: none (the kernel
+	// decides), batch (synced every 100 ms) or sync (before the store is
+	// acknowledged).
+	Durability string `yaml:"durability"`
 }
+
+// DiskFileName is the disk tier's file inside disk.path.
+const DiskFileName = "disk.tier"
 
 // ClusterConfig is kept for the cluster issue: the node parses and reports
 // it but runs single-node while Join is empty.
@@ -140,8 +144,8 @@ const (
 	DefaultDataDir    = "./stratacache-data"
 )
 
-// Defaults is a laptop-sized node on loopback: a 1 GiB CPU tier, the disk
-// tier's directory under ./stratacache-data (capacity 0 until enabled).
+// Defaults is a laptop-sized node on loopback: a 1 GiB CPU tier over a
+// 4 GiB disk tier in ./stratacache-data, write-back.
 func Defaults() Config {
 	return Config{
 		Writeback:       true,
@@ -153,7 +157,7 @@ func Defaults() Config {
 		LogMinIntervalS: 10,
 		CXLCapacityMB:   1024,
 		Telemetry:       TelemetryConfig{Export: true},
-		Disk:            DiskConfig{Path: DefaultDataDir},
+		Disk:            DiskConfig{Path: DefaultDataDir, CapacityMB: 4096, Durability: "batch"},
 		Listen:          ListenConfig{RESP: DefaultRESPAddr, Native: DefaultNativeAddr, Admin: DefaultAdminAddr},
 		Limits: LimitsConfig{
 			MaxPayloadMB:     64,
@@ -198,6 +202,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Disk.CapacityMB > 0 && c.Disk.Path == "" {
 		bad("disk.path", "must be set when disk.capacity_mb is positive")
+	}
+	if !contains([]string{"none", "batch", "sync"}, c.Disk.Durability) {
+		bad("disk.durability", "%q is not one of none, batch, sync", c.Disk.Durability)
 	}
 	for i, j := range c.Cluster.Join {
 		if _, _, err := net.SplitHostPort(j); err != nil {

@@ -80,8 +80,9 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	cfg.TLS.Cert = "/no/such/cert"
 	cfg.Limits.MaxPayloadMB = 0
 	cfg.Limits.IdleTimeoutS = 0
+	cfg.Disk.Durability = "maybe"
 	err := cfg.Validate()
-	for _, key := range []string{"cpu_capacity_mb", "cpu_policy", "log_every", "listen.admin", "listen.native", "tls", "tls.cert", "limits.max_payload_mb", "limits.idle_timeout_s"} {
+	for _, key := range []string{"disk.durability", "cpu_capacity_mb", "cpu_policy", "log_every", "listen.admin", "listen.native", "tls", "tls.cert", "limits.max_payload_mb", "limits.idle_timeout_s"} {
 		if err == nil || !strings.Contains(err.Error(), key+":") {
 			t.Errorf("Validate does not report %s: %v", key, err)
 		}
@@ -144,6 +145,7 @@ func TestLoad(t *testing.T) {
 func TestBuildEngine(t *testing.T) {
 	cfg := Defaults()
 	cfg.CPUCapacityMB = 8
+	cfg.Disk.CapacityMB = 0
 	eng, err := BuildEngine(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -152,11 +154,6 @@ func TestBuildEngine(t *testing.T) {
 	if got := eng.Tiers(); len(got) != 1 || got[0] != CPUTierName {
 		t.Fatalf("tiers %v", got)
 	}
-	cfg.Disk.CapacityMB = 10
-	if _, err := BuildEngine(cfg, nil); !errors.Is(err, ErrNotYet) {
-		t.Fatalf("disk: %v", err)
-	}
-	cfg.Disk.CapacityMB = 0
 	cfg.UseCXL = true
 	cfg.CXLPath = filepath.Join(t.TempDir(), "pool")
 	cfg.CXLCapacityMB = 16
@@ -166,6 +163,20 @@ func TestBuildEngine(t *testing.T) {
 	}
 	if got := eng2.Tiers(); len(got) != 2 || got[1] != CXLTierName {
 		t.Fatalf("tiers with use_cxl: %v", got)
+	}
+	if err := eng2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Disk = DiskConfig{Path: filepath.Join(t.TempDir(), "data"), CapacityMB: 16, Durability: "sync"}
+	eng2, err = BuildEngine(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := eng2.Tiers(); len(got) != 3 || got[2] != DiskTierName {
+		t.Fatalf("tiers with use_cxl and disk: %v", got)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Disk.Path, DiskFileName)); err != nil {
+		t.Fatalf("disk tier file: %v", err)
 	}
 	if err := eng2.Close(); err != nil {
 		t.Fatal(err)

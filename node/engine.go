@@ -2,12 +2,15 @@ package node
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"log/slog"
 	"time"
 
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/tiers"
 	"github.com/stratacache/stratacache/tiers/cxl"
+	"github.com/stratacache/stratacache/tiers/disk"
 	"github.com/stratacache/stratacache/tiers/eviction"
 	"github.com/stratacache/stratacache/tiers/memory"
 )
@@ -22,7 +25,7 @@ const (
 
 // BuildEngine builds the storage engine cfg describes: the CPU tier from
 // cpu_capacity_mb (and cpu_policy), then the CXL tier when use_cxl is set and
-// the disk tier when disk.capacity_mb is positive, joined by write-back
+// the disk tier (disk.path/disk.tier) when disk.capacity_mb is positive, joined by write-back
 // links when writeback is set and write-through links otherwise.
 func BuildEngine(cfg Config, log *slog.Logger) (*actors.Engine, error) {
 	if err := cfg.Validate(); err != nil {
@@ -65,8 +68,20 @@ func BuildEngine(cfg Config, log *slog.Logger) (*actors.Engine, error) {
 		chain = append(chain, t)
 	}
 	if cfg.Disk.CapacityMB > 0 {
-		closeAll()
-		return nil, fmt.Errorf("%w: disk.capacity_mb: the disk tier (tiers/disk) is not wired into the node yet", ErrNotYet)
+		if err := os.MkdirAll(cfg.Disk.Path, 0o755); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("node: disk tier directory: %w", err)
+		}
+		dc := disk.DefaultConfig(filepath.Join(cfg.Disk.Path, DiskFileName))
+		dc.Name = DiskTierName
+		dc.CapacityBytes = cfg.Disk.CapacityMB << 20
+		dc.Durability = disk.Durability(cfg.Disk.Durability)
+		t, err := disk.Open(dc)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("node: open disk tier: %w", err)
+		}
+		chain = append(chain, t)
 	}
 	links := make([]actors.LinkConfig, 0, len(chain)-1)
 	for range len(chain) - 1 {

@@ -14,6 +14,7 @@ import (
 func BenchmarkEnginePaths(b *testing.B) {
 	cfg := Defaults()
 	cfg.CPUCapacityMB = 256
+	cfg.Disk.CapacityMB = 0
 	eng, err := BuildEngine(cfg, nil)
 	if err != nil {
 		b.Fatal(err)

@@ -238,6 +238,14 @@ func (n *Node) Requests() int64 {
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shutOnce.Do(func() {
 		n.ready.Store(false)
+		// The data listeners close now (also those of a node that was never
+		// started); the admin port keeps answering /readyz with 503 during
+		// the drain and closes last.
+		for _, ln := range []net.Listener{n.respLn, n.nativeLn} {
+			if ln != nil {
+				_ = ln.Close()
+			}
+		}
 		var (
 			errs []error
 			mu   sync.Mutex
@@ -275,6 +283,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			if err := n.admin.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("admin: %w", err))
 			}
+		}
+		if n.adminLn != nil {
+			_ = n.adminLn.Close()
 		}
 		n.wg.Wait()
 		n.shutErr = errors.Join(errs...)

@@ -36,6 +36,7 @@ func testConfig() Config {
 	cfg := Defaults()
 	cfg.CPUCapacityMB = 128
 	cfg.Listen = ListenConfig{RESP: "127.0.0.1:0", Native: "127.0.0.1:0", Admin: "127.0.0.1:0"}
+	cfg.Disk.CapacityMB = 0 // tests that want the disk tier give it a temporary directory
 	return cfg
 }
 
@@ -287,14 +288,26 @@ func TestTLSAndAuthOnBothPorts(t *testing.T) {
 	}
 }
 
-// TestShutdownDrainsIntoCXLPool runs the real chain (CPU over a CXL pool
-// file, write-back): values SET over RESP are in the pool after Shutdown,
-// and a node started on the same pool serves them.
-func TestShutdownDrainsIntoCXLPool(t *testing.T) {
-	cfg := testConfig()
-	cfg.UseCXL = true
-	cfg.CXLPath = filepath.Join(t.TempDir(), "cxl.pool")
-	cfg.CXLCapacityMB = 32
+// TestShutdownDrainsIntoPersistentTiers runs the real chains (CPU over a
+// CXL pool file, CPU over the disk tier; write-back): values SET over RESP
+// are below after Shutdown, and a node started on the same files serves
+// them.
+func TestShutdownDrainsIntoPersistentTiers(t *testing.T) {
+	t.Run("cxl", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.UseCXL = true
+		cfg.CXLPath = filepath.Join(t.TempDir(), "cxl.pool")
+		cfg.CXLCapacityMB = 32
+		drainAndRestart(t, cfg)
+	})
+	t.Run("disk", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Disk = DiskConfig{Path: t.TempDir(), CapacityMB: 32, Durability: "none"}
+		drainAndRestart(t, cfg)
+	})
+}
+
+func drainAndRestart(t *testing.T, cfg Config) {
 	cfg.Writeback = true
 	n, err := New(cfg, nil)
 	if err != nil {

@@ -62,6 +62,7 @@ func runBenchNet(args []string, stdout, stderr io.Writer) error {
 	if *self {
 		cfg := node.Defaults()
 		cfg.CPUCapacityMB = *cpuMB
+		cfg.Disk.CapacityMB = 0 // a network benchmark: keep the disk out of it
 		cfg.Listen = node.ListenConfig{RESP: "127.0.0.1:0", Native: "127.0.0.1:0"}
 		cfg.Telemetry.Export = false
 		cfg.Auth.Token = *token

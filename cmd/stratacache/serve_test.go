@@ -24,7 +24,7 @@ func TestServeStartsAndStopsOnSignal(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte("cpu_capacity_mb: 16\nlisten: {admin: \"127.0.0.1:0\"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"STRATACACHE_AUTH_TOKEN": "tok", "STRATACACHE_CPU_CAPACITY_MB": "999"}
+	env := map[string]string{"STRATACACHE_AUTH_TOKEN": "tok", "STRATACACHE_CPU_CAPACITY_MB": "999", "STRATACACHE_DISK_CAPACITY_MB": "16"}
 	sigs := make(chan os.Signal, 2)
 	var stdout, stderr bytes.Buffer
 	var addrs node.Addrs
@@ -32,7 +32,7 @@ func TestServeStartsAndStopsOnSignal(t *testing.T) {
 	done := make(chan error, 1)
 	started := make(chan struct{})
 	go func() {
-		done <- serve([]string{"-config", cfgFile, "-resp-addr", "127.0.0.1:0", "-native-addr", "127.0.0.1:0", "-cpu-capacity-mb", "32"},
+		done <- serve([]string{"-config", cfgFile, "-data-dir", filepath.Join(dir, "data"), "-resp-addr", "127.0.0.1:0", "-native-addr", "127.0.0.1:0", "-cpu-capacity-mb", "32"},
 			&stdout, &stderr, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, sigs,
 			func(n *node.Node) { addrs, cpuMB = n.Addrs(), n.Config().CPUCapacityMB; close(started) })
 	}()
@@ -43,6 +43,9 @@ func TestServeStartsAndStopsOnSignal(t *testing.T) {
 	}
 	if cpuMB != 32 {
 		t.Fatalf("flag did not override env and file: cpu_capacity_mb %d", cpuMB)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", node.DiskFileName)); err != nil {
+		t.Fatalf("disk tier not under -data-dir: %v", err)
 	}
 	nc, err := net.Dial("tcp", addrs.RESP)
 	if err != nil {
@@ -77,7 +80,7 @@ func TestServeStartsAndStopsOnSignal(t *testing.T) {
 }
 
 func TestServeRefusesBadConfig(t *testing.T) {
-	none := func(string) (string, bool) { return "", false }
+	none := func(k string) (string, bool) { return "0", k == "STRATACACHE_DISK_CAPACITY_MB" }
 	var out bytes.Buffer
 	err := serve([]string{"-config", filepath.Join(t.TempDir(), "absent.yaml")}, &out, &out, none, nil, nil)
 	if !errors.Is(err, os.ErrNotExist) {
@@ -93,7 +96,7 @@ func TestServeRefusesBadConfig(t *testing.T) {
 // reply keeps its request in flight, so the graceful shutdown waits; the
 // second signal makes serve return at once.
 func TestServeSecondSignalForcesExit(t *testing.T) {
-	none := func(string) (string, bool) { return "", false }
+	none := func(k string) (string, bool) { return "0", k == "STRATACACHE_DISK_CAPACITY_MB" }
 	sigs := make(chan os.Signal, 2)
 	started := make(chan *node.Node, 1)
 	done := make(chan error, 1)

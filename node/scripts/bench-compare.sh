@@ -41,7 +41,8 @@ pids+=($!)
 # -I 32m: memcached refuses items over 1 MiB by default.
 memcached -p "$MEMCACHED_PORT" -U 0 -I 32m -m 4096 -u "$(id -un)" >"$work/memcached.log" 2>&1 &
 pids+=($!)
-"$bin" serve -cpu-capacity-mb 4096 -resp-addr "127.0.0.1:$RESP_PORT" -native-addr "127.0.0.1:$NATIVE_PORT" \
+# Memory against memory: no disk tier under the CPU tier for this comparison.
+STRATACACHE_DISK_CAPACITY_MB=0 "$bin" serve -cpu-capacity-mb 4096 -resp-addr "127.0.0.1:$RESP_PORT" -native-addr "127.0.0.1:$NATIVE_PORT" \
 	-admin-addr "" >"$work/serve.out" 2>"$work/serve.log" &
 pids+=($!)
 for port in "$REDIS_PORT" "$MEMCACHED_PORT" "$RESP_PORT" "$NATIVE_PORT"; do
