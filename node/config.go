@@ -18,7 +18,6 @@ import (
 // values, unreadable files, bad environment overrides.
 var ErrConfig = errors.New("node: invalid config")
 
-
 // Config is a node's configuration. The YAML keys are the field tags; the
 // seed StrataCache's keys keep their names and meaning. Every field has a
 // default (Defaults), so an empty file is a valid configuration.

@@ -2,9 +2,9 @@ package node
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"log/slog"
 	"time"
 
 	"github.com/stratacache/stratacache/actors"
