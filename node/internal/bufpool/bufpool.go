@@ -1,6 +1,3 @@
-// Package bufpool pools the large byte buffers the protocol servers read
-// values into, in power-of-two size classes. It imports only the standard
-// library.
 package bufpool
 
 import (
