@@ -1,0 +1,138 @@
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stratacache/stratacache/messages"
+	"github.com/stratacache/stratacache/messages/frame"
+	"github.com/stratacache/stratacache/tiers"
+)
+
+func TestLeaveAndRestartWithNewEpoch(t *testing.T) {
+	mn, nodes := startCluster(t, 3, clusterOpts{})
+	old := kvID("before-restart")
+	store(t, nodes[2], old, payloadOf(1, 4096))
+	waitFor(t, 5*time.Second, "owner gossiped", func() bool { return ownerSeen(nodes, old, "n3") })
+	if err := nodes[2].n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[2].n.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	waitFor(t, 5*time.Second, "survivors drop the leaver's entries", func() bool {
+		for _, tn := range nodes[:2] {
+			if tn.n.Directory().CountOwnedBy("n3") != 0 || len(tn.n.Members()) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	// n3 comes back as a new incarnation.
+	back := startNode(t, mn, "n3", clusterOpts{memBytes: 64 << 20, cxlBytes: 64 << 20, cfg: func(_ int, c *Config) { c.Epoch = 2 }}, 2,
+		[]string{nodes[0].n.GossipAddr()})
+	all := []*tnode{nodes[0], nodes[1], back}
+	fresh := kvID("after-restart")
+	store(t, back, fresh, payloadOf(2, 4096))
+	waitFor(t, 5*time.Second, "the new incarnation's entry spreads", func() bool { return ownerSeen(all, fresh, "n3") })
+	for _, tn := range nodes[:2] {
+		if o, _ := tn.n.Directory().Lookup(fresh.Hash); o.Epoch != 2 {
+			t.Fatalf("%s records epoch %d", tn.name, o.Epoch)
+		}
+		if _, ok := tn.n.Directory().Lookup(old.Hash); ok {
+			t.Fatalf("%s still has the old incarnation's entry", tn.name)
+		}
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	bad := DefaultLocalConfig("")
+	bad.Preset = "wan"
+	bad.GossipKeys = [][]byte{[]byte("short")}
+	bad.FetchTimeout = -1
+	_, err := New(bad)
+	if !errors.Is(err, ErrConfig) {
+		t.Fatalf("New with a bad config: %v", err)
+	}
+	for _, want := range []string{"empty node name", "preset", "gossip key 0", "negative timeout"} {
+		if !bytes.Contains([]byte(err.Error()), []byte(want)) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	n, err := New(DefaultLocalConfig("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(nopStore{}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("Start before Tiers: %v", err)
+	}
+	if _, err := n.Tiers(nil); !errors.Is(err, ErrConfig) {
+		t.Fatalf("Tiers(nil): %v", err)
+	}
+	chain, err := n.Tiers([]tiers.Tier{newFake("mem", 1<<20), newFake("cxl", 1<<20).WithKind(tiers.KindCXL)})
+	if err != nil || len(chain) != 3 || chain[2].Name() != RemoteTierName || n.poolTier().Name() != "cxl" {
+		t.Fatalf("Tiers: %v, %d tiers", err, len(chain))
+	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("Close of a node never started: %v", err)
+	}
+}
+
+// FuzzPeerServer feeds arbitrary frames to the peer server after a valid
+// hello: it must answer or hang up, never panic or hang.
+func FuzzPeerServer(f *testing.F) {
+	var hdr bytes.Buffer
+	_, _ = frame.Write(&hdr, nil, &messages.FrameHeader{RequestId: 1, Op: messages.Op_OP_PEER_HELLO, NodeName: "fuzz"})
+	hello := hdr.Bytes()
+	seed := func(h *messages.FrameHeader, payload []byte) []byte {
+		var b bytes.Buffer
+		_, _ = frame.Write(&b, nil, h, payload)
+		return b.Bytes()
+	}
+	id := messages.IDToProto(kvID("k"))
+	f.Add(seed(&messages.FrameHeader{RequestId: 2, Op: messages.Op_OP_PEER_FETCH, Ids: []*messages.ArtifactID{id}}, nil))
+	f.Add(seed(&messages.FrameHeader{RequestId: 2, Op: messages.Op_OP_PEER_DEMOTE, Ids: []*messages.ArtifactID{id}, Meta: &messages.Metadata{Length: 3}}, []byte("abc")))
+	f.Add(seed(&messages.FrameHeader{RequestId: 2, Op: messages.Op_OP_PEER_DIR_SYNC}, nil))
+	f.Add(seed(&messages.FrameHeader{RequestId: 2, Op: messages.Op_OP_PEER_PREFETCH, Ids: []*messages.ArtifactID{id, {}}}, nil))
+	f.Add([]byte("garbage"))
+	n, err := New(DefaultLocalConfig("fuzz-server"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := n.Tiers([]tiers.Tier{newFake("mem", 1<<20), newFake("cxl", 1<<20).WithKind(tiers.KindCXL)}); err != nil {
+		f.Fatal(err)
+	}
+	n.store = nopStore{}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		client, server := net.Pipe()
+		drained := make(chan struct{})
+		go func() {
+			defer close(drained)
+			buf := make([]byte, 64<<10)
+			for {
+				if _, err := client.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			n.srv.serveConn(server)
+			_ = server.Close()
+		}()
+		_ = client.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		_, _ = client.Write(hello)
+		_, _ = client.Write(b)
+		_ = client.Close()
+		select {
+		case <-served:
+		case <-time.After(10 * time.Second):
+			t.Fatal("peer server did not finish")
+		}
+		<-drained
+	})
+}
