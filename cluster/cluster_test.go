@@ -186,3 +186,27 @@ func TestSingleflightOnePeerRequest(t *testing.T) {
 		t.Fatalf("remote stats %+v", s)
 	}
 }
+
+func TestRemoteHitIsPromotedWithoutASecondFetch(t *testing.T) {
+	_, nodes := startCluster(t, 2, clusterOpts{promote: true})
+	a, b := nodes[0], nodes[1]
+	id := kvID("promote-me")
+	want := payloadOf(4, 1<<20)
+	store(t, b, id, want)
+	waitFor(t, 5*time.Second, "owner gossiped", func() bool { return ownerSeen(nodes[:1], id, "n2") })
+	got, err := a.eng.Load(context.Background(), nil, id, actors.Chain())
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("remote load: %v", err)
+	}
+	waitFor(t, 5*time.Second, "the hit promoted into n1's top tier", func() bool { return a.mem.Contains(id) })
+	if s := a.n.RemoteTier().stats(); s.Fetches != 1 || s.Handoffs != 1 {
+		t.Fatalf("remote stats %+v: want one fetch, the promotion served by the handoff", s)
+	}
+	if got := b.n.Stats().Peer.Fetches; got != 1 {
+		t.Fatalf("n2 served %d fetches, want 1", got)
+	}
+	// n1 now holds it: the next read is local.
+	if _, tier, err := a.eng.View(context.Background(), id, actors.Chain()); err != nil || tier != "mem" {
+		t.Fatalf("second read from %q: %v", tier, err)
+	}
+}

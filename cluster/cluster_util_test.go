@@ -26,6 +26,7 @@ type clusterOpts struct {
 	memBytes, cxlBytes int64
 	cfg                func(i int, c *Config)
 	noJoin             bool
+	promote            bool
 }
 
 // fastConfig shortens failure detection and gossip so that tests converge
@@ -66,7 +67,7 @@ func startNode(t testing.TB, mn *MemNetwork, name string, o clusterOpts, i int, 
 	}
 	wt := actors.DefaultLinkConfig()
 	wt.Policy = actors.WriteThrough
-	eng, err := actors.NewEngine(actors.Config{Tiers: chain, Links: []actors.LinkConfig{wt, RemoteLink()}, RequestTimeout: 5 * time.Second})
+	eng, err := actors.NewEngine(actors.Config{Tiers: chain, Links: []actors.LinkConfig{wt, RemoteLink()}, RequestTimeout: 5 * time.Second, PromoteOnHit: o.promote})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,3 +136,20 @@ func FuzzPeerServer(f *testing.F) {
 		<-drained
 	})
 }
+
+func TestParseGossipKeys(t *testing.T) {
+	k1 := "AAECAwQFBgcICQoLDA0ODw=="                     // 16 bytes
+	k2 := "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // 32 bytes
+	keys, err := ParseGossipKeys(k1 + ", " + k2)
+	if err != nil || len(keys) != 2 || len(keys[0]) != 16 || len(keys[1]) != 32 {
+		t.Fatalf("parse: %v %d", err, len(keys))
+	}
+	if keys, err := ParseGossipKeys(""); err != nil || keys != nil {
+		t.Fatal("empty setting must mean no keys")
+	}
+	for _, bad := range []string{"not base64!", "AAEC"} {
+		if _, err := ParseGossipKeys(bad); !errors.Is(err, ErrConfig) {
+			t.Fatalf("%q: %v", bad, err)
+		}
+	}
+}

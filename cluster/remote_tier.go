@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -28,12 +30,13 @@ type RemoteStats struct {
 	StaleEntries          uint64 // directory entries dropped after the owner missed
 	Deletes, DeleteForwds uint64
 	PassedBy              uint64 // write-through stores acknowledged without a demote
+	Handoffs              uint64 // reads (promotions) served from a payload just fetched
 }
 
 type remoteCounters struct {
 	reads, hits, misses, fetches, shared, fetchBytes, peerFailures atomic.Uint64
 	demotes, demoteBytes, demoteFailures, noTarget, stale          atomic.Uint64
-	deletes, deleteFwd, passedBy                                   atomic.Uint64
+	deletes, deleteFwd, passedBy, handoffs                         atomic.Uint64
 }
 
 // RemoteTier is the other nodes' pools as one tier: the last tier of the
@@ -48,6 +51,10 @@ type RemoteTier struct {
 	c        remoteCounters
 	inflight atomic.Int64
 	closed   atomic.Bool
+
+	hoMu    sync.Mutex
+	ho      []handoff // oldest first
+	hoBytes int64
 }
 
 var _ tiers.Tier = (*RemoteTier)(nil)
@@ -111,21 +118,32 @@ func (v *heapView) Release() {
 	}
 }
 
-// View implements tiers.Tier: a copy fetched from a peer.
+// View implements tiers.Tier: a copy fetched from a peer. The payload is
+// also kept for a moment (handoff), because the engine answers a chain
+// read's hit in a lower tier by promoting it, which reads this tier again.
 func (r *RemoteTier) View(id artifact.ID) (tiers.View, error) {
+	key := sfKey(id)
+	if f, ok := r.takeHandoff(key); ok {
+		r.c.hits.Add(1)
+		r.c.handoffs.Add(1)
+		return &heapView{f: f}, nil
+	}
 	f, shared, err := r.fetch(id)
 	if err != nil {
 		return nil, err
 	}
-	return &heapView{f: f, sole: !shared}, nil
+	r.putHandoff(key, f)
+	_ = shared // kept by the handoff: never pooled
+	return &heapView{f: f}, nil
 }
 
-// Get implements tiers.Tier.
+// Get implements tiers.Tier (no handoff: nothing promotes after a Get).
 func (r *RemoteTier) Get(dst []byte, id artifact.ID) ([]byte, error) {
-	v, err := r.View(id)
+	f, shared, err := r.fetch(id)
 	if err != nil {
 		return dst[:0], err
 	}
+	v := &heapView{f: f, sole: !shared}
 	defer v.Release()
 	b := v.Bytes()
 	if len(dst) < len(b) {
@@ -141,7 +159,7 @@ func (r *RemoteTier) fetch(id artifact.ID) (*fetched, bool, error) {
 	if err := id.Validate(); err != nil {
 		return nil, false, fmt.Errorf("%w: %w", tiers.ErrNotFound, err)
 	}
-	key := string(append([]byte{byte(id.Namespace)}, id.Key...))
+	key := sfKey(id)
 	// DoChan joins (or starts) the flight before returning, so reads counts
 	// callers that are certain to share a fetch in progress.
 	ch := r.sf.DoChan(key, func() (any, error) { return r.fetchOnce(id.Clone()) })
@@ -156,6 +174,50 @@ func (r *RemoteTier) fetch(id artifact.ID) (*fetched, bool, error) {
 	}
 	r.c.hits.Add(1)
 	return res.Val.(*fetched), res.Shared, nil
+}
+
+func sfKey(id artifact.ID) string { return string(append([]byte{byte(id.Namespace)}, id.Key...)) }
+
+// Handoff bounds: a fetched payload waits this long (and within this many
+// bytes in all) for the promotion that follows a chain read.
+const (
+	handoffTTL      = 2 * time.Second
+	handoffMaxBytes = 64 << 20
+)
+
+type handoff struct {
+	key string
+	f   *fetched
+	at  time.Time
+}
+
+func (r *RemoteTier) takeHandoff(key string) (*fetched, bool) {
+	r.hoMu.Lock()
+	defer r.hoMu.Unlock()
+	now := time.Now()
+	for i, h := range r.ho {
+		if h.key == key {
+			r.ho = append(r.ho[:i], r.ho[i+1:]...)
+			r.hoBytes -= int64(len(h.f.b))
+			return h.f, now.Sub(h.at) < handoffTTL
+		}
+	}
+	return nil, false
+}
+
+func (r *RemoteTier) putHandoff(key string, f *fetched) {
+	if len(f.b) > handoffMaxBytes {
+		return
+	}
+	r.hoMu.Lock()
+	defer r.hoMu.Unlock()
+	now := time.Now()
+	for len(r.ho) > 0 && (r.hoBytes+int64(len(f.b)) > handoffMaxBytes || now.Sub(r.ho[0].at) >= handoffTTL) {
+		r.hoBytes -= int64(len(r.ho[0].f.b))
+		r.ho = r.ho[1:]
+	}
+	r.ho = append(r.ho, handoff{key: key, f: f, at: now})
+	r.hoBytes += int64(len(f.b))
 }
 
 // fetchOnce asks each candidate in turn; every failure is a miss.
@@ -332,7 +394,7 @@ func (r *RemoteTier) stats() RemoteStats {
 		FetchBytes: c.fetchBytes.Load(), PeerFailures: c.peerFailures.Load(),
 		Demotes: c.demotes.Load(), DemoteBytes: c.demoteBytes.Load(), DemoteFailures: c.demoteFailures.Load(),
 		NoTarget: c.noTarget.Load(), StaleEntries: c.stale.Load(),
-		Deletes: c.deletes.Load(), DeleteForwds: c.deleteFwd.Load(), PassedBy: c.passedBy.Load(),
+		Deletes: c.deletes.Load(), DeleteForwds: c.deleteFwd.Load(), PassedBy: c.passedBy.Load(), Handoffs: c.handoffs.Load(),
 	}
 }
 
