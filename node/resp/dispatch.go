@@ -67,6 +67,44 @@ func (c *conn) dispatch(args [][]byte) string {
 			c.set(args)
 		}
 		return "SET"
+	case "SETEX", "PSETEX":
+		if c.arity(args, 4) {
+			c.setex(args, name[0] == 'P')
+		}
+		return "SETEX"
+	case "SETNX":
+		if c.arity(args, 3) {
+			c.setnx(args[1], args[2])
+		}
+		return "SETNX"
+	case "GETDEL":
+		if c.arity(args, 2) {
+			c.getdel(args[1])
+		}
+		return "GETDEL"
+	case "INCR", "DECR":
+		if c.arity(args, 2) {
+			if name[0] == 'I' {
+				c.incrBy(args[1], 1)
+			} else {
+				c.incrBy(args[1], -1)
+			}
+		}
+		return "INCR"
+	case "INCRBY", "DECRBY":
+		if c.arity(args, 3) {
+			if name[0] == 'I' {
+				c.incrArg(args[1], args[2], 1)
+			} else {
+				c.incrArg(args[1], args[2], -1)
+			}
+		}
+		return "INCR"
+	case "APPEND":
+		if c.arity(args, 3) {
+			c.appendValue(args[1], args[2])
+		}
+		return "APPEND"
 	case "EXISTS":
 		if c.arity(args, -2) {
 			c.exists(args[1:])

@@ -456,3 +456,33 @@ func TestMultiExec(t *testing.T) {
 	expectErr(t, c.do("MULTI"), "ERR MULTI calls can not be nested")
 	expect(t, c.do("EXEC"), []any{})
 }
+
+func TestStringReadModifyWrite(t *testing.T) {
+	_, addr := startServer(t, Config{})
+	c := dial(t, addr)
+	expect(t, c.do("SETEX", "e", "100", "v"), "OK")
+	if ttl := c.do("TTL", "e").(int64); ttl != 100 {
+		t.Fatalf("SETEX ttl %d", ttl)
+	}
+	expect(t, c.do("PSETEX", "p", "100000", "v"), "OK")
+	expectErr(t, c.do("SETEX", "e", "0", "v"), "ERR invalid expire time in 'setex' command")
+	expect(t, c.do("SETNX", "n", "1"), int64(1))
+	expect(t, c.do("SETNX", "n", "2"), int64(0))
+	expect(t, c.do("GET", "n"), []byte("1"))
+	expect(t, c.do("INCR", "n"), int64(2))
+	expect(t, c.do("INCRBY", "n", "40"), int64(42))
+	expect(t, c.do("DECR", "fresh"), int64(-1))
+	expect(t, c.do("DECRBY", "n", "2"), int64(40))
+	expectErr(t, c.do("INCR", "e"), "ERR value is not an integer")
+	expect(t, c.do("SET", "max", "9223372036854775807"), "OK")
+	expectErr(t, c.do("INCR", "max"), "ERR increment or decrement would overflow")
+	expect(t, c.do("APPEND", "a", "foo"), int64(3))
+	expect(t, c.do("APPEND", "a", "bar"), int64(6))
+	expect(t, c.do("GETDEL", "a"), []byte("foobar"))
+	expect(t, c.do("GETDEL", "a"), nil)
+	expect(t, c.do("EXPIRE", "n", "50"), int64(1))
+	expect(t, c.do("INCR", "n"), int64(41))
+	if ttl := c.do("TTL", "n").(int64); ttl <= 0 || ttl > 50 {
+		t.Fatalf("INCR lost the TTL: %d", ttl)
+	}
+}
