@@ -28,6 +28,13 @@ func (c *conn) dispatch(args [][]byte) string {
 		}
 		name[i] = ch
 	}
+	if string(name) == "POST" || string(name) == "HOST:" {
+		// An HTTP request sent to the RESP port (cross-protocol scripting
+		// from a browser): close without answering, as Redis does.
+		c.s.protocolErrors.Add(1)
+		c.quit = true
+		return ""
+	}
 	if !c.authed {
 		switch string(name) {
 		case "AUTH", "HELLO", "QUIT":

@@ -486,3 +486,15 @@ func TestStringReadModifyWrite(t *testing.T) {
 		t.Fatalf("INCR lost the TTL: %d", ttl)
 	}
 }
+
+func TestHTTPToRESPPortIsDropped(t *testing.T) {
+	_, addr := startServer(t, Config{})
+	c := dial(t, addr)
+	if _, err := io.WriteString(c.nc, "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nSET k v\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c.r)
+	if err != nil || len(b) != 0 {
+		t.Fatalf("HTTP request answered: %q %v", b, err)
+	}
+}
