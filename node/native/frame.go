@@ -172,6 +172,7 @@ func NewFrameReader(r io.Reader, lim Limits) *FrameReader {
 // end between frames. The payload (Prefix.PayloadLen bytes) must be consumed
 // with ReadPayload or Discard before the next call.
 func (fr *FrameReader) Next() (Prefix, error) {
+	fr.Header.Reset() // an error before the header leaves request id 0, not the last one
 	if _, err := io.ReadFull(fr.r, fr.prefix[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return Prefix{}, fmt.Errorf("%w: truncated prefix", ErrMalformed)
@@ -192,7 +193,6 @@ func (fr *FrameReader) Next() (Prefix, error) {
 	if _, err := io.ReadFull(fr.r, fr.buf); err != nil {
 		return p, fmt.Errorf("%w: truncated header: %w", ErrMalformed, err)
 	}
-	fr.Header.Reset()
 	if err := fr.unmarshal.Unmarshal(fr.buf, &fr.Header); err != nil {
 		return p, fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
