@@ -37,6 +37,9 @@ type Config struct {
 	// payload's checksum (the upper tier computed it) instead of hashing the
 	// payload again; the payload is then verified on its first read.
 	TrustPutChecksum bool
+
+	// sysRoot is where sysfs is mounted ("/sys"); tests point it at a fake.
+	sysRoot string
 }
 
 // DefaultPath is the pool file of DefaultConfig.
@@ -64,6 +67,9 @@ func (c *Config) ensureDefaults() {
 	}
 	if c.Policy == "" {
 		c.Policy = "lru"
+	}
+	if c.sysRoot == "" {
+		c.sysRoot = "/sys"
 	}
 	if c.Path == "" && c.DAXDevice == "" {
 		c.Path = DefaultPath

@@ -86,10 +86,11 @@ func (m *mapping) Close() error {
 	return errors.Join(errs...)
 }
 
-// daxSize reads a device-DAX's size and alignment from sysfs.
-func daxSize(dev string) (size, align uint64, err error) {
+// daxSize reads a device-DAX's size and alignment from sysfs (mounted at
+// sysRoot).
+func daxSize(sysRoot, dev string) (size, align uint64, err error) {
 	base := filepath.Base(dev)
-	dir := filepath.Join("/sys/bus/dax/devices", base)
+	dir := filepath.Join(sysRoot, "bus/dax/devices", base)
 	size, err = readSysUint(filepath.Join(dir, "size"))
 	if err != nil {
 		return 0, 0, fmt.Errorf("cxl: size of %s: %w", dev, err)
@@ -97,6 +98,9 @@ func daxSize(dev string) (size, align uint64, err error) {
 	align, err = readSysUint(filepath.Join(dir, "align"))
 	if err != nil || align == 0 {
 		align = 2 << 20
+	}
+	if size < align {
+		return 0, 0, fmt.Errorf("%w: dax device %s of %d bytes", ErrTooSmall, dev, size)
 	}
 	return size - size%align, align, nil
 }

@@ -83,7 +83,7 @@ func openMedium(cfg *Config) (m *mapping, want extent.Geometry, size uint64, str
 			return nil, want, 0, false, path, fmt.Errorf("cxl: dax device: %w", err)
 		}
 		var align uint64
-		size, align, err = daxSize(path)
+		size, align, err = daxSize(cfg.sysRoot, path)
 		if err == nil {
 			want, err = extent.FitGeometry(bs, cfg.slotsFor(size), size, align)
 		}

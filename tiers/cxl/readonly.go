@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync/atomic"
 
 	"github.com/stratacache/stratacache/artifact"
@@ -38,14 +37,16 @@ type Span struct {
 func (s *Span) Valid() bool { return s.r.generation(s.loc.Offset) == s.loc.Generation }
 
 // OpenReadOnly attaches to the pool on path (a DAX device or a pool file).
-func OpenReadOnly(path string) (*Reader, error) {
+func OpenReadOnly(path string) (*Reader, error) { return openReadOnly("/sys", path) }
+
+func openReadOnly(sysRoot, path string) (*Reader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("cxl: attach: %w", err)
 	}
 	var size uint64
-	if strings.HasPrefix(path, "/dev/dax") {
-		size, _, err = daxSize(path)
+	if st, serr := f.Stat(); serr == nil && st.Mode()&os.ModeCharDevice != 0 {
+		size, _, err = daxSize(sysRoot, path)
 	} else {
 		var st os.FileInfo
 		if st, err = f.Stat(); err == nil {
