@@ -20,6 +20,10 @@ type Config struct {
 	// an existing pool it must match, or be 0 to adopt the pool's geometry.
 	// Ignored on a DAX device (the device size decides).
 	CapacityBytes int64
+	// AdoptGeometry opens an existing pool with its own geometry whatever
+	// CapacityBytes and MaxArtifacts say (they then size new pools only).
+	// Off, a different geometry is refused with ErrGeometry.
+	AdoptGeometry bool
 	// MaxArtifacts is the number of index slots; 0 means one per 64 KiB of
 	// capacity, at least 1024.
 	MaxArtifacts int

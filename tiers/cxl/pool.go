@@ -130,7 +130,7 @@ func sizeFile(f *os.File, cfg *Config) (size uint64, want extent.Geometry, stric
 	}
 	size = uint64(st.Size())
 	fresh := size == 0 || cfg.ResetMetadata
-	if cfg.CapacityBytes == 0 {
+	if cfg.CapacityBytes == 0 || (cfg.AdoptGeometry && !fresh) {
 		if fresh {
 			return 0, want, false, fmt.Errorf("%w: a new pool needs CapacityBytes", ErrConfig)
 		}

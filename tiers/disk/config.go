@@ -45,6 +45,10 @@ type Config struct {
 	// CapacityBytes is the data area (the hard byte budget). On an existing
 	// file it must match, or be 0 to adopt the file's geometry.
 	CapacityBytes int64
+	// AdoptGeometry opens an existing pool with its own geometry whatever
+	// CapacityBytes and MaxArtifacts say (they then size new pools only).
+	// Off, a different geometry is refused with ErrGeometry.
+	AdoptGeometry bool
 	// MaxArtifacts is the number of index slots; 0 means one per 16 KiB of
 	// capacity, at least 1024.
 	MaxArtifacts int

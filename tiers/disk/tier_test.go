@@ -287,3 +287,21 @@ func TestCapacityCapUnderConcurrentStoresAndReuse(t *testing.T) {
 		t.Fatalf("free space not coalesced: %d ranges", fr)
 	}
 }
+
+func TestAdoptGeometryOpensAnExistingFileOfAnotherSize(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tier")
+	d := open(t, testConfig(path))
+	d.Put(id(1), payload(1, 100), tiers.PutOptions{})
+	d.Close()
+	c := testConfig(path)
+	c.CapacityBytes = 32 << 20
+	if _, err := Open(c); !errors.Is(err, ErrGeometry) {
+		t.Fatalf("strict: %v", err)
+	}
+	c.AdoptGeometry = true
+	d = open(t, c)
+	defer d.Close()
+	if !d.Contains(id(1)) || d.Geometry().DataSize != 8<<20 {
+		t.Fatalf("adopted %+v", d.Geometry())
+	}
+}
