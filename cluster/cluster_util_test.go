@@ -44,6 +44,7 @@ func fastConfig(name string, mn *MemNetwork) Config {
 	c.FetchTimeout = 500 * time.Millisecond
 	c.Epoch = 1
 	c.ReconnectInterval = 100 * time.Millisecond
+	c.LeaveTimeout = 100 * time.Millisecond
 	return c
 }
 

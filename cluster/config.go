@@ -79,6 +79,8 @@ type Config struct {
 	// DirectoryMaxEntries caps the ownership directory (DirectoryBytes per
 	// entry, approximately; see Directory).
 	DirectoryMaxEntries int
+	// LeaveTimeout bounds Close's wait for its leave message to go out.
+	LeaveTimeout time.Duration
 	// ReconnectInterval is how often the node tries to rejoin members that
 	// went away: memberlist alone never merges the two sides of a healed
 	// partition once each has declared the other dead.
@@ -125,6 +127,7 @@ func DefaultLANConfig(name string) Config {
 		MetaInterval:        2 * time.Second,
 		TombstoneTTL:        30 * time.Second,
 		ReconnectInterval:   10 * time.Second,
+		LeaveTimeout:        2 * time.Second,
 		ReconnectTimeout:    time.Hour,
 		BroadcastQueueMax:   4096,
 	}
@@ -144,6 +147,7 @@ func DefaultLocalConfig(name string) Config {
 	c.DirectoryMaxEntries = 1 << 20
 	c.MetaInterval = 200 * time.Millisecond
 	c.ReconnectInterval = time.Second
+	c.LeaveTimeout = 500 * time.Millisecond
 	c.ReconnectTimeout = 10 * time.Minute
 	return c
 }
@@ -187,6 +191,9 @@ func (c *Config) EnsureDefaults() {
 	if c.TombstoneTTL == 0 {
 		c.TombstoneTTL = d.TombstoneTTL
 	}
+	if c.LeaveTimeout == 0 {
+		c.LeaveTimeout = d.LeaveTimeout
+	}
 	if c.ReconnectInterval == 0 {
 		c.ReconnectInterval = d.ReconnectInterval
 	}
@@ -221,7 +228,7 @@ func (c *Config) Validate() error {
 			bad("gossip key %d is %d bytes (want 16, 24 or 32)", i, n)
 		}
 	}
-	if c.FetchTimeout < 0 || c.DemoteTimeout < 0 || c.MetaInterval < 0 || c.TombstoneTTL < 0 || c.ReconnectInterval < 0 || c.ReconnectTimeout < 0 {
+	if c.FetchTimeout < 0 || c.DemoteTimeout < 0 || c.MetaInterval < 0 || c.TombstoneTTL < 0 || c.ReconnectInterval < 0 || c.ReconnectTimeout < 0 || c.LeaveTimeout < 0 {
 		bad("negative timeout")
 	}
 	if c.DirectoryMaxEntries < 0 || c.RetransmitMult < 0 || c.MaxIdleConns < 0 || c.BroadcastQueueMax < 0 || c.MaxArtifactBytes < 0 {

@@ -593,7 +593,7 @@ func (n *Node) shutdown(leave bool) error {
 		var errs []error
 		if n.ml != nil {
 			if leave {
-				if err := n.ml.Leave(2 * time.Second); err != nil {
+				if err := n.ml.Leave(n.cfg.LeaveTimeout); err != nil {
 					errs = append(errs, fmt.Errorf("cluster: leave: %w", err))
 				}
 			}
