@@ -3,6 +3,7 @@ package cxl
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stratacache/stratacache/tiers"
 	"github.com/stratacache/stratacache/tiers/internal/crashtest"
@@ -10,12 +11,12 @@ import (
 
 var crashCfg = crashtest.Config{
 	ChildTest: "TestCrashChild", Cycles: 100, Keys: 48, MaxAcks: 60,
-	MinSize: 4 << 10, MaxSize: 256 << 10, Seed: 42,
+	MinSize: 4 << 10, MaxSize: 1 << 20, Seed: 42, MaxKillDelay: 300 * time.Microsecond,
 }
 
 func crashOpen(dir string) (tiers.Tier, error) {
 	c := DefaultLocalConfig(filepath.Join(dir, "pool"))
-	c.CapacityBytes = 64 << 20
+	c.CapacityBytes = 128 << 20 // holds every key: an eviction would look like a loss
 	c.MaxArtifacts = 1024
 	return Open(c)
 }

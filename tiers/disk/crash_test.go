@@ -3,6 +3,7 @@ package disk
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stratacache/stratacache/tiers"
 	"github.com/stratacache/stratacache/tiers/internal/crashtest"
@@ -10,12 +11,12 @@ import (
 
 var crashCfg = crashtest.Config{
 	ChildTest: "TestCrashChild", Cycles: 100, Keys: 48, MaxAcks: 40,
-	MinSize: 4 << 10, MaxSize: 256 << 10, Seed: 7,
+	MinSize: 4 << 10, MaxSize: 1 << 20, Seed: 7, MaxKillDelay: 2 * time.Millisecond,
 }
 
 func crashOpen(dir string) (tiers.Tier, error) {
 	c := DefaultLocalConfig(filepath.Join(dir, "tier"))
-	c.CapacityBytes = 32 << 20
+	c.CapacityBytes = 128 << 20 // holds every key: an eviction would look like a loss
 	c.MaxArtifacts = 1024
 	c.Durability = DurabilitySync
 	return Open(c)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/tiers"
@@ -45,6 +46,9 @@ type Config struct {
 	// MinSize and MaxSize bound payload sizes.
 	MinSize, MaxSize int
 	Seed             uint64
+	// MaxKillDelay bounds the seeded delay between the target
+	// acknowledgement and the kill.
+	MaxKillDelay time.Duration
 	// Dir holds the tier's files; empty means a test temp dir.
 	Dir string
 }
@@ -113,15 +117,23 @@ func Child(t *testing.T, cfg Config, open Opener) {
 	}
 	fmt.Println("ready")
 	r := rand.New(rand.NewPCG(seed, cycle))
-	for seq := uint64(1); ; seq++ {
+	next := func(seq uint64) (int, uint64, []byte) {
 		k := r.IntN(cfg.Keys)
 		version := cycle<<32 | seq
 		size := cfg.MinSize + r.IntN(cfg.MaxSize-cfg.MinSize+1)
-		if err := tier.Put(key(k), Payload(k, version, size), tiers.PutOptions{}); err != nil {
+		return k, version, Payload(k, version, size)
+	}
+	// The next payload is made before the previous store is acknowledged, so
+	// that the parent's kill lands in a store, not in payload generation.
+	k, version, p := next(1)
+	for seq := uint64(2); ; seq++ {
+		if err := tier.Put(key(k), p, tiers.PutOptions{}); err != nil {
 			fmt.Printf("error %v\n", err)
 			t.Fatal(err)
 		}
-		fmt.Printf("ack %d %d\n", k, version)
+		ak, av := k, version
+		k, version, p = next(seq)
+		fmt.Printf("ack %d %d\n", ak, av)
 	}
 }
 
@@ -146,7 +158,7 @@ func Run(t *testing.T, cfg Config, open Opener) {
 	killedMidStore := 0
 	for cycle := 1; cycle <= cycles; cycle++ {
 		target := r.IntN(cfg.MaxAcks + 1)
-		acks, err := runChild(cfg, dir, cycle, target, acked)
+		acks, err := runChild(cfg, dir, cycle, target, acked, r)
 		if err != nil {
 			t.Fatalf("cycle %d: %v", cycle, err)
 		}
@@ -175,7 +187,7 @@ func Run(t *testing.T, cfg Config, open Opener) {
 
 // runChild starts a child, reads its acknowledgements into acked and kills
 // it once it has acknowledged target stores.
-func runChild(cfg Config, dir string, cycle, target int, acked map[int]uint64) (int, error) {
+func runChild(cfg Config, dir string, cycle, target int, acked map[int]uint64, killJitter *rand.Rand) (int, error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^"+cfg.ChildTest+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envChild+"=1", envDir+"="+dir,
 		envCycle+"="+strconv.Itoa(cycle), envSeed+"="+strconv.FormatUint(cfg.Seed, 10))
@@ -213,6 +225,12 @@ func runChild(cfg Config, dir string, cycle, target int, acked map[int]uint64) (
 		}
 		if childErr != nil {
 			break
+		}
+	}
+	// A seeded extra moment (busy-waited: a sleep's granularity is coarser
+	// than a store) spreads the kills over the whole store.
+	if delay := time.Duration(killJitter.IntN(int(cfg.MaxKillDelay) + 1)); delay > 0 {
+		for start := time.Now(); time.Since(start) < delay; {
 		}
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
