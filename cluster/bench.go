@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand"
 	"net"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -81,9 +82,11 @@ type FailureDetection struct {
 type RemoteFetch struct {
 	SizeMiB  int     `json:"size_mib"`
 	GBps     float64 `json:"gbps"`      // peer transport, payload into a reused buffer, checksum verified
-	TierGBps float64 `json:"tier_gbps"` // RemoteTier.Get: singleflight, fresh buffer, copy to the caller
-	RawGBps  float64 `json:"raw_gbps"`  // one TCP connection, request byte then the payload
-	Ratio    float64 `json:"ratio"`     // gbps / raw_gbps
+	TierGBps float64 `json:"tier_gbps"` // RemoteTier.Get: singleflight, pooled buffer, copy to the caller
+	// NoCheckGBps is gbps with Config.SkipFetchChecksum.
+	NoCheckGBps float64 `json:"nocheck_gbps"`
+	RawGBps     float64 `json:"raw_gbps"` // one TCP connection, request byte then the payload
+	Ratio       float64 `json:"ratio"`    // gbps / raw_gbps
 }
 
 // DirectoryFigure is the directory's memory cost.
@@ -123,7 +126,7 @@ func RunBenchWith(w io.Writer, jsonOut bool, o BenchOptions) error {
 		fmt.Fprintf(tw, "failure_detection\t%d nodes\t%.2f s\t\t\n", f.Nodes, f.Seconds)
 	}
 	for _, f := range r.RemoteFetch {
-		fmt.Fprintf(tw, "remote_fetch\t%d MiB\tpeer %.2f GB/s\traw TCP %.2f GB/s\tratio %.2f (tier %.2f GB/s)\n", f.SizeMiB, f.GBps, f.RawGBps, f.Ratio, f.TierGBps)
+		fmt.Fprintf(tw, "remote_fetch\t%d MiB\tpeer %.2f GB/s\traw TCP %.2f GB/s\tratio %.2f (tier %.2f, unchecked %.2f GB/s)\n", f.SizeMiB, f.GBps, f.RawGBps, f.Ratio, f.TierGBps, f.NoCheckGBps)
 	}
 	fmt.Fprintf(tw, "directory\t%d entries\t%.1f bytes/entry\t\t\n", r.Directory.Entries, r.Directory.BytesPerEntry)
 	return tw.Flush()
@@ -358,6 +361,11 @@ func benchFetchSize(o BenchOptions, size int) (RemoteFetch, error) {
 		_, _, _, err := dst.peers.fetch(ctx, addr, id, func(int) []byte { return buf })
 		return err
 	}
+	noCheck := func() error {
+		dst.peers.verify = false
+		defer func() { dst.peers.verify = true }()
+		return peerFetch()
+	}
 	tierFetch := func() error {
 		_, err := dst.remote.Get(buf, id)
 		return err
@@ -368,12 +376,12 @@ func benchFetchSize(o BenchOptions, size int) (RemoteFetch, error) {
 			return res, err
 		}
 	}
-	var peer, tier, rawT []float64
+	var peer, tier, rawT, nocheck []float64
 	for t := 0; t < o.Trials; t++ {
 		for _, m := range []struct {
 			f   func() error
 			out *[]float64
-		}{{peerFetch, &peer}, {func() error { return raw.fetch(buf) }, &rawT}, {tierFetch, &tier}} {
+		}{{peerFetch, &peer}, {func() error { return raw.fetch(buf) }, &rawT}, {tierFetch, &tier}, {noCheck, &nocheck}} {
 			t0 := time.Now()
 			for i := 0; i < iters; i++ {
 				if err := m.f(); err != nil {
@@ -383,7 +391,7 @@ func benchFetchSize(o BenchOptions, size int) (RemoteFetch, error) {
 			*m.out = append(*m.out, float64(iters*size)/time.Since(t0).Seconds()/1e9)
 		}
 	}
-	res.GBps, res.TierGBps, res.RawGBps = median(peer), median(tier), median(rawT)
+	res.GBps, res.TierGBps, res.RawGBps, res.NoCheckGBps = median(peer), median(tier), median(rawT), median(nocheck)
 	res.Ratio = res.GBps / res.RawGBps
 	return res, nil
 }
@@ -446,4 +454,27 @@ func (s *rawServer) close() {
 	_ = s.conn.Close()
 	_ = s.ln.Close()
 	s.wg.Wait()
+}
+
+// measureDirectoryBytes is the heap growth per entry of a directory of n
+// entries.
+func measureDirectoryBytes(n int) float64 {
+	var before, after runtime.MemStats
+	// Two collections: sync.Pool keeps a victim generation for one more GC,
+	// and pooled fetch buffers freed during the measurement would be
+	// subtracted from it.
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	d := NewDirectory("self", 1, 0)
+	d.SetNode("peer", 1, true)
+	rng := rand.New(rand.NewSource(2))
+	for i := 0; i < n; i++ {
+		d.Put("peer", 1, rng.Uint64(), tiers.KindCXL, uint64(i+1))
+	}
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(d)
+	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 }

@@ -68,6 +68,11 @@ type Config struct {
 	FetchTimeout time.Duration
 	// DemoteTimeout bounds one demote into a peer's pool.
 	DemoteTimeout time.Duration
+	// SkipFetchChecksum trusts fetched payloads without hashing them. The
+	// default verifies every fetch against the sender's xxhash64 (a
+	// mismatch is a miss); the hash overlaps the read but still costs CPU
+	// (docs/cluster.md has both figures).
+	SkipFetchChecksum bool
 	// MaxIdleConns is the pool of idle connections kept per peer.
 	MaxIdleConns int
 	// MaxArtifactBytes refuses larger payloads from peers.

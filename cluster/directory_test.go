@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"math/rand"
-	"runtime"
 	"testing"
 
 	"github.com/stratacache/stratacache/tiers"
@@ -130,24 +129,6 @@ func TestDirectoryBytesPerEntry(t *testing.T) {
 	if got > 64 {
 		t.Fatalf("%.1f bytes per entry > 64", got)
 	}
-}
-
-// measureDirectoryBytes is the heap growth per entry of a directory of n
-// entries.
-func measureDirectoryBytes(n int) float64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	d := NewDirectory("self", 1, 0)
-	d.SetNode("peer", 1, true)
-	rng := rand.New(rand.NewSource(2))
-	for i := 0; i < n; i++ {
-		d.Put("peer", 1, rng.Uint64(), tiers.KindCXL, uint64(i+1))
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	runtime.KeepAlive(d)
-	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 }
 
 func TestDeltaRoundTripAndSnapshot(t *testing.T) {
