@@ -61,19 +61,27 @@ func key(k int) artifact.ID {
 }
 
 // Payload is the deterministic payload of (key, version): a 24-byte
-// self-description then seeded bytes, so any payload read can be checked.
+// self-description, then a 4 KiB block seeded by (key, version) repeated
+// with each copy stamped with its index, so any payload read can be checked
+// and a mix of two versions or two positions shows. Cheap to make: copies,
+// not a random draw per word (which dominated runs under -race).
 func Payload(k int, version uint64, size int) []byte {
 	size = max(size, 24)
 	b := make([]byte, size)
+	var block [4096]byte
+	r := rand.New(rand.NewPCG(uint64(k), version))
+	for i := 0; i < len(block); i += 8 {
+		binary.LittleEndian.PutUint64(block[i:], r.Uint64())
+	}
+	for j, off := 0, 0; off < size; j, off = j+1, off+len(block) {
+		n := copy(b[off:], block[:])
+		if n >= 8 {
+			binary.LittleEndian.PutUint64(b[off:], binary.LittleEndian.Uint64(block[:])^uint64(j))
+		}
+	}
 	binary.LittleEndian.PutUint64(b[0:], uint64(k))
 	binary.LittleEndian.PutUint64(b[8:], version)
 	binary.LittleEndian.PutUint64(b[16:], uint64(size))
-	r := rand.New(rand.NewPCG(uint64(k), version))
-	for i := 24; i < size; i += 8 {
-		var w [8]byte
-		binary.LittleEndian.PutUint64(w[:], r.Uint64())
-		copy(b[i:], w[:])
-	}
 	return b
 }
 

@@ -461,3 +461,44 @@ func TestReopenFallsBackToOlderVersionWhenNewerIsTorn(t *testing.T) {
 	e2 := openEngine(t, m, g)
 	mustGet(t, e2, kid(1), oldP)
 }
+
+func TestTTLExpiresAndCloseWaitsForViews(t *testing.T) {
+	g := testGeo(t, 16, 1<<20)
+	m := newMemMedia(g, true)
+	now := int64(1000)
+	e, err := Open(m, Options{Name: "t", Geometry: g, Policy: newFIFO(), Now: func() int64 { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Put(kid(1), []byte("short-lived"), tiers.PutOptions{Meta: artifact.Meta{TTL: 50}}); err != nil {
+		t.Fatal(err)
+	}
+	if !e.Contains(kid(1)) {
+		t.Fatal("fresh artifact missing")
+	}
+	now += 50
+	if e.Contains(kid(1)) {
+		t.Fatal("expired artifact served")
+	}
+	if err := e.Put(kid(2), []byte("held"), tiers.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.View(kid(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m.closed.Load() {
+		t.Fatal("medium closed under an open view")
+	}
+	if string(v.Bytes()) != "held" {
+		t.Fatal("view bytes changed")
+	}
+	v.Release()
+	v.Release() // a second Release is ignored
+	if !m.closed.Load() {
+		t.Fatal("medium not closed by the last Release")
+	}
+}
