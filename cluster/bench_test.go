@@ -49,7 +49,7 @@ func TestRunBenchSmall(t *testing.T) {
 	}
 }
 
-// TestRunBenchFull prints the figures: go test ./cluster -run RunBenchFull -cluster.bench -v
+// TestRunBenchFull prints the figures as a table: go test ./cluster -run 'RunBenchFull$' -cluster.bench -v
 func TestRunBenchFull(t *testing.T) {
 	if !*fullBench {
 		t.Skip("needs -cluster.bench (~20 s)")
@@ -113,5 +113,15 @@ func BenchmarkRawTCP16MiB(b *testing.B) {
 		if err := s.fetch(buf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestRunBenchFullJSON prints RunBench's JSON: go test ./cluster -run RunBenchFullJSON -cluster.bench -v
+func TestRunBenchFullJSON(t *testing.T) {
+	if !*fullBench {
+		t.Skip("needs -cluster.bench (~40 s)")
+	}
+	if err := RunBench(os.Stdout, true); err != nil {
+		t.Fatal(err)
 	}
 }
