@@ -66,7 +66,7 @@ func Dial(ctx context.Context, addr string, o DialOptions) (*Client, error) {
 	c := &Client{nc: nc, br: bufio.NewReaderSize(nc, 64<<10)}
 	c.fr = NewFrameReader(c.br, o.Limits)
 	h := &messages.FrameHeader{Op: messages.Op_OP_HELLO, AuthToken: []byte(o.Token),
-		Attrs: map[string]string{"version": strconv.Itoa(Version), "client": o.Client}}
+		Attrs: map[string]string{"version": strconv.Itoa(int(Version)), "client": o.Client}}
 	if _, err := c.roundTrip(ctx, h, nil); err != nil {
 		_ = nc.Close()
 		return nil, fmt.Errorf("native: hello: %w", err)
@@ -306,21 +306,20 @@ func (c *Client) MGet(ctx context.Context, ids []artifact.ID) ([][]byte, error) 
 		return nil, err
 	}
 	lens := c.fr.Header.GetPayloadLengths()
-	if len(lens) != len(ids) {
+	if len(lens) != len(ids) && !(len(ids) == 0 && p.PayloadLen == 0) {
 		return nil, fmt.Errorf("%w: %d lengths for %d ids", ErrMalformed, len(lens), len(ids))
 	}
-	var total uint64
-	for _, n := range lens {
-		if n != MissLength {
-			total += n
-		}
-	}
-	if total != p.PayloadLen {
-		return nil, fmt.Errorf("%w: lengths add to %d, frame carries %d", ErrMalformed, total, p.PayloadLen)
+	missing, err := parseMissing(c.fr.Header.GetAttrs()[MissingAttr], len(ids))
+	if err != nil {
+		return nil, err
 	}
 	out := make([][]byte, len(ids))
 	for i, n := range lens {
-		if n == MissLength {
+		if len(missing) > 0 && missing[0] == i {
+			missing = missing[1:]
+			if n != 0 {
+				return nil, fmt.Errorf("%w: missing id %d has %d payload bytes", ErrMalformed, i, n)
+			}
 			continue
 		}
 		out[i] = make([]byte, n)

@@ -1,41 +1,45 @@
 package native
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"math"
+	"sort"
+	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/stratacache/stratacache/messages"
+	"github.com/stratacache/stratacache/messages/frame"
 )
 
-// The frame prefix: 'S' 'C', version, flags (0), header length (uint32 LE),
-// payload length (uint64 LE).
+// The frame layout is messages/frame's (shared with clientsdk and the
+// cluster's peer transport): a 32-byte prefix (magic "STRC", version,
+// header length, payload length, request id), the protobuf FrameHeader,
+// the raw payload. This file adds the node's own limits on top of it.
 const (
-	PrefixSize = 16
-	Magic0     = 'S'
-	Magic1     = 'C'
-	Version    = 1
+	PrefixSize = frame.PrefixLen
+	Version    = frame.Version
 )
 
-// MissLength in an MGET reply's payload_lengths marks an artifact that was
-// not found (no payload bytes follow for it).
-const MissLength = math.MaxUint64
+// MissingAttr names the MGET reply attribute that lists, comma separated
+// and ascending, the indices of the ids that were not found (their
+// payload_lengths entries are 0 and no bytes follow for them).
+const MissingAttr = "missing"
 
 // Errors of the frame codec. Every one of them means the stream can no
-// longer be trusted: the connection is closed after an error reply.
+// longer be trusted: the connection is closed after an error reply. They
+// are messages/frame's, so errors.Is works with either package's names.
 var (
-	ErrBadMagic   = errors.New("native: bad magic")
-	ErrBadVersion = errors.New("native: unsupported protocol version")
-	ErrTooLarge   = errors.New("native: frame over the limit")
-	ErrMalformed  = errors.New("native: malformed frame")
+	ErrBadMagic   = frame.ErrBadMagic
+	ErrBadVersion = frame.ErrBadVersion
+	ErrTooLarge   = frame.ErrTooLarge
+	ErrMalformed  = frame.ErrMalformed
 )
 
 // Limits bound one frame; they are checked on the prefix, before any buffer
-// for the header or the payload is allocated.
+// for the header or the payload is allocated, and then on the header.
 type Limits struct {
 	MaxHeader  int   // encoded FrameHeader bytes
 	MaxPayload int64 // one artifact's payload
@@ -65,81 +69,47 @@ func (l *Limits) ensureDefaults() {
 	}
 }
 
-// Prefix is a decoded frame prefix.
-type Prefix struct {
-	Version    uint8
-	Flags      uint8
-	HeaderLen  uint32
-	PayloadLen uint64
+func (l Limits) frameLimits() frame.Limits {
+	return frame.Limits{MaxHeaderBytes: uint32(min(l.MaxHeader, 1<<31)), MaxPayloadBytes: uint64(l.MaxRequest)}
 }
 
-// AppendPrefix appends a frame prefix to dst.
-func AppendPrefix(dst []byte, headerLen int, payloadLen uint64) []byte {
-	dst = append(dst, Magic0, Magic1, Version, 0)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(headerLen))
-	return binary.LittleEndian.AppendUint64(dst, payloadLen)
-}
+// Prefix is a decoded frame prefix.
+type Prefix = frame.Prefix
 
 // ParsePrefix decodes and checks a prefix against lim.
 func ParsePrefix(b []byte, lim Limits) (Prefix, error) {
-	if len(b) < PrefixSize {
-		return Prefix{}, fmt.Errorf("%w: short prefix", ErrMalformed)
+	p, err := frame.ParsePrefix(b, lim.frameLimits())
+	if err == nil && p.Flags != 0 {
+		err = fmt.Errorf("%w: unknown flags %#02x", ErrMalformed, p.Flags)
 	}
-	if b[0] != Magic0 || b[1] != Magic1 {
-		return Prefix{}, fmt.Errorf("%w: %#02x %#02x", ErrBadMagic, b[0], b[1])
-	}
-	p := Prefix{
-		Version:    b[2],
-		Flags:      b[3],
-		HeaderLen:  binary.LittleEndian.Uint32(b[4:8]),
-		PayloadLen: binary.LittleEndian.Uint64(b[8:16]),
-	}
-	if p.Version != Version {
-		return p, fmt.Errorf("%w: %d (this node speaks %d)", ErrBadVersion, p.Version, Version)
-	}
-	if p.Flags != 0 {
-		return p, fmt.Errorf("%w: unknown flags %#02x", ErrMalformed, p.Flags)
-	}
-	if p.HeaderLen == 0 || int64(p.HeaderLen) > int64(lim.MaxHeader) {
-		return p, fmt.Errorf("%w: header of %d bytes (max %d)", ErrTooLarge, p.HeaderLen, lim.MaxHeader)
-	}
-	if p.PayloadLen > uint64(lim.MaxRequest) {
-		return p, fmt.Errorf("%w: payload of %d bytes (max %d)", ErrTooLarge, p.PayloadLen, lim.MaxRequest)
-	}
-	return p, nil
+	return p, err
 }
 
-// CheckHeader checks a decoded header against its prefix and lim: the
-// payload lengths it declares add up to the prefix's, no single payload is
-// over the limit, and the batch is not too long. MGET replies (which mark
-// misses with MissLength) are checked by the client, not here.
+// CheckHeader checks a decoded header against its prefix (messages/frame's
+// rules: the same request id, payload lengths adding up to the prefix's)
+// and against lim: batch length, and no single payload over the limit.
 func CheckHeader(h *messages.FrameHeader, p Prefix, lim Limits) error {
+	if err := frame.Check(p, h); err != nil {
+		return err
+	}
 	if len(h.GetIds()) > lim.MaxBatch {
 		return fmt.Errorf("%w: %d ids (max %d)", ErrTooLarge, len(h.GetIds()), lim.MaxBatch)
 	}
 	if len(h.GetPayloadLengths()) > lim.MaxBatch || len(h.GetMetas()) > lim.MaxBatch {
 		return fmt.Errorf("%w: batch over %d entries", ErrTooLarge, lim.MaxBatch)
 	}
+	for _, n := range h.GetPayloadLengths() {
+		if n > uint64(lim.MaxPayload) {
+			return fmt.Errorf("%w: payload of %d bytes (max %d)", ErrTooLarge, n, lim.MaxPayload)
+		}
+	}
 	switch h.GetOp() {
 	case messages.Op_OP_MPUT:
 		if len(h.GetPayloadLengths()) != len(h.GetIds()) {
 			return fmt.Errorf("%w: %d payload lengths for %d ids", ErrMalformed, len(h.GetPayloadLengths()), len(h.GetIds()))
 		}
-		var sum uint64
-		for _, n := range h.GetPayloadLengths() {
-			if n > uint64(lim.MaxPayload) {
-				return fmt.Errorf("%w: payload of %d bytes (max %d)", ErrTooLarge, n, lim.MaxPayload)
-			}
-			sum += n // no overflow: each term is at most MaxPayload, at most MaxBatch terms
-		}
-		if sum != p.PayloadLen {
-			return fmt.Errorf("%w: payload lengths add to %d, frame carries %d", ErrMalformed, sum, p.PayloadLen)
-		}
-	default:
-		if h.GetPayloadLength() != p.PayloadLen {
-			return fmt.Errorf("%w: header says %d payload bytes, prefix %d", ErrMalformed, h.GetPayloadLength(), p.PayloadLen)
-		}
-		if h.GetOp() == messages.Op_OP_PUT && p.PayloadLen > uint64(lim.MaxPayload) {
+	case messages.Op_OP_PUT:
+		if p.PayloadLen > uint64(lim.MaxPayload) {
 			return fmt.Errorf("%w: payload of %d bytes (max %d)", ErrTooLarge, p.PayloadLen, lim.MaxPayload)
 		}
 	}
@@ -221,12 +191,40 @@ func (fr *FrameReader) Discard(n int64) error {
 // AppendFrameHead appends prefix and encoded header for a frame carrying
 // payloadLen payload bytes; the payload is written after it separately.
 func AppendFrameHead(dst []byte, h *messages.FrameHeader, payloadLen uint64) ([]byte, error) {
-	start := len(dst)
-	dst = append(dst, make([]byte, PrefixSize)...)
-	dst, err := proto.MarshalOptions{}.MarshalAppend(dst, h)
-	if err != nil {
-		return dst[:start], fmt.Errorf("native: encode header: %w", err)
+	return frame.AppendHead(dst, h, payloadLen)
+}
+
+// formatMissing renders MGET's missing indices for MissingAttr.
+func formatMissing(idx []int) string {
+	var b strings.Builder
+	for i, x := range idx {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(x))
 	}
-	AppendPrefix(dst[start:start], len(dst)-start-PrefixSize, payloadLen)
-	return dst, nil
+	return b.String()
+}
+
+// parseMissing reads MissingAttr: ascending indices below n.
+func parseMissing(s string, n int) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) > n {
+		return nil, fmt.Errorf("%w: %d missing of %d ids", ErrMalformed, len(parts), n)
+	}
+	out := make([]int, len(parts))
+	for i, p := range parts {
+		x, err := strconv.Atoi(p)
+		if err != nil || x < 0 || x >= n {
+			return nil, fmt.Errorf("%w: missing index %q", ErrMalformed, p)
+		}
+		out[i] = x
+	}
+	if !sort.IntsAreSorted(out) {
+		return nil, fmt.Errorf("%w: missing indices out of order", ErrMalformed)
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stratacache/stratacache/messages"
+	"github.com/stratacache/stratacache/messages/frame"
 )
 
 func seedFrames() [][]byte {
@@ -26,7 +27,7 @@ func seedFrames() [][]byte {
 		b, _ := AppendFrameHead(nil, h, n)
 		seeds = append(seeds, append(b, bytes.Repeat([]byte{'p'}, int(n))...))
 	}
-	return append(seeds, []byte("SC"), AppendPrefix(nil, 1<<31, 1<<62), []byte("*1\r\n$4\r\nPING\r\n"))
+	return append(seeds, []byte("SC"), frame.AppendPrefix(nil, frame.Prefix{HeaderLen: 1 << 31, PayloadLen: 1 << 62}), []byte("*1\r\n$4\r\nPING\r\n"))
 }
 
 // FuzzFrameReader decodes arbitrary bytes as a frame stream within small

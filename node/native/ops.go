@@ -143,8 +143,8 @@ func (c *conn) onHello(reqID uint64, p Prefix) error {
 		c.replyError(reqID, CodeProtocol, "HELLO carries no payload")
 		return errors.New("hello with payload")
 	}
-	if v, ok := h.GetAttrs()["version"]; ok && v != strconv.Itoa(Version) {
-		c.replyError(reqID, CodeUnsupported, "protocol version "+v+" not supported (this node speaks "+strconv.Itoa(Version)+")")
+	if v, ok := h.GetAttrs()["version"]; ok && v != strconv.Itoa(int(Version)) {
+		c.replyError(reqID, CodeUnsupported, "protocol version "+v+" not supported (this node speaks "+strconv.Itoa(int(Version))+")")
 		return errors.New("bad hello version")
 	}
 	if tok := c.s.cfg.AuthToken; tok != "" && subtle.ConstantTimeCompare(h.GetAuthToken(), []byte(tok)) != 1 {
@@ -155,7 +155,7 @@ func (c *conn) onHello(reqID uint64, p Prefix) error {
 	c.hello = true
 	attrs := map[string]string{
 		"server":      "stratacache",
-		"version":     strconv.Itoa(Version),
+		"version":     strconv.Itoa(int(Version)),
 		"max_payload": strconv.FormatInt(c.s.lim.MaxPayload, 10),
 		"max_request": strconv.FormatInt(c.s.lim.MaxRequest, 10),
 		"max_batch":   strconv.Itoa(c.s.lim.MaxBatch),
@@ -337,8 +337,9 @@ func (c *conn) onMPut(reqID uint64) error {
 }
 
 // onMGet answers with every hit's payload in order; payload_lengths gives
-// each length, MissLength for a miss (no bytes), and metas each artifact's
-// metadata (empty for a miss). The payloads go out as zero-copy views.
+// each length (0 for a miss), metas each artifact's metadata (empty for a
+// miss), and attrs[MissingAttr] the indices of the misses. The payloads go
+// out as zero-copy views.
 func (c *conn) onMGet(reqID uint64) error {
 	h := &c.fr.Header
 	ids := h.GetIds()
@@ -351,6 +352,7 @@ func (c *conn) onMGet(reqID uint64) error {
 	rh := &messages.FrameHeader{RequestId: reqID, Op: messages.Op_OP_REPLY,
 		PayloadLengths: make([]uint64, len(ids)), Metas: make([]*messages.Metadata, len(ids))}
 	var total uint64
+	var missing []int
 	pieces := make([][]byte, 0, len(ids))
 	for i, pid := range ids {
 		id, err := messages.IDFromProto(pid)
@@ -365,7 +367,7 @@ func (c *conn) onMGet(reqID uint64) error {
 				return nil
 			}
 			c.s.misses.Add(1)
-			rh.PayloadLengths[i] = MissLength
+			missing = append(missing, i)
 			rh.Metas[i] = &messages.Metadata{}
 			continue
 		}
@@ -381,7 +383,9 @@ func (c *conn) onMGet(reqID uint64) error {
 		rh.Metas[i] = messages.MetaToProto(v.Meta())
 		pieces = append(pieces, b)
 	}
-	rh.PayloadLength = total
+	if len(missing) > 0 {
+		rh.Attrs = map[string]string{MissingAttr: formatMissing(missing)}
+	}
 	out, err := AppendFrameHead(c.out, rh, total)
 	if err != nil {
 		c.replyErr(reqID, err)

@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/messages"
+	"github.com/stratacache/stratacache/messages/frame"
 	"github.com/stratacache/stratacache/tiers"
 	"github.com/stratacache/stratacache/tiers/eviction"
 	"github.com/stratacache/stratacache/tiers/memory"
@@ -203,19 +206,22 @@ func rawConn(t *testing.T, addr string) (net.Conn, *FrameReader) {
 
 func TestBadFramesAreRefused(t *testing.T) {
 	s, addr := startServer(t, ServerConfig{MaxPayload: 1 << 20, MaxRequest: 2 << 20})
+	// putHead builds a PUT frame head by hand, so that the prefix and the
+	// header may disagree.
 	putHead := func(payloadLen uint64, declared uint64) []byte {
 		h := &messages.FrameHeader{Op: messages.Op_OP_PUT, RequestId: 2, PayloadLength: declared,
 			Ids: []*messages.ArtifactID{messages.IDToProto(kv("x"))}}
-		b, _ := AppendFrameHead(nil, h, payloadLen)
-		return b
+		hb, _ := proto.Marshal(h)
+		b := frame.AppendPrefix(nil, frame.Prefix{HeaderLen: uint32(len(hb)), PayloadLen: payloadLen, RequestID: 2})
+		return append(b, hb...)
 	}
 	huge := putHead(1<<40, 1<<40)
 	overPut := putHead(1<<20+1, 1<<20+1)
 	mismatch := putHead(10, 11)
-	badMagic := append([]byte("GET / HTTP/1.1\r\n"), 0)
+	badMagic := []byte("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
 	badVersion := putHead(0, 0)
-	badVersion[2] = 9
-	hugeHeader := AppendPrefix(nil, 1<<30, 0)
+	badVersion[4] = 9
+	hugeHeader := frame.AppendPrefix(nil, frame.Prefix{HeaderLen: 1 << 30})
 	for _, tc := range []struct {
 		name  string
 		input []byte
@@ -227,7 +233,7 @@ func TestBadFramesAreRefused(t *testing.T) {
 		{"bad magic", badMagic, CodeProtocol},
 		{"bad version", badVersion, CodeProtocol},
 		{"header over the limit", hugeHeader, CodeTooLarge},
-		{"garbage header", append(AppendPrefix(nil, 4, 0), 0xff, 0xff, 0xff, 0xff), CodeProtocol},
+		{"garbage header", append(frame.AppendPrefix(nil, frame.Prefix{HeaderLen: 4}), 0xff, 0xff, 0xff, 0xff), CodeProtocol},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nc, fr := rawConn(t, addr)
@@ -308,7 +314,7 @@ func TestConnLimitAndSlowClient(t *testing.T) {
 	}
 	// A client that sends half a frame and stalls is cut off too.
 	nc, _ := rawConn(t, addr)
-	if _, err := nc.Write(AppendPrefix(nil, 100, 0)); err != nil {
+	if _, err := nc.Write(frame.AppendPrefix(nil, frame.Prefix{HeaderLen: 100})); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 1)
