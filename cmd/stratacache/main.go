@@ -39,6 +39,7 @@ func commands() map[string]command {
 func benchCommands() map[string]command {
 	return map[string]command{
 		"engine": {runBenchEngine, "the storage engine against copy() (issue targets in docs/BENCHMARKS.md)"},
+		"tiers":  {runBenchTiers, "the CXL and disk tiers against copy(), pwrite and pread; disk reopen time"},
 		"net":    {runBenchNet, "a load generator for our native/RESP ports, Redis, memcached, raw TCP"},
 	}
 }
