@@ -269,3 +269,25 @@ func TestRedisCLIOverTLSWithAuth(t *testing.T) {
 		t.Fatalf("redis-cli --tls without a password: %v %q", err, out)
 	}
 }
+
+// TestRedisPyLMCacheSequence runs the LMCache connector's calls through
+// redis-py, the client LMCache uses (Debian: python3-redis), sync and
+// asyncio, including a MULTI/EXEC pipeline and scan_iter.
+func TestRedisPyLMCacheSequence(t *testing.T) {
+	var python string
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(p, "-c", "import redis, redis.asyncio").Run() == nil {
+			python = p
+			break
+		}
+	}
+	if python == "" {
+		t.Skip("redis-py not installed (apt-get install -y python3-redis): skipping")
+	}
+	n := startNode(t, testConfig())
+	host, port, _ := net.SplitHostPort(n.Addrs().RESP)
+	out, err := exec.Command(python, "testdata/lmcache_redis.py", host, port).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("redis-py LMCache sequence: %v\n%s", err, out)
+	}
+}
