@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/tiers"
 )
 
@@ -209,4 +210,96 @@ func TestRemoteHitIsPromotedWithoutASecondFetch(t *testing.T) {
 	if _, tier, err := a.eng.View(context.Background(), id, actors.Chain()); err != nil || tier != "mem" {
 		t.Fatalf("second read from %q: %v", tier, err)
 	}
+}
+
+func TestRemoteDeleteStatAndPrefetch(t *testing.T) {
+	_, nodes := startCluster(t, 2, clusterOpts{})
+	a, b := nodes[0], nodes[1]
+	id := kvID("ops")
+	want := payloadOf(8, 64<<10)
+	storeIn(t, b, "cxl", id, want)
+	waitFor(t, 5*time.Second, "owner gossiped", func() bool { return ownerSeen(nodes[:1], id, "n2") })
+	rt := a.n.RemoteTier()
+	if !rt.Contains(id) {
+		t.Fatal("remote tier does not report the peer's artifact")
+	}
+	m, err := rt.Stat(id)
+	if err != nil || m.Length != int64(len(want)) {
+		t.Fatalf("stat: %+v %v", m, err)
+	}
+	if n := rt.Prefetch(context.Background(), []artifact.ID{id}); n != 1 {
+		t.Fatalf("prefetch accepted by %d peers", n)
+	}
+	if !b.mem.Contains(id) {
+		t.Fatal("prefetch did not warm n2's top tier")
+	}
+	// A delete on n1 reaches the owner.
+	found, err := a.eng.Delete(context.Background(), id)
+	if err != nil || !found {
+		t.Fatalf("delete through n1: found=%v err=%v", found, err)
+	}
+	if b.mem.Contains(id) || b.cxl.Contains(id) {
+		t.Fatal("the owner still holds a deleted artifact")
+	}
+	waitFor(t, 5*time.Second, "the delete reaches the directories", func() bool {
+		for _, tn := range nodes {
+			if _, ok := tn.n.Directory().Lookup(id.Hash); ok {
+				return false
+			}
+		}
+		return true
+	})
+	if _, err := rt.Stat(id); !errors.Is(err, tiers.ErrNotFound) {
+		t.Fatalf("stat after delete: %v", err)
+	}
+	// The owner's own snapshot over the peer transport.
+	storeIn(t, b, "cxl", kvID("synced"), want)
+	raw, err := a.n.peers.dirSync(context.Background(), b.n.PeerAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dl Delta
+	if err := decodeDelta(raw, &dl); err != nil || dl.Owner != "n2" || !dl.Snapshot || len(dl.Records) != 1 || dl.Records[0].Hash != kvID("synced").Hash {
+		t.Fatalf("dir sync: %+v %v", dl, err)
+	}
+}
+
+func TestSixteenNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("16 in-process nodes")
+	}
+	t0 := time.Now()
+	// Gentler probes than the other tests: 16 nodes under -race on two
+	// loaded cores would otherwise flap between suspect and alive.
+	mn, nodes := startCluster(t, 16, clusterOpts{memBytes: 4 << 20, cxlBytes: 4 << 20, cfg: func(_ int, c *Config) {
+		c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult = 200*time.Millisecond, 100*time.Millisecond, 3
+	}})
+	t.Logf("started in %v", time.Since(t0))
+	for i := 0; i < 64; i++ {
+		store(t, nodes[i%16], kvID(fmt.Sprintf("s-%d", i)), payloadOf(i, 4096))
+	}
+	waitFor(t, 10*time.Second, "16 directories converge", func() bool {
+		for i := 0; i < 64; i++ {
+			if !ownerSeen(nodes, kvID(fmt.Sprintf("s-%d", i)), nodes[i%16].name) {
+				return false
+			}
+		}
+		return true
+	})
+	got, err := nodes[0].eng.Load(context.Background(), nil, kvID("s-15"), actors.Chain())
+	if err != nil || !bytes.Equal(got, payloadOf(15, 4096)) {
+		t.Fatalf("remote read in a 16-node cluster: %v", err)
+	}
+	t.Logf("converged at %v", time.Since(t0))
+	mn.Kill("n16")
+	_ = nodes[15].n.shutdown(false)
+	waitFor(t, 30*time.Second, "15 survivors drop n16", func() bool {
+		for _, tn := range nodes[:15] {
+			if tn.n.Directory().CountOwnedBy("n16") != 0 || len(tn.n.Members()) != 15 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("detected at %v", time.Since(t0))
 }

@@ -105,7 +105,7 @@ func startCluster(t testing.TB, k int, o clusterOpts) (*MemNetwork, []*tnode) {
 		nodes = append(nodes, startNode(t, mn, fmt.Sprintf("n%d", i+1), o, i, join))
 	}
 	if !o.noJoin {
-		waitFor(t, 10*time.Second, "full membership", func() bool {
+		waitFor(t, 30*time.Second, "full membership", func() bool {
 			for _, tn := range nodes {
 				if len(tn.n.Members()) != k {
 					return false

@@ -80,6 +80,10 @@ type Directory struct {
 
 	evictions atomic.Uint64
 	refused   atomic.Uint64
+
+	// retireFn, when set (before the directory is shared), takes retired
+	// slots to drop in the background; nil drops them inline.
+	retireFn func(slot int)
 }
 
 // Refused counts updates dropped because their owner was unknown, dead or
@@ -177,7 +181,16 @@ func (d *Directory) slotFor(name string, epoch uint64) (uint16, bool) {
 		return 0, false
 	}
 	if epoch > s.epoch {
-		d.SetNode(name, epoch, true)
+		// A newer incarnation seen in an update: adopt it. The old one's
+		// entries are dropped by retireFn (the node's worker) when set, so
+		// that a gossip callback never scans the directory.
+		if r := d.markNode(name, epoch, true); r >= 0 {
+			if d.retireFn != nil {
+				d.retireFn(r)
+			} else {
+				d.dropRetired(uint16(r))
+			}
+		}
 		return d.slotFor(name, epoch)
 	}
 	return slot, true

@@ -233,6 +233,11 @@ func (t *MemTransport) DialAddressTimeout(a memberlist.Address, timeout time.Dur
 			return nil, fmt.Errorf("%w: dial %s: timeout", ErrUnreachable, a.Addr)
 		}
 	}
+	select {
+	case <-dest.done:
+		return nil, fmt.Errorf("%w: dial %s: shut down", ErrUnreachable, a.Addr)
+	default:
+	}
 	local, remote := net.Pipe()
 	select {
 	case dest.streamCh <- pipeConn{remote, memAddr(t.addr)}:

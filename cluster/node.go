@@ -126,6 +126,7 @@ func New(cfg Config) (*Node, error) {
 		workCh:  make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
+	n.dir.retireFn = n.retire
 	n.peers = newPeerPool(&n.cfg)
 	n.srv = newPeerServer(n)
 	n.remote = newRemoteTier(n)
@@ -669,8 +670,19 @@ func (n *Node) reconnectLoop() {
 				return
 			default:
 			}
-			if _, err := n.ml.Join([]string{a}); err != nil {
-				n.log.Debug("rejoin failed member", slog.String("addr", a), slog.Any("err", err))
+			// A dial to a dead address can take memberlist's TCPTimeout;
+			// Close does not wait for it.
+			done := make(chan struct{})
+			go func(a string) {
+				defer close(done)
+				if _, err := n.ml.Join([]string{a}); err != nil {
+					n.log.Debug("rejoin failed member", slog.String("addr", a), slog.Any("err", err))
+				}
+			}(a)
+			select {
+			case <-done:
+			case <-n.stop:
+				return
 			}
 		}
 	}
