@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,13 @@ type Config struct {
 	// PeerToken authenticates peer connections: a peer must present it in
 	// its OP_PEER_HELLO. Empty: any peer is accepted (loopback only).
 	PeerToken []byte
+	// PeerTLS, when set, wraps peer connections in TLS: the listener serves
+	// with it and the dialer verifies peers with it (RootCAs, ServerName
+	// or a VerifyPeerCertificate of the cluster's own). For mutual TLS set
+	// Certificates, ClientCAs and ClientAuth: tls.RequireAndVerifyClientCert;
+	// the same config then authenticates both ends. The token is still
+	// checked when set.
+	PeerTLS *tls.Config
 	// FetchTimeout bounds one remote read or stat; past it the read is a
 	// miss.
 	FetchTimeout time.Duration

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -238,6 +239,9 @@ func (n *Node) listen() error {
 		if err != nil {
 			return fmt.Errorf("cluster: peer listener: %w", err)
 		}
+	}
+	if n.cfg.PeerTLS != nil {
+		ln = tls.NewListener(ln, n.cfg.PeerTLS)
 	}
 	n.ln = ln
 	a := n.cfg.PeerAdvertise

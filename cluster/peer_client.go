@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -133,6 +134,7 @@ type peerPool struct {
 	maxIdle int
 	lim     frame.Limits
 	verify  bool
+	tls     *tls.Config
 
 	mu     sync.Mutex
 	idle   map[string][]*peerConn
@@ -144,7 +146,7 @@ func newPeerPool(cfg *Config) *peerPool {
 	lim.MaxPayloadBytes = uint64(cfg.MaxArtifactBytes) + 1
 	return &peerPool{
 		self: cfg.NodeName, epoch: cfg.Epoch, token: cfg.PeerToken,
-		dialer: cfg.Dialer, maxIdle: cfg.MaxIdleConns, lim: lim, verify: !cfg.SkipFetchChecksum,
+		dialer: cfg.Dialer, maxIdle: cfg.MaxIdleConns, lim: lim, verify: !cfg.SkipFetchChecksum, tls: cfg.PeerTLS,
 		idle: map[string][]*peerConn{},
 	}
 }
@@ -166,6 +168,19 @@ func (p *peerPool) get(ctx context.Context, addr string) (*peerConn, error) {
 	c, err := p.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial peer %s: %w", addr, err)
+	}
+	if p.tls != nil {
+		cfg := p.tls.Clone()
+		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+			host, _, _ := net.SplitHostPort(addr)
+			cfg.ServerName = host
+		}
+		tc := tls.Client(c, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("%w: tls with peer %s: %w", ErrUnauthorized, addr, err)
+		}
+		c = tc
 	}
 	pc := &peerConn{c: c, r: frame.NewReader(c, p.lim)}
 	if err := pc.hello(ctx, p.self, p.epoch, p.token); err != nil {
