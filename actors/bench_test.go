@@ -2,6 +2,8 @@ package actors
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stratacache/stratacache/tiers"
@@ -112,4 +114,30 @@ func benchCopy(b *testing.B, size int) {
 	for i := 0; i < b.N; i++ {
 		copy(dst, src)
 	}
+}
+
+func BenchmarkEngineStore4K(b *testing.B) { benchStore(b, 4<<10) }
+
+// Four goroutines storing 4 MiB artifacts: the path a multi-connection
+// server takes.
+func BenchmarkEngineStore4MParallel(b *testing.B) {
+	e := benchEngine(b)
+	defer e.Close()
+	ctx := context.Background()
+	b.SetBytes(4 << 20)
+	b.ReportAllocs()
+	b.SetParallelism(2) // 4 goroutines on 2 cores
+	var n atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := n.Add(1)
+		p := make([]byte, 4<<20)
+		i := 0
+		for pb.Next() {
+			i++
+			if err := e.Store(ctx, id(fmt.Sprintf("p%d-%d", w, i&7)), p, StoreOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -237,25 +237,17 @@ func (e *Engine) storeFrom(ctx context.Context, k int, id artifact.ID, payload [
 	return nil
 }
 
-// put asks tier st's actor to store payload and waits for it. If ctx ends
-// before the actor starts, the request is withdrawn; once started, put waits
-// for the end, because the actor is reading the caller's payload.
+// put stores payload in tier st from the caller's goroutine. Tiers are
+// safe for concurrent use, and a store through the tier's mailbox measured
+// 5.2-6.2 µs and 6 allocations for 4 KiB against ~1 µs direct, and
+// serialised every connection's copies on one goroutine (docs/actors.md).
+// Evictions it causes are still demoted through the link actor (the
+// tier's EvictFunc waits for it), so write-back state stays in the actors.
 func (e *Engine) put(ctx context.Context, st *tierState, id artifact.ID, payload []byte, opts tiers.PutOptions) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	m := &storeMsg{reply: newReply(), ID: id, Payload: payload, Opts: opts}
-	e.root.Send(st.pid, m)
-	select {
-	case r := <-m.done:
-		return r.Err
-	case <-ctx.Done():
-		if m.state.CompareAndSwap(storePending, storeWithdrawn) {
-			return ctx.Err()
-		}
-		r := <-m.done
-		return r.Err
-	}
+	return st.tier.Put(id, payload, opts)
 }
 
 // request sends a request to an actor and waits for the answer or ctx.

@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"sync/atomic"
-
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/tiers"
 )
@@ -16,8 +14,8 @@ import (
 
 // reply carries the answer of a request back to a waiting sender. Requests
 // use a channel of their own rather than protoactor futures so that a
-// sender can honour its context and still never return while an actor
-// reads its payload (see storeMsg.state).
+// sender can honour its context (select on both) without a future's
+// timer and dead-letter traffic.
 type reply struct{ done chan result }
 
 func newReply() reply { return reply{done: make(chan result, 1)} }
@@ -35,24 +33,6 @@ func (r reply) respond(res result) {
 // replier is implemented by every request, so that a crashing actor can
 // still answer before its supervisor restarts it.
 type replier interface{ respond(result) }
-
-// Store request states: the sender may withdraw a request that no actor has
-// started, and must wait for one that has (the actor is reading its payload).
-const (
-	storePending int32 = iota
-	storeStarted
-	storeWithdrawn
-)
-
-// storeMsg asks a TierActor to put Payload. The payload belongs to the
-// requester, who waits for the reply before reusing it.
-type storeMsg struct {
-	reply
-	ID      artifact.ID
-	Payload []byte
-	Opts    tiers.PutOptions
-	state   atomic.Int32
-}
 
 // deleteMsg asks a TierActor to delete ID.
 type deleteMsg struct {

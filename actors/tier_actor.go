@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -10,7 +9,8 @@ import (
 	"github.com/stratacache/stratacache/tiers"
 )
 
-// tierState is everything a TierActor knows. It outlives the actor value: a
+// tierState is everything a TierActor knows: promotions into its tier and
+// deletes run in the actor; foreground stores call the tier directly. It outlives the actor value: a
 // supervisor restart builds a new tierActor around the same tierState, so a
 // crash loses no data.
 type tierState struct {
@@ -30,12 +30,6 @@ type tierActor struct{ st *tierState }
 func (a *tierActor) Receive(ctx actor.Context) {
 	defer answerOnCrash(ctx)
 	switch m := ctx.Message().(type) {
-	case *storeMsg:
-		if !m.state.CompareAndSwap(storePending, storeStarted) {
-			m.respond(result{Err: context.Canceled}) // withdrawn by its sender
-			return
-		}
-		m.respond(result{Err: a.st.onStore(m)})
 	case *deleteMsg:
 		m.respond(result{Found: a.st.onDelete(m.ID)})
 	case *promoteMsg:
@@ -45,10 +39,6 @@ func (a *tierActor) Receive(ctx actor.Context) {
 	case *actor.Restarting:
 		a.st.restarts.Add(1)
 	}
-}
-
-func (s *tierState) onStore(m *storeMsg) error {
-	return s.tier.Put(m.ID, m.Payload, m.Opts)
 }
 
 func (s *tierState) onDelete(id artifact.ID) bool {
