@@ -1,0 +1,193 @@
+package cluster
+
+// Members as seen from the event callbacks, this node's own metadata,
+// rejoining failed members and fetching a new member's entries.
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/tiers"
+)
+
+// Members lists the live members, this node included, sorted by name.
+func (n *Node) Members() []Member {
+	n.memMu.RLock()
+	out := make([]Member, 0, len(n.members)+1)
+	for _, m := range n.members {
+		out = append(out, m)
+	}
+	n.memMu.RUnlock()
+	out = append(out, Member{Name: n.cfg.NodeName, GossipAddr: n.GossipAddr(), Meta: n.selfMeta(), Self: true})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// peersSnapshot lists the live members other than this node.
+func (n *Node) peersSnapshot() []Member {
+	n.memMu.RLock()
+	defer n.memMu.RUnlock()
+	out := make([]Member, 0, len(n.members))
+	for _, m := range n.members {
+		out = append(out, m)
+	}
+	return out
+}
+
+func (n *Node) member(name string) (Member, bool) {
+	n.memMu.RLock()
+	m, ok := n.members[name]
+	n.memMu.RUnlock()
+	return m, ok
+}
+
+// memberNames lists live members' names, this node included.
+func (n *Node) memberNames() []string {
+	n.memMu.RLock()
+	names := make([]string, 0, len(n.members)+1)
+	for name := range n.members {
+		names = append(names, name)
+	}
+	n.memMu.RUnlock()
+	return append(names, n.cfg.NodeName)
+}
+
+// Home is the rendezvous home node of id among the live members.
+func (n *Node) Home(id artifact.ID) string { return Home(id.Hash, n.memberNames()) }
+
+// selfMeta is this node's metadata now.
+func (n *Node) selfMeta() NodeMeta {
+	m := NodeMeta{Epoch: n.cfg.Epoch, PeerAddr: n.PeerAddr(), Pool: n.pool}
+	var s tiers.Stats
+	for _, t := range n.local {
+		t.Stats(&s)
+		free := s.CapacityBytes - s.UsedBytes - s.PendingBytes
+		m.Tiers = append(m.Tiers, TierUse{Name: t.Name(), Kind: t.Kind(), CapacityBytes: s.CapacityBytes, FreeBytes: max(free, 0)})
+	}
+	m.Load = uint32(max(n.remote.inflight.Load(), 0))
+	return m
+}
+
+// claimFree lowers a peer's advertised free pool bytes after a demote into
+// it, until its next metadata update, so that a burst of demotions does
+// not all pick the same peer from the same stale figure.
+func (n *Node) claimFree(name string, size int64) {
+	n.memMu.Lock()
+	defer n.memMu.Unlock()
+	m, ok := n.members[name]
+	if !ok || m.Meta.Pool < 0 || m.Meta.Pool >= len(m.Meta.Tiers) {
+		return
+	}
+	t := append([]TierUse(nil), m.Meta.Tiers...)
+	t[m.Meta.Pool].FreeBytes = max(t[m.Meta.Pool].FreeBytes-size, 0)
+	m.Meta.Tiers = t
+	n.members[name] = m
+}
+
+// failedMember is a member declared dead, retried by reconnectLoop.
+type failedMember struct {
+	addr  string
+	since time.Time
+}
+
+// reconnectLoop rejoins failed members: after a partition heals, each side
+// has declared the other dead and memberlist would never merge them again
+// (it neither probes nor pushes/pulls with dead nodes).
+func (n *Node) reconnectLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.ReconnectInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		var addrs []string
+		n.memMu.Lock()
+		for name, f := range n.failed {
+			if time.Since(f.since) > n.cfg.ReconnectTimeout {
+				delete(n.failed, name)
+				continue
+			}
+			addrs = append(addrs, f.addr)
+		}
+		n.memMu.Unlock()
+		for _, a := range addrs {
+			select {
+			case <-n.stop:
+				return
+			default:
+			}
+			// A dial to a dead address can take memberlist's TCPTimeout;
+			// Close does not wait for it.
+			done := make(chan struct{})
+			go func(a string) {
+				defer close(done)
+				if _, err := n.ml.Join([]string{a}); err != nil {
+					n.log.Debug("rejoin failed member", slog.String("addr", a), slog.Any("err", err))
+				}
+			}(a)
+			select {
+			case <-done:
+			case <-n.stop:
+				return
+			}
+		}
+	}
+}
+
+// syncFrom fetches a member's own entries (OP_PEER_DIR_SYNC) in the
+// background and applies them as an authoritative snapshot. It runs when a
+// member appears or comes back, because deltas about it were refused while
+// it was unknown or dead and gossip will not resend them.
+func (n *Node) syncFrom(name, addr string) {
+	if addr == "" {
+		return
+	}
+	select {
+	case <-n.stop:
+		return
+	default:
+	}
+	n.syncWG.Add(1)
+	go func() {
+		defer n.syncWG.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.DemoteTimeout)
+		defer cancel()
+		go func() {
+			select {
+			case <-n.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		b, err := n.peers.dirSync(ctx, addr)
+		if err != nil {
+			n.dirSyncs.failed.Add(1)
+			n.log.Debug("directory sync", slog.String("member", name), slog.Any("err", err))
+			return
+		}
+		var dl Delta
+		if err := decodeDelta(b, &dl); err != nil || dl.Owner != name {
+			n.dirSyncs.failed.Add(1)
+			return
+		}
+		n.dir.apply(&dl)
+		n.dirSyncs.ok.Add(1)
+	}()
+}
+
+// Keyring is memberlist's keyring when gossip is encrypted (nil otherwise):
+// AddKey, UseKey and RemoveKey rotate the key of a running node
+// (docs/cluster.md).
+func (n *Node) Keyring() *memberlist.Keyring {
+	if n.ml == nil {
+		return nil
+	}
+	return n.mlKeyring
+}
