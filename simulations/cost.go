@@ -4,7 +4,7 @@ import "fmt"
 
 // CostModel turns hits into an estimated time-to-first-token saving: a
 // block found in a tier need not be prefilled, but must be loaded from that
-// tier. See docs/simulations.md for the sources of the defaults.
+// tier. See docs/SIMULATIONS.md for the sources of the defaults.
 type CostModel struct {
 	// PrefillTokensPerSec is the GPU's prefill throughput.
 	PrefillTokensPerSec float64

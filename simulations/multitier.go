@@ -51,7 +51,7 @@ type TierSpec struct {
 
 // DefaultGBps is the read bandwidth assumed for a tier name: CPU DRAM over
 // PCIe 5.0 x16, CXL memory behind the same link, an NVMe Gen4 SSD, a
-// 200 Gb/s RDMA NIC (docs/simulations.md gives the sources).
+// 200 Gb/s RDMA NIC (docs/SIMULATIONS.md gives the sources).
 func DefaultGBps(name string) float64 {
 	switch strings.ToLower(name) {
 	case "cpu", "dram", "memory", "mem":

@@ -6,7 +6,7 @@ import "testing"
 // the part of issue 5's quality goal it meets: never below LRU on both
 // shared traces, and at least 25% of the LRU-to-MIN gap closed at 5,000
 // blocks on the conversation trace. (At 10,000 blocks it closes about 5%:
-// the goal's other half is not met; docs/simulations.md says why.)
+// the goal's other half is not met; docs/SIMULATIONS.md says why.)
 func TestDuelNeverBelowLRU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays both traces at eight capacities")
