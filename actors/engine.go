@@ -202,6 +202,91 @@ func (e *Engine) Store(ctx context.Context, id artifact.ID, payload []byte, o St
 	return e.storeFrom(ctx, 0, id, payload, opts, false)
 }
 
+// StoreFill is Store for a payload of n bytes that fill writes: when the
+// tier the store starts at can take a payload in place (tiers.FillPutter),
+// fill writes straight into the reserved tier memory (say io.ReadFull from
+// a socket) and nothing is copied twice; the links below are then followed
+// as Store does (a write-through link copies down from a view of the stored
+// artifact, a write-back link reserves and marks it dirty). Otherwise fill
+// writes into a pooled buffer that is then stored. Size and id are checked
+// before fill is called; when fill fails, nothing is stored and its error
+// is returned wrapped. fill is called at most once and must not keep dst.
+func (e *Engine) StoreFill(ctx context.Context, id artifact.ID, n int64, o StoreOptions, fill func(dst []byte) error) error {
+	if err := e.check(id); err != nil {
+		return err
+	}
+	if n < 0 || n > e.cfg.MaxArtifactBytes {
+		return fmt.Errorf("%w: %d bytes > max %d", ErrTooLarge, n, e.cfg.MaxArtifactBytes)
+	}
+	start, err := e.tierIndex(o.Access)
+	if err != nil {
+		return err
+	}
+	fp, ok := e.tiers[start].tier.(tiers.FillPutter)
+	// A prefer store that falls back to the top tier would need the payload
+	// twice: it goes through a buffer.
+	if !ok || (o.Mode == ModePrefer && start != 0) {
+		bp := fillPool.Get().(*[]byte)
+		if int64(cap(*bp)) < n {
+			*bp = make([]byte, n)
+		}
+		buf := (*bp)[:n]
+		defer func() {
+			if cap(buf) <= maxPooledFill {
+				fillPool.Put(bp)
+			}
+		}()
+		if err := fill(buf); err != nil {
+			return fmt.Errorf("store fill: %w", err)
+		}
+		return e.Store(ctx, id, buf, o)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	opts := tiers.PutOptions{Meta: o.Meta, Pin: o.Pin}
+	var l *linkState
+	if o.Mode != ModeExact && start < len(e.links) {
+		l = e.links[start]
+	}
+	wb := l != nil && l.writeBack()
+	if wb {
+		if err := l.reserve(ctx, n); err != nil {
+			return err
+		}
+	}
+	if err := fp.PutFill(id, n, opts, fill); err != nil {
+		if wb {
+			l.release(n)
+		}
+		return fmt.Errorf("store in tier %q: %w", e.tiers[start].tier.Name(), err)
+	}
+	switch {
+	case l == nil:
+		return nil
+	case wb:
+		e.root.Send(l.pid, &markDirtyMsg{ID: id.Clone(), Size: n})
+		return nil
+	}
+	v, err := e.tiers[start].tier.View(id)
+	if errors.Is(err, ErrNotFound) {
+		// Evicted already: the eviction demoted it through the link.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store fill: view tier %q: %w", e.tiers[start].tier.Name(), err)
+	}
+	defer v.Release()
+	opts.Pin = false // a pin holds in the tier asked for, not below it
+	return e.storeFrom(ctx, start+1, id, v.Bytes(), opts, false)
+}
+
+// fillPool holds StoreFill's buffers for tiers that cannot be filled in
+// place; buffers over maxPooledFill are left to the collector.
+var fillPool = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledFill = 64 << 20
+
 // storeFrom writes tier k and follows the links down: through write-through
 // links synchronously, stopping at a write-back link, which records the
 // artifact as dirty (after reserving its bytes against the dirty bound).

@@ -138,3 +138,18 @@ type Stats struct {
 	Collisions    uint64
 	Corruptions   uint64
 }
+
+// FillPutter is an optional interface of tiers that can let the caller
+// write a payload straight into the tier's memory (for example io.ReadFull
+// from a socket), saving the copy out of an intermediate buffer. Test for it
+// with a type assertion; Tier does not require it.
+type FillPutter interface {
+	// PutFill reserves n bytes for id, calls fill with exactly those n
+	// bytes to write the payload into, then publishes the artifact as Put
+	// does (atomic replace, same eviction and errors). fill runs with no
+	// tier lock held. If fill returns an error, nothing is stored, the
+	// reserved bytes are freed and the error is returned (wrapped). Limits
+	// (ErrTooLarge, a collision) are checked before fill is called; fill
+	// is not called when PutFill fails early. fill must not keep dst.
+	PutFill(id artifact.ID, n int64, opts PutOptions, fill func(dst []byte) error) error
+}

@@ -17,15 +17,31 @@ import (
 // left behind. A different key with the same id fails with
 // tiers.ErrCollision and leaves the stored artifact alone.
 func (t *Tier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error {
-	if t.closed.Load() {
-		return tiers.ErrClosed
-	}
-	if err := validateID(id); err != nil {
+	sh, e, err := t.prepare(id, int64(len(payload)), opts)
+	if err != nil {
 		return err
 	}
-	n := int64(len(payload))
-	if n > t.maxBytes || t.alloc.roundUp(n) > t.alloc.capacity {
-		return fmt.Errorf("%w: %d bytes > limit %d", tiers.ErrTooLarge, n, t.maxBytes)
+	if t.checksumOnPut {
+		e.sum.Store(copyAndSum(e.data, payload))
+		e.summed.Store(true)
+	} else {
+		copy(e.data, payload)
+	}
+	return t.publish(sh, e, opts.Pin)
+}
+
+// prepare checks id and n against the tier, reserves an extent of n bytes
+// and returns the unpublished entry that will hold them (its payload not yet
+// written). The caller must publish or abandon it.
+func (t *Tier) prepare(id artifact.ID, n int64, opts tiers.PutOptions) (*shard, *entry, error) {
+	if t.closed.Load() {
+		return nil, nil, tiers.ErrClosed
+	}
+	if err := validateID(id); err != nil {
+		return nil, nil, err
+	}
+	if n < 0 || n > t.maxBytes || t.alloc.roundUp(n) > t.alloc.capacity {
+		return nil, nil, fmt.Errorf("%w: %d bytes > limit %d", tiers.ErrTooLarge, n, t.maxBytes)
 	}
 	sh := t.shardOf(id.Hash)
 	sh.mu.RLock()
@@ -34,12 +50,12 @@ func (t *Tier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error 
 	sh.mu.RUnlock()
 	if collides {
 		sh.collisions.Add(1)
-		return fmt.Errorf("%w: put %s", tiers.ErrCollision, id)
+		return nil, nil, fmt.Errorf("%w: put %s", tiers.ErrCollision, id)
 	}
 
 	ext, err := t.reserve(n)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	e := &entry{
 		t:    t,
@@ -48,12 +64,6 @@ func (t *Tier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error 
 		key:  append([]byte(nil), id.Key...),
 		ext:  ext,
 		data: t.arena.slice(ext.off, n),
-	}
-	if t.checksumOnPut {
-		e.sum.Store(copyAndSum(e.data, payload))
-		e.summed.Store(true)
-	} else {
-		copy(e.data, payload)
 	}
 	now := time.Now().UnixNano()
 	e.meta = opts.Meta
@@ -64,7 +74,7 @@ func (t *Tier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error 
 	e.meta.Pins = 0
 	e.accessed.Store(now)
 	e.refs.Store(1)
-	return t.publish(sh, e, opts.Pin)
+	return sh, e, nil
 }
 
 // publish installs e in the index and the policy, replacing an entry of the
