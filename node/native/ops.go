@@ -10,7 +10,6 @@ import (
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/messages"
-	"github.com/stratacache/stratacache/node/internal/bufpool"
 	"github.com/stratacache/stratacache/tiers"
 )
 
@@ -180,9 +179,12 @@ func storeOptions(m *messages.Metadata) (actors.StoreOptions, error) {
 	return actors.StoreOptions{Meta: artifact.Meta{DType: meta.DType, Shape: meta.Shape, TTL: meta.TTL, Epoch: meta.Epoch}}, nil
 }
 
-// storeOne reads one payload of n bytes from the stream into a pooled
-// buffer and stores it. A bad id or meta still consumes the payload so the
-// stream stays in step. It returns (request error, connection error).
+// storeOne reads one payload of n bytes from the stream straight into the
+// tier memory reserved for it (Engine.StoreFill: one copy, no intermediate
+// buffer) and publishes it. A bad id or meta, or a store the engine refuses
+// before reading (too large, no space), still consumes the payload so the
+// stream stays in step; a truncated payload or a checksum that does not
+// match leaves nothing stored. It returns (request error, connection error).
 func (c *conn) storeOne(pid *messages.ArtifactID, pm *messages.Metadata, n uint64) (error, error) {
 	id, idErr := messages.IDFromProto(pid)
 	opts, metaErr := storeOptions(pm)
@@ -192,15 +194,35 @@ func (c *conn) storeOne(pid *messages.ArtifactID, pm *messages.Metadata, n uint6
 		}
 		return errors.Join(idErr, metaErr), nil
 	}
-	buf := bufpool.Shared.Get(int(n))
-	defer bufpool.Shared.Put(buf)
-	if err := c.fr.ReadPayload(*buf); err != nil {
-		return nil, err
+	if n > uint64(c.s.lim.MaxPayload) {
+		// The frame checks bound it already; this keeps the int64 honest.
+		if err := c.fr.Discard(int64(n)); err != nil {
+			return nil, err
+		}
+		return fmt.Errorf("%w: %d bytes", actors.ErrTooLarge, n), nil
 	}
-	if sum := pm.GetChecksum(); sum != 0 && sum != artifact.Checksum(*buf) {
-		return fmt.Errorf("%w: payload checksum does not match the one sent", actors.ErrCorrupt), nil
+	filled := false
+	var readErr error
+	err := c.s.cfg.Engine.StoreFill(c.s.ctx, id, int64(n), opts, func(dst []byte) error {
+		filled = true
+		if err := c.fr.ReadPayload(dst); err != nil {
+			readErr = err
+			return err
+		}
+		if sum := pm.GetChecksum(); sum != 0 && sum != artifact.Checksum(dst) {
+			return fmt.Errorf("%w: payload checksum does not match the one sent", actors.ErrCorrupt)
+		}
+		return nil
+	})
+	if readErr != nil {
+		return nil, readErr
 	}
-	return c.s.cfg.Engine.Store(c.s.ctx, id, *buf, opts), nil
+	if !filled {
+		if err := c.fr.Discard(int64(n)); err != nil {
+			return nil, err
+		}
+	}
+	return err, nil
 }
 
 func (c *conn) onPut(reqID uint64, p Prefix) error {

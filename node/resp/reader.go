@@ -58,7 +58,31 @@ type Reader struct {
 	refs  []argRef
 	bigs  []*[]byte
 	args  [][]byte
+
+	// StreamSet, when set, is offered every plain `SET key value` (a
+	// three-element multibulk whose first element is SET) with a value of
+	// at least StreamMin bytes, before the value is read. See StreamFunc.
+	StreamSet StreamFunc
+	// StreamMin is the smallest value StreamSet is offered (0: bigArg).
+	StreamMin int64
+
+	streamed  bool
+	streamErr error
 }
+
+// StreamFunc takes a SET's value straight from the connection: key is the
+// SET's key (valid during the call), n the value's length, and fill reads
+// exactly the value into dst (checking the CRLF after it; an error from fill
+// means nothing may be stored). It returns handled=false, without calling
+// fill, to let the Reader read the value as usual; with handled=true the
+// Reader makes sure the value was consumed (skipping it when fill was never
+// called), and ReadCommand returns the command as [SET key] with Streamed
+// reporting true and err.
+type StreamFunc func(key []byte, n int64, fill func(dst []byte) error) (handled bool, err error)
+
+// Streamed reports whether the last command's value went to StreamSet, and
+// the error StreamSet returned for it (the SET's outcome).
+func (r *Reader) Streamed() (bool, error) { return r.streamed, r.streamErr }
 
 // NewReader reads commands from r, which should be a *bufio.Reader whose
 // buffer is at least lim.MaxInline bytes (NewReader wraps anything else).
@@ -89,6 +113,7 @@ func (r *Reader) release() {
 		r.arena = nil // one huge command must not pin memory for the connection's life
 	}
 	r.arena = r.arena[:0]
+	r.streamed, r.streamErr = false, nil
 	clear(r.args)
 	r.args = r.args[:0]
 }
@@ -181,6 +206,15 @@ func (r *Reader) multibulk(n int) error {
 		if total > r.lim.MaxRequest {
 			return fmt.Errorf("%w: request larger than %d bytes", ErrProtocol, r.lim.MaxRequest)
 		}
+		if i == 2 && n == 3 && r.StreamSet != nil && size >= r.streamMin() && r.isSet() {
+			handled, err := r.stream(size)
+			if err != nil {
+				return err
+			}
+			if handled {
+				return nil
+			}
+		}
 		if err := r.bulk(int(size)); err != nil {
 			return err
 		}
@@ -206,6 +240,74 @@ func (r *Reader) bulk(size int) error {
 	if _, err := io.ReadFull(r.r, dst); err != nil {
 		return eofMidCommand(err)
 	}
+	return r.crlf()
+}
+
+func (r *Reader) streamMin() int64 {
+	if r.StreamMin > 0 {
+		return r.StreamMin
+	}
+	return bigArg
+}
+
+// isSet reports whether the command read so far starts with SET (any case).
+func (r *Reader) isSet() bool {
+	ref := r.refs[0]
+	if ref.big >= 0 || ref.n != 3 {
+		return false
+	}
+	b := r.arena[ref.off : ref.off+3]
+	return (b[0]|0x20) == 's' && (b[1]|0x20) == 'e' && (b[2]|0x20) == 't'
+}
+
+// stream offers the third element (a value of size bytes) to StreamSet. It
+// returns a connection error when the stream broke or was malformed.
+func (r *Reader) stream(size int64) (bool, error) {
+	ref := r.refs[1]
+	var key []byte
+	if ref.big >= 0 {
+		key = (*r.bigs[ref.big])[:ref.n]
+	} else {
+		key = r.arena[ref.off : ref.off+ref.n : ref.off+ref.n]
+	}
+	called := false
+	var connErr error
+	fill := func(dst []byte) error {
+		called = true
+		if int64(len(dst)) != size {
+			return fmt.Errorf("resp: stream fill got %d bytes for a %d-byte value", len(dst), size)
+		}
+		if _, err := io.ReadFull(r.r, dst); err != nil {
+			connErr = eofMidCommand(err)
+			return connErr
+		}
+		connErr = r.crlf()
+		return connErr
+	}
+	handled, err := r.StreamSet(key, size, fill)
+	if !handled {
+		if called {
+			return false, fmt.Errorf("resp: StreamSet read the value but did not handle it")
+		}
+		return false, nil
+	}
+	if connErr != nil {
+		return true, connErr
+	}
+	if !called {
+		if _, err := r.r.Discard(int(size)); err != nil {
+			return true, eofMidCommand(err)
+		}
+		if err := r.crlf(); err != nil {
+			return true, err
+		}
+	}
+	r.streamed, r.streamErr = true, err
+	return true, nil
+}
+
+// crlf reads the CRLF that ends a bulk string.
+func (r *Reader) crlf() error {
 	var crlf [2]byte
 	if _, err := io.ReadFull(r.r, crlf[:]); err != nil {
 		return eofMidCommand(err)

@@ -274,12 +274,15 @@ type conn struct {
 	deadlineSet time.Time
 	// tx is the MULTI queue; nil outside a transaction.
 	tx *transaction
+	// streamStart is when the last streamed SET began (its latency).
+	streamStart time.Time
 }
 
 func (c *conn) serve() {
 	s := c.s
 	defer c.nc.Close()
 	c.r = NewReader(c.nc, s.cfg.Limits)
+	c.r.StreamSet = c.streamSet
 	defer c.r.Close()
 	c.w = NewWriter(c.nc)
 	for !c.quit {
@@ -305,7 +308,13 @@ func (c *conn) serve() {
 			return
 		}
 		start := time.Now()
-		name := c.dispatch(args)
+		var name string
+		if ok, err := c.r.Streamed(); ok {
+			start = c.streamStart
+			name = c.streamedSet(args[1], err)
+		} else {
+			name = c.dispatch(args)
+		}
 		s.commands.Add(1)
 		if s.cfg.Observe != nil && name != "" {
 			s.cfg.Observe(name, time.Since(start))
