@@ -1,0 +1,307 @@
+package clientsdk
+
+import (
+	"sync"
+
+	"github.com/stratacache/stratacache/cluster"
+	"github.com/stratacache/stratacache/tiers"
+)
+
+// Tier is where a node holds a block, for scoring.
+type Tier uint8
+
+// Tiers, fastest first.
+const (
+	TierNone Tier = iota
+	TierGPU
+	TierCPU
+	TierCXL
+	TierDisk
+	TierRemote
+	numTiers
+)
+
+// String names the tier.
+func (t Tier) String() string {
+	return [...]string{"none", "gpu", "cpu", "cxl", "disk", "remote", "?"}[min(int(t), int(numTiers))]
+}
+
+// TierOfKind maps a tier medium of the node (tiers.Kind, as gossiped in the
+// ownership directory) to the scoring tier.
+func TierOfKind(k tiers.Kind) Tier {
+	switch k {
+	case tiers.KindMemory:
+		return TierCPU
+	case tiers.KindCXL:
+		return TierCXL
+	case tiers.KindDisk:
+		return TierDisk
+	case tiers.KindRemote:
+		return TierRemote
+	}
+	return TierNone
+}
+
+// Member is a node as the index knows it.
+type Member struct {
+	// Name is the node's cluster name (the directory's owner name).
+	Name string
+	// Addr is its native-protocol address (host:port).
+	Addr string
+	// Load is its requests in flight (cluster.NodeMeta.Load), for scoring.
+	Load float64
+}
+
+// Index is the client's local view of the cluster: members and the
+// ownership of artifacts (artifact id hash -> node, tier), kept current by
+// whoever follows the cluster (Put/Delete/SetMembers) and read without any
+// network round trip by routing, PrefixLookup and ScoreNodes.
+//
+// The table is open addressing with linear probing on the id hash (already
+// uniform: xxhash), 12 bytes per slot, so that a lookup is one cache line.
+// Safe for concurrent use: readers share a RWMutex read lock per call.
+type Index struct {
+	cfg ScoreConfig
+
+	mu      sync.RWMutex
+	members []Member // by slot; a removed member leaves Name ""
+	slots   map[string]int
+	keys    []uint64 // 0: empty
+	vals    []uint32 // member slot << 8 | tier
+	n       int
+
+	scratch sync.Pool // *scoreScratch
+}
+
+// NewIndex returns an empty index scoring with cfg (DefaultScoreConfig
+// when zero).
+func NewIndex(cfg ScoreConfig) *Index {
+	if cfg == (ScoreConfig{}) {
+		cfg = DefaultScoreConfig()
+	}
+	ix := &Index{cfg: cfg, slots: map[string]int{}}
+	ix.keys = make([]uint64, 1024)
+	ix.vals = make([]uint32, 1024)
+	return ix
+}
+
+func fixKey(h uint64) uint64 {
+	if h == 0 {
+		return 0x9e3779b97f4a7c15 // 0 marks an empty slot
+	}
+	return h
+}
+
+// SetMembers replaces the member set. Entries owned by members that are no
+// longer present are dropped; the others keep their slot.
+func (ix *Index) SetMembers(ms []Member) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	keep := map[string]bool{}
+	for _, m := range ms {
+		keep[m.Name] = true
+		if s, ok := ix.slots[m.Name]; ok {
+			ix.members[s] = m
+			continue
+		}
+		s := -1
+		for i := range ix.members {
+			if ix.members[i].Name == "" {
+				s = i
+				break
+			}
+		}
+		if s < 0 {
+			s = len(ix.members)
+			ix.members = append(ix.members, Member{})
+		}
+		ix.members[s] = m
+		ix.slots[m.Name] = s
+	}
+	for name, s := range ix.slots {
+		if !keep[name] {
+			ix.dropSlotLocked(s)
+			ix.members[s] = Member{}
+			delete(ix.slots, name)
+		}
+	}
+}
+
+// SetLoad updates one member's load.
+func (ix *Index) SetLoad(name string, load float64) {
+	ix.mu.Lock()
+	if s, ok := ix.slots[name]; ok {
+		ix.members[s].Load = load
+	}
+	ix.mu.Unlock()
+}
+
+// Members returns a copy of the current members.
+func (ix *Index) Members() []Member {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := make([]Member, 0, len(ix.slots))
+	for _, m := range ix.members {
+		if m.Name != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (ix *Index) dropSlotLocked(s int) {
+	for i := 0; i < len(ix.keys); {
+		if ix.keys[i] != 0 && int(ix.vals[i]>>8) == s {
+			ix.removeAtLocked(i) // shifts a later entry into i: look again
+			continue
+		}
+		i++
+	}
+}
+
+// Put records that node holds the artifact with id hash in tier t (the
+// newest owner wins, as in the cluster's directory). Unknown nodes are
+// ignored; it reports whether the entry was taken.
+func (ix *Index) Put(node string, hash uint64, t Tier) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	s, ok := ix.slots[node]
+	if !ok || s >= 1<<24 {
+		return false
+	}
+	if (ix.n+1)*4 > len(ix.keys)*3 {
+		ix.growLocked()
+	}
+	k := fixKey(hash)
+	mask := len(ix.keys) - 1
+	for i := int(k) & mask; ; i = (i + 1) & mask {
+		switch ix.keys[i] {
+		case 0:
+			ix.keys[i], ix.vals[i] = k, uint32(s)<<8|uint32(t)
+			ix.n++
+			return true
+		case k:
+			ix.vals[i] = uint32(s)<<8 | uint32(t)
+			return true
+		}
+	}
+}
+
+// Delete forgets the artifact with id hash.
+func (ix *Index) Delete(hash uint64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if i := ix.findLocked(fixKey(hash)); i >= 0 {
+		ix.removeAtLocked(i)
+	}
+}
+
+// Owner returns the node that holds the artifact and in which tier.
+func (ix *Index) Owner(hash uint64) (string, Tier, bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	i := ix.findLocked(fixKey(hash))
+	if i < 0 {
+		return "", TierNone, false
+	}
+	v := ix.vals[i]
+	return ix.members[v>>8].Name, Tier(v & 0xff), true
+}
+
+// Len is the number of artifacts indexed.
+func (ix *Index) Len() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.n
+}
+
+func (ix *Index) findLocked(k uint64) int {
+	mask := len(ix.keys) - 1
+	for i := int(k) & mask; ; i = (i + 1) & mask {
+		switch ix.keys[i] {
+		case 0:
+			return -1
+		case k:
+			return i
+		}
+	}
+}
+
+// removeAtLocked empties slot i and shifts the following run back so that
+// linear probing never needs tombstones.
+func (ix *Index) removeAtLocked(i int) {
+	mask := len(ix.keys) - 1
+	ix.keys[i], ix.vals[i] = 0, 0
+	ix.n--
+	for j := (i + 1) & mask; ix.keys[j] != 0; j = (j + 1) & mask {
+		home := int(ix.keys[j]) & mask
+		// Move j to i when its home is not in the cyclic range (i, j].
+		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+			ix.keys[i], ix.vals[i] = ix.keys[j], ix.vals[j]
+			ix.keys[j], ix.vals[j] = 0, 0
+			i = j
+		}
+	}
+}
+
+func (ix *Index) growLocked() {
+	oldK, oldV := ix.keys, ix.vals
+	ix.keys = make([]uint64, len(oldK)*2)
+	ix.vals = make([]uint32, len(oldK)*2)
+	mask := len(ix.keys) - 1
+	for j, k := range oldK {
+		if k == 0 {
+			continue
+		}
+		i := int(k) & mask
+		for ix.keys[i] != 0 {
+			i = (i + 1) & mask
+		}
+		ix.keys[i], ix.vals[i] = k, oldV[j]
+	}
+}
+
+// route lists member addresses for an artifact, best first: its owner,
+// its rendezvous home (cluster.Home, the placement the nodes use), then
+// the other members.
+func (ix *Index) route(hash uint64) []string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if len(ix.slots) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(ix.slots))
+	names := make([]string, 0, len(ix.slots))
+	for _, m := range ix.members {
+		if m.Name != "" {
+			names = append(names, m.Name)
+		}
+	}
+	owner := -1
+	if i := ix.findLocked(fixKey(hash)); i >= 0 {
+		owner = int(ix.vals[i] >> 8)
+		out = append(out, ix.members[owner].Addr)
+	}
+	home := ix.slots[cluster.Home(hash, names)]
+	if home != owner {
+		out = append(out, ix.members[home].Addr)
+	}
+	for s, m := range ix.members {
+		if m.Name != "" && s != owner && s != home {
+			out = append(out, m.Addr)
+		}
+	}
+	return out
+}
+
+func (ix *Index) addrs() []string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var out []string
+	for _, m := range ix.members {
+		if m.Name != "" {
+			out = append(out, m.Addr)
+		}
+	}
+	return out
+}

@@ -1,0 +1,91 @@
+package clientsdk
+
+import (
+	"crypto/tls"
+	"time"
+
+	"github.com/stratacache/stratacache/messages/frame"
+)
+
+// Options are the client's knobs; New takes functional Options over
+// DefaultOptions.
+type Options struct {
+	// Nodes are native-protocol addresses (host:port) used when the Index
+	// knows no members yet.
+	Nodes []string
+	// Token is presented in HELLO when the nodes require auth.
+	Token string
+	// TLS, when set, wraps every connection.
+	TLS *tls.Config
+	// ClientName is sent in HELLO for the node's logs.
+	ClientName string
+	// MaxIdlePerNode bounds the idle connections kept per node.
+	MaxIdlePerNode int
+	// DialTimeout bounds one connect + HELLO.
+	DialTimeout time.Duration
+	// RequestTimeout applies when the caller's context has no deadline;
+	// zero leaves such requests unbounded.
+	RequestTimeout time.Duration
+	// Retries is how many times a request failing with a transient error
+	// (connection refused/reset, busy, node shutting down) is tried again.
+	Retries int
+	// BackoffBase and BackoffMax bound the exponential backoff between
+	// retries (full jitter).
+	BackoffBase, BackoffMax time.Duration
+	// Seed drives the backoff jitter (deterministic tests).
+	Seed uint64
+	// Limits bound the replies accepted.
+	Limits frame.Limits
+	// Index, when set, routes each request to the artifact's owner (or its
+	// rendezvous home among the Index's members) instead of Nodes.
+	Index *Index
+	// Embedded, when set, serves every request in-process.
+	Embedded Embedded
+}
+
+// DefaultOptions: 2 retries with 5-200 ms backoff, 8 idle connections per
+// node, 5 s dial timeout.
+func DefaultOptions() Options {
+	return Options{
+		ClientName:     "clientsdk",
+		MaxIdlePerNode: 8,
+		DialTimeout:    5 * time.Second,
+		Retries:        2,
+		BackoffBase:    5 * time.Millisecond,
+		BackoffMax:     200 * time.Millisecond,
+		Seed:           1,
+		Limits:         frame.DefaultLimits(),
+	}
+}
+
+// Option sets one knob.
+type Option func(*Options)
+
+// WithNodes sets the native addresses to use without an Index.
+func WithNodes(addrs ...string) Option { return func(o *Options) { o.Nodes = addrs } }
+
+// WithToken sets the HELLO auth token.
+func WithToken(tok string) Option { return func(o *Options) { o.Token = tok } }
+
+// WithTLS wraps connections in TLS.
+func WithTLS(c *tls.Config) Option { return func(o *Options) { o.TLS = c } }
+
+// WithRetries sets the retry count and backoff bounds.
+func WithRetries(n int, base, max time.Duration) Option {
+	return func(o *Options) { o.Retries, o.BackoffBase, o.BackoffMax = n, base, max }
+}
+
+// WithRequestTimeout bounds requests whose context has no deadline.
+func WithRequestTimeout(d time.Duration) Option { return func(o *Options) { o.RequestTimeout = d } }
+
+// WithMaxIdlePerNode sets the idle pool size per node.
+func WithMaxIdlePerNode(n int) Option { return func(o *Options) { o.MaxIdlePerNode = n } }
+
+// WithIndex routes requests through ix (smart routing).
+func WithIndex(ix *Index) Option { return func(o *Options) { o.Index = ix } }
+
+// WithEmbedded serves requests from a node in the same process.
+func WithEmbedded(e Embedded) Option { return func(o *Options) { o.Embedded = e } }
+
+// WithSeed seeds the backoff jitter.
+func WithSeed(s uint64) Option { return func(o *Options) { o.Seed = s } }
