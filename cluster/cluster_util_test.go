@@ -40,6 +40,9 @@ func fastConfig(name string, mn *MemNetwork) Config {
 	c.SuspicionMult = 2
 	c.GossipInterval = 20 * time.Millisecond
 	c.PushPullInterval = 2 * time.Second
+	// Joins and push/pulls of 16 nodes under -race on two loaded cores
+	// outlast memberlist's local 1 s.
+	c.StreamTimeout = 10 * time.Second
 	c.MetaInterval = 30 * time.Millisecond
 	c.FetchTimeout = 500 * time.Millisecond
 	c.Epoch = 1

@@ -50,6 +50,8 @@ type Config struct {
 	SuspicionMult    int
 	GossipInterval   time.Duration
 	PushPullInterval time.Duration
+	// StreamTimeout overrides memberlist's TCPTimeout (joins, push/pull).
+	StreamTimeout time.Duration
 
 	// PeerAddr is host:port the peer server listens on (port 0 picks one).
 	PeerAddr string
@@ -281,6 +283,9 @@ func (c *Config) memberlistConfig() (*memberlist.Config, error) {
 	}
 	if c.PushPullInterval > 0 {
 		mc.PushPullInterval = c.PushPullInterval
+	}
+	if c.StreamTimeout > 0 {
+		mc.TCPTimeout = c.StreamTimeout
 	}
 	if c.Transport != nil {
 		mc.Transport = c.Transport
