@@ -153,3 +153,15 @@ func TestParseGossipKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorCodesRoundTrip(t *testing.T) {
+	for _, want := range []error{tiers.ErrNotFound, tiers.ErrNoSpace, tiers.ErrTooLarge, tiers.ErrCollision, ErrUnauthorized, ErrPeer} {
+		got := errOfCode(codeOf(want), "x")
+		if !errors.Is(got, want) {
+			t.Errorf("%v -> %q -> %v", want, codeOf(want), got)
+		}
+	}
+	if codeOf(errors.New("other")) != codeInternal {
+		t.Error("an unknown error must be internal")
+	}
+}

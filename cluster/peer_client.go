@@ -51,6 +51,8 @@ func codeOf(err error) string {
 		return codeCollision
 	case errors.Is(err, ErrUnauthorized):
 		return codeUnauthorized
+	case errors.Is(err, ErrPeer):
+		return codeBadRequest
 	}
 	return codeInternal
 }
