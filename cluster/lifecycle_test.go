@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/messages/frame"
 	"github.com/stratacache/stratacache/tiers"
@@ -164,4 +166,20 @@ func TestErrorCodesRoundTrip(t *testing.T) {
 	if codeOf(errors.New("other")) != codeInternal {
 		t.Error("an unknown error must be internal")
 	}
+}
+
+func TestReadsMissAfterTheNodeLeaves(t *testing.T) {
+	_, nodes := startCluster(t, 2, clusterOpts{})
+	id := kvID("gone")
+	store(t, nodes[1], id, payloadOf(1, 4096))
+	waitFor(t, 5*time.Second, "owner gossiped", func() bool { return ownerSeen(nodes[:1], id, "n2") })
+	if err := nodes[0].n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The engine still runs (node/ closes it after the cluster): its reads
+	// past the local tiers are misses, not errors.
+	if _, err := nodes[0].eng.Load(context.Background(), nil, id, actors.Chain()); !errors.Is(err, tiers.ErrNotFound) {
+		t.Fatalf("read after leaving: %v", err)
+	}
+	store(t, nodes[0], kvID("still-local"), payloadOf(2, 4096))
 }

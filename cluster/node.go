@@ -462,7 +462,7 @@ func (n *Node) shutdown(leave bool) error {
 		}
 		n.srv.close()
 		n.peers.close()
-		n.remote.closed.Store(true)
+		n.remote.down.Store(true)
 		n.wg.Wait()
 		n.syncWG.Wait()
 		n.srv.wg.Wait()

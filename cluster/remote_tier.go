@@ -50,7 +50,8 @@ type RemoteTier struct {
 	sf       singleflight.Group
 	c        remoteCounters
 	inflight atomic.Int64
-	closed   atomic.Bool
+	closed   atomic.Bool // Close (the engine's): ErrClosed, per the tier contract
+	down     atomic.Bool // the node left the cluster: reads miss, demotes find no room
 
 	hoMu    sync.Mutex
 	ho      []handoff // oldest first
@@ -156,6 +157,9 @@ func (r *RemoteTier) fetch(id artifact.ID) (*fetched, bool, error) {
 	if r.closed.Load() {
 		return nil, false, tiers.ErrClosed
 	}
+	if r.down.Load() {
+		return nil, false, tiers.ErrNotFound
+	}
 	if err := id.Validate(); err != nil {
 		return nil, false, fmt.Errorf("%w: %w", tiers.ErrNotFound, err)
 	}
@@ -257,6 +261,9 @@ func (r *RemoteTier) Stat(id artifact.ID) (artifact.Meta, error) {
 	if r.closed.Load() {
 		return artifact.Meta{}, tiers.ErrClosed
 	}
+	if r.down.Load() {
+		return artifact.Meta{}, tiers.ErrNotFound
+	}
 	for _, m := range r.candidates(id) {
 		ctx, cancel := context.WithTimeout(context.Background(), r.n.cfg.FetchTimeout)
 		meta, err := r.n.peers.stat(ctx, m.Meta.PeerAddr, id)
@@ -296,6 +303,9 @@ func (r *RemoteTier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) 
 		// tier before its EvictFunc runs) are demoted.
 		r.c.passedBy.Add(1)
 		return nil
+	}
+	if r.down.Load() {
+		return fmt.Errorf("%w: this node left the cluster", tiers.ErrNoSpace)
 	}
 	size := int64(len(payload))
 	if size > n.cfg.MaxArtifactBytes {
@@ -338,7 +348,7 @@ func (r *RemoteTier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) 
 func (r *RemoteTier) Delete(id artifact.ID) bool {
 	n := r.n
 	r.c.deletes.Add(1)
-	if r.closed.Load() {
+	if r.closed.Load() || r.down.Load() {
 		return false
 	}
 	if _, fromPeer := n.peerDeletes.Load(id.Hash); fromPeer {
