@@ -66,8 +66,7 @@ type Index struct {
 	mu      sync.RWMutex
 	members []Member // by slot; a removed member leaves Name ""
 	slots   map[string]int
-	keys    []uint64 // 0: empty
-	vals    []uint32 // member slot << 8 | tier
+	table   []entry // len a power of two
 	n       int
 
 	scratch sync.Pool // *scoreScratch
@@ -80,16 +79,30 @@ func NewIndex(cfg ScoreConfig) *Index {
 		cfg = DefaultScoreConfig()
 	}
 	ix := &Index{cfg: cfg, slots: map[string]int{}}
-	ix.keys = make([]uint64, 1024)
-	ix.vals = make([]uint32, 1024)
+	ix.table = make([]entry, 1024)
 	return ix
 }
 
+// entry is one table slot in 8 bytes: the top 40 bits of the id hash (the
+// key: 0 marks an empty slot; the table position is taken from its low
+// bits, so that a delete can find an entry's home) and, below, member
+// slot << 8 | tier. Eight bytes keep a 1M-entry table at 16 MiB, mostly in
+// the last-level cache; a 40-bit key makes a false match about 1e-12 per
+// probe, acceptable in an index that is a hint anyway (a wrong owner costs
+// a fallback, never wrong data).
+type entry uint64
+
+func mkEntry(key uint64, val uint32) entry { return entry(key<<24 | uint64(val)) }
+func (e entry) key() uint64                { return uint64(e) >> 24 }
+func (e entry) val() uint32                { return uint32(e & 0xffffff) }
+
+// fixKey is the table key of an id hash: its top 40 bits, never 0 (0
+// marks an empty slot).
 func fixKey(h uint64) uint64 {
-	if h == 0 {
-		return 0x9e3779b97f4a7c15 // 0 marks an empty slot
+	if k := h >> 24; k != 0 {
+		return k
 	}
-	return h
+	return 1
 }
 
 // SetMembers replaces the member set. Entries owned by members that are no
@@ -150,8 +163,8 @@ func (ix *Index) Members() []Member {
 }
 
 func (ix *Index) dropSlotLocked(s int) {
-	for i := 0; i < len(ix.keys); {
-		if ix.keys[i] != 0 && int(ix.vals[i]>>8) == s {
+	for i := 0; i < len(ix.table); {
+		if ix.table[i].key() != 0 && int(ix.table[i].val()>>8) == s {
 			ix.removeAtLocked(i) // shifts a later entry into i: look again
 			continue
 		}
@@ -166,22 +179,22 @@ func (ix *Index) Put(node string, hash uint64, t Tier) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	s, ok := ix.slots[node]
-	if !ok || s >= 1<<24 {
+	if !ok || s >= 1<<16 {
 		return false
 	}
-	if (ix.n+1)*4 > len(ix.keys)*3 {
+	if (ix.n+1)*4 > len(ix.table)*3 {
 		ix.growLocked()
 	}
 	k := fixKey(hash)
-	mask := len(ix.keys) - 1
+	mask := len(ix.table) - 1
 	for i := int(k) & mask; ; i = (i + 1) & mask {
-		switch ix.keys[i] {
+		switch ix.table[i].key() {
 		case 0:
-			ix.keys[i], ix.vals[i] = k, uint32(s)<<8|uint32(t)
+			ix.table[i] = mkEntry(k, uint32(s)<<8|uint32(t))
 			ix.n++
 			return true
 		case k:
-			ix.vals[i] = uint32(s)<<8 | uint32(t)
+			ix.table[i] = mkEntry(k, uint32(s)<<8|uint32(t))
 			return true
 		}
 	}
@@ -204,7 +217,7 @@ func (ix *Index) Owner(hash uint64) (string, Tier, bool) {
 	if i < 0 {
 		return "", TierNone, false
 	}
-	v := ix.vals[i]
+	v := ix.table[i].val()
 	return ix.members[v>>8].Name, Tier(v & 0xff), true
 }
 
@@ -216,9 +229,9 @@ func (ix *Index) Len() int {
 }
 
 func (ix *Index) findLocked(k uint64) int {
-	mask := len(ix.keys) - 1
+	mask := len(ix.table) - 1
 	for i := int(k) & mask; ; i = (i + 1) & mask {
-		switch ix.keys[i] {
+		switch ix.table[i].key() {
 		case 0:
 			return -1
 		case k:
@@ -230,34 +243,32 @@ func (ix *Index) findLocked(k uint64) int {
 // removeAtLocked empties slot i and shifts the following run back so that
 // linear probing never needs tombstones.
 func (ix *Index) removeAtLocked(i int) {
-	mask := len(ix.keys) - 1
-	ix.keys[i], ix.vals[i] = 0, 0
+	mask := len(ix.table) - 1
+	ix.table[i] = 0
 	ix.n--
-	for j := (i + 1) & mask; ix.keys[j] != 0; j = (j + 1) & mask {
-		home := int(ix.keys[j]) & mask
+	for j := (i + 1) & mask; ix.table[j].key() != 0; j = (j + 1) & mask {
+		home := int(ix.table[j].key()) & mask
 		// Move j to i when its home is not in the cyclic range (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
-			ix.keys[i], ix.vals[i] = ix.keys[j], ix.vals[j]
-			ix.keys[j], ix.vals[j] = 0, 0
+			ix.table[i], ix.table[j] = ix.table[j], 0
 			i = j
 		}
 	}
 }
 
 func (ix *Index) growLocked() {
-	oldK, oldV := ix.keys, ix.vals
-	ix.keys = make([]uint64, len(oldK)*2)
-	ix.vals = make([]uint32, len(oldK)*2)
-	mask := len(ix.keys) - 1
-	for j, k := range oldK {
-		if k == 0 {
+	old := ix.table
+	ix.table = make([]entry, len(old)*2)
+	mask := len(ix.table) - 1
+	for _, e := range old {
+		if e.key() == 0 {
 			continue
 		}
-		i := int(k) & mask
-		for ix.keys[i] != 0 {
+		i := int(e.key()) & mask
+		for ix.table[i].key() != 0 {
 			i = (i + 1) & mask
 		}
-		ix.keys[i], ix.vals[i] = k, oldV[j]
+		ix.table[i] = e
 	}
 }
 
@@ -279,7 +290,7 @@ func (ix *Index) route(hash uint64) []string {
 	}
 	owner := -1
 	if i := ix.findLocked(fixKey(hash)); i >= 0 {
-		owner = int(ix.vals[i] >> 8)
+		owner = int(ix.table[i].val() >> 8)
 		out = append(out, ix.members[owner].Addr)
 	}
 	home := ix.slots[cluster.Home(hash, names)]

@@ -52,6 +52,8 @@ type scoreScratch struct {
 	tokens  []int     // local tokens by slot
 	best    []Score   // best level so far, by slot
 	touched []int
+	cand    []int
+	byTier  []int // tokens by member slot << 3 | tier; [slot<<3] is the slot's total
 }
 
 func (ix *Index) getScratch(n int) *scoreScratch {
@@ -62,6 +64,7 @@ func (ix *Index) getScratch(n int) *scoreScratch {
 	if len(sc.local) < n {
 		sc.local = make([]float64, n)
 		sc.tokens = make([]int, n)
+		sc.byTier = make([]int, n<<3)
 	}
 	return sc
 }
@@ -92,36 +95,76 @@ func (ix *Index) ScoreNodes(dst []Score, p *Prompt, candidates []string) []Score
 		}
 	}
 	out := dst[start:]
-	keys, vals := ix.keys, ix.vals
-	mask := len(keys) - 1
+	// cand[c] is out[c]'s member slot (-1: unknown), resolved once.
+	cand := sc.cand[:0]
+	if candidates == nil {
+		for s, m := range ix.members {
+			if m.Name != "" {
+				cand = append(cand, s)
+			}
+		}
+	} else {
+		for c := range out {
+			s, ok := ix.slots[out[c].Node]
+			if !ok {
+				s = -1
+			}
+			cand = append(cand, s)
+		}
+	}
+	sc.cand = cand
+	table := ix.table
+	mask := len(table) - 1
+	wr := w[TierRemote]
 	for li := range p.Levels {
 		lv := &p.Levels[li]
 		cum := 0
+		ids := lv.IDs
+		bs := lv.BlockSize
+		last := len(ids) - 1
+		byTier := sc.byTier
 	blocks:
-		for i, id := range lv.IDs {
+		for i, id := range ids {
 			k := fixKey(id)
 			j := int(k) & mask
-			for keys[j] != k {
-				if keys[j] == 0 {
+			e := table[j]
+			for e.key() != k {
+				if e == 0 {
 					break blocks
 				}
 				j = (j + 1) & mask
+				e = table[j]
 			}
-			v := vals[j]
-			s, t := int(v>>8), Tier(v&0xff)
-			bt := lv.blockTokens(i)
+			bt := bs
+			if i == last {
+				bt = lv.LastTokens
+			}
 			cum += bt
-			if sc.tokens[s] == 0 {
-				sc.touched = append(sc.touched, s)
+			// byTier is indexed by member slot << 3 | tier: one add per
+			// block; [slot << 3] is the slot's total and marks it touched.
+			x := int(e.val() & 0xffff07)
+			x = x>>5 | x&7
+			if byTier[x&^7] == 0 {
+				sc.touched = append(sc.touched, x>>3)
 			}
-			sc.local[s] += float64(bt) * (w[t] - w[TierRemote])
-			sc.tokens[s] += bt
+			byTier[x&^7] += bt
+			byTier[x] += bt
 		}
-		base := float64(cum) * w[TierRemote]
-		for c := range out {
-			s, ok := ix.slots[out[c].Node]
+		for _, s := range sc.touched {
+			v, lt := 0.0, 0
+			for t := TierGPU; t < numTiers; t++ {
+				n := byTier[s<<3|int(t)]
+				v += float64(n) * (w[t] - wr)
+				lt += n
+				byTier[s<<3|int(t)] = 0
+			}
+			byTier[s<<3] = 0
+			sc.local[s], sc.tokens[s] = v, lt
+		}
+		base := float64(cum) * wr
+		for c, s := range cand {
 			v, lt := base, 0
-			if ok {
+			if s >= 0 {
 				v += sc.local[s]
 				lt = sc.tokens[s]
 			}
@@ -134,8 +177,8 @@ func (ix *Index) ScoreNodes(dst []Score, p *Prompt, candidates []string) []Score
 		}
 		sc.touched = sc.touched[:0]
 	}
-	for c := range out {
-		if s, ok := ix.slots[out[c].Node]; ok {
+	for c, s := range cand {
+		if s >= 0 {
 			out[c].Score -= ix.cfg.LoadWeight * ix.members[s].Load
 		}
 	}
@@ -165,7 +208,7 @@ func (ix *Index) PrefixLookup(dst []NodePrefix, p *Prompt) []NodePrefix {
 			if j < 0 {
 				break
 			}
-			s, t := int(ix.vals[j]>>8), Tier(ix.vals[j]&0xff)
+			s, t := int(ix.table[j].val()>>8), Tier(ix.table[j].val()&0xff)
 			if owner >= 0 && s != owner {
 				break
 			}
