@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/stratacache/stratacache/messages"
@@ -27,7 +28,11 @@ type conn struct {
 	hello   map[string]string
 }
 
-func dialConn(ctx context.Context, addr string, o *Options) (*conn, error) {
+// peerPrefix marks pool keys of connections to a node's peer port.
+const peerPrefix = "peer:"
+
+func dialConn(ctx context.Context, key string, o *Options) (*conn, error) {
+	addr, peer := strings.CutPrefix(key, peerPrefix)
 	d := net.Dialer{Timeout: o.DialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -44,6 +49,11 @@ func dialConn(ctx context.Context, addr string, o *Options) (*conn, error) {
 	c := &conn{nc: nc, fr: frame.NewReader(bufio.NewReaderSize(nc, 64<<10), o.Limits)}
 	req := &messages.FrameHeader{Op: messages.Op_OP_HELLO, AuthToken: []byte(o.Token),
 		Attrs: map[string]string{"version": "1", "client": o.ClientName}}
+	if peer {
+		// The peer port takes the cluster's hello: the client presents
+		// itself under its name with the peer token (docs/cluster.md).
+		req = &messages.FrameHeader{Op: messages.Op_OP_PEER_HELLO, NodeName: o.ClientName, AuthToken: []byte(o.PeerToken)}
+	}
 	if _, err := c.roundTrip(ctx, req); err != nil {
 		_ = nc.Close()
 		return nil, fmt.Errorf("clientsdk: hello %s: %w", addr, err)

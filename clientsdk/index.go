@@ -48,6 +48,9 @@ type Member struct {
 	Name string
 	// Addr is its native-protocol address (host:port).
 	Addr string
+	// PeerAddr is its cluster peer address (cluster.NodeMeta.PeerAddr),
+	// where Prefetch is sent; empty: Prefetch falls back (ParamStore).
+	PeerAddr string
 	// Load is its requests in flight (cluster.NodeMeta.Load), for scoring.
 	Load float64
 }
@@ -303,6 +306,19 @@ func (ix *Index) route(hash uint64) []string {
 		}
 	}
 	return out
+}
+
+// peerAddrOf returns the peer address of the member whose native address
+// is addr.
+func (ix *Index) peerAddrOf(addr string) string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	for _, m := range ix.members {
+		if m.Name != "" && m.Addr == addr {
+			return m.PeerAddr
+		}
+	}
+	return ""
 }
 
 func (ix *Index) addrs() []string {

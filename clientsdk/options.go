@@ -15,6 +15,9 @@ type Options struct {
 	Nodes []string
 	// Token is presented in HELLO when the nodes require auth.
 	Token string
+	// PeerToken is presented on a node's peer port (Prefetch speaks the
+	// cluster's OP_PEER_PREFETCH there).
+	PeerToken string
 	// TLS, when set, wraps every connection.
 	TLS *tls.Config
 	// ClientName is sent in HELLO for the node's logs.
@@ -89,3 +92,6 @@ func WithEmbedded(e Embedded) Option { return func(o *Options) { o.Embedded = e 
 
 // WithSeed seeds the backoff jitter.
 func WithSeed(s uint64) Option { return func(o *Options) { o.Seed = s } }
+
+// WithPeerToken sets the token presented on nodes' peer ports.
+func WithPeerToken(tok string) Option { return func(o *Options) { o.PeerToken = tok } }

@@ -18,6 +18,9 @@ import (
 type Server struct {
 	// Token, when set, must be presented in HELLO (and PEER_HELLO).
 	Token string
+	// NoPrefetch answers OP_PEER_PREFETCH "unsupported", as a node's
+	// client port does.
+	NoPrefetch bool
 
 	ln net.Listener
 	wg sync.WaitGroup
@@ -282,6 +285,9 @@ func (s *Server) op(c *conn, h *messages.FrameHeader, payload []byte) error {
 		}
 		s.mu.Lock()
 		b, found := s.data[k]
+		if found {
+			s.warm[k] = true // a read promotes, as the node's chain does
+		}
 		s.mu.Unlock()
 		if !found {
 			return c.fail(id, "not_found", k)
@@ -330,6 +336,9 @@ func (s *Server) op(c *conn, h *messages.FrameHeader, payload []byte) error {
 		}
 		return c.reply(r, pieces...)
 	case messages.Op_OP_PEER_PREFETCH:
+		if s.NoPrefetch {
+			return c.fail(id, "unsupported", "prefetch")
+		}
 		warmed := 0
 		s.mu.Lock()
 		for _, x := range h.Ids {
