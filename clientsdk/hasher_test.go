@@ -114,7 +114,7 @@ func TestHashReusesPrompt(t *testing.T) {
 	var p Prompt
 	toks := seq(4096)
 	_ = h.Hash(&p, toks)
-	if a := testing.AllocsPerRun(20, func() { _ = h.Hash(&p, toks) }); a != 0 {
+	if a := testing.AllocsPerRun(20, func() { _ = h.Hash(&p, toks) }); a != 0 && !raceOn {
 		t.Fatalf("Hash allocates %v times per call on a warm Prompt", a)
 	}
 }

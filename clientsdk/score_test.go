@@ -70,7 +70,7 @@ func TestScoreNodesAndPrefixLookup(t *testing.T) {
 	if sc[0].CachedTokens != 0 || !near(sc[0].Score, 0) {
 		t.Fatalf("after delete: %+v", sc[0])
 	}
-	if a := testing.AllocsPerRun(50, func() { sc = ix.ScoreNodes(sc[:0], &p, nil) }); a != 0 {
+	if a := testing.AllocsPerRun(50, func() { sc = ix.ScoreNodes(sc[:0], &p, nil) }); a != 0 && !raceOn {
 		t.Fatalf("ScoreNodes allocates %v per call", a)
 	}
 }
@@ -83,7 +83,7 @@ func TestIndexTable(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	live := map[uint64]string{}
 	for i := 0; i < 50000; i++ {
-		k := rng.Uint64N(1<<16) << 48 // dense: long probe runs
+		k := rng.Uint64N(4096) * 0x9e3779b97f4a7c15 // few keys, often reused: deletes inside probe runs
 		if rng.IntN(3) == 0 {
 			ix.Delete(k)
 			delete(live, k)

@@ -1,0 +1,177 @@
+package clientsdk
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/cluster"
+	"github.com/stratacache/stratacache/tiers"
+	"github.com/stratacache/stratacache/tiers/tiertest"
+)
+
+// liveNode is one node of an in-process cluster built from cluster/ and
+// actors/ (what node/ assembles), with memory and CXL test tiers.
+type liveNode struct {
+	name string
+	cn   *cluster.Node
+	eng  *actors.Engine
+}
+
+func startLiveCluster(t *testing.T, k int) []*liveNode {
+	t.Helper()
+	mn := cluster.NewMemNetwork(1)
+	var nodes []*liveNode
+	for i := 0; i < k; i++ {
+		name := fmt.Sprintf("n%d", i+1)
+		cfg := cluster.DefaultLocalConfig(name)
+		cfg.Transport = mn.NewTransport(name)
+		cfg.PeerAddr = "127.0.0.1:0"
+		cfg.ProbeInterval = 50 * time.Millisecond
+		cfg.ProbeTimeout = 25 * time.Millisecond
+		cfg.GossipInterval = 20 * time.Millisecond
+		cfg.LeaveTimeout = 100 * time.Millisecond
+		cfg.MetaInterval = 30 * time.Millisecond
+		cfg.Epoch = 1
+		if i > 0 {
+			cfg.Join = []string{nodes[0].cn.GossipAddr()}
+		}
+		cn, err := cluster.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem := tiertest.New("mem", 64<<20)
+		cxl := tiertest.New("cxl", 64<<20).WithKind(tiers.KindCXL)
+		chain, err := cn.Tiers([]tiers.Tier{mem, cxl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wt := actors.DefaultLinkConfig()
+		wt.Policy = actors.WriteThrough
+		eng, err := actors.NewEngine(actors.Config{Tiers: chain, Links: []actors.LinkConfig{wt, cluster.RemoteLink()}, RequestTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cn.Start(eng); err != nil {
+			_ = eng.Close()
+			t.Fatal(err)
+		}
+		mn.RegisterPeer(name, cn.PeerAddr())
+		ln := &liveNode{name: name, cn: cn, eng: eng}
+		t.Cleanup(func() { _ = ln.cn.Close(); _ = ln.eng.Close() })
+		nodes = append(nodes, ln)
+	}
+	waitUntil(t, "full membership", func() bool {
+		for _, n := range nodes {
+			if len(n.cn.Members()) != k {
+				return false
+			}
+		}
+		return true
+	})
+	return nodes
+}
+
+// waitUntil polls cond until it holds (a condition, not a duration, is
+// what the test waits for; the deadline only turns a hang into a failure).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func storeBlocks(t *testing.T, n *liveNode, h *Hasher, lv Level, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		id, err := h.ChunkID(lv.Hashes[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.eng.Store(context.Background(), id, []byte("kv"), actors.StoreOptions{Access: actors.Chain()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// PrefixLookup and ScoreNodes against a live 3-node cluster: the follower
+// learns each node's entries through OP_PEER_DIR_SYNC and answers locally;
+// it follows a node leaving.
+func TestPrefixLookupLiveCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node cluster")
+	}
+	nodes := startLiveCluster(t, 3)
+	h, _ := NewHasher(HashConfig{Model: "llama-3-8b", BlockSizes: []int{16}})
+	var a, b Prompt
+	_ = h.Hash(&a, seq(160)) // 10 blocks
+	bt := seq(160)
+	bt[0] = 99999 // a different prompt from its first block on
+	_ = h.Hash(&b, bt)
+	storeBlocks(t, nodes[0], h, a.Levels[0], 0, 6) // n1: a's first 6 blocks
+	storeBlocks(t, nodes[1], h, a.Levels[0], 6, 8) // n2: a's blocks 6-7
+	storeBlocks(t, nodes[2], h, b.Levels[0], 0, 4) // n3: b's first 4 blocks
+
+	ix := NewIndex(ScoreConfig{})
+	c := newClient(t, WithIndex(ix))
+	f := NewFollower(ix, c, ClusterMembers(nodes[0].cn, nil))
+	ctx := context.Background()
+	lookup := func(p *Prompt) map[string]NodePrefix {
+		out := map[string]NodePrefix{}
+		for _, x := range ix.PrefixLookup(nil, p) {
+			out[x.Node] = x
+		}
+		return out
+	}
+	waitUntil(t, "the follower to see every node's entries", func() bool {
+		if err := f.Sync(ctx); err != nil {
+			t.Logf("sync: %v", err)
+			return false
+		}
+		pa, pb := lookup(&a), lookup(&b)
+		return pa["n1"].Blocks == 6 && pb["n3"].Blocks == 4
+	})
+	pa := lookup(&a)
+	if pa["n1"].Tier != TierCPU || pa["n2"].Blocks != 0 || pa["n3"].Blocks != 0 {
+		t.Fatalf("prompt a: %+v", pa)
+	}
+	sc := ix.ScoreNodes(nil, &a, []string{"n1", "n2", "n3"})
+	if sc[0].CachedTokens != 128 || sc[0].LocalTokens != 96 || sc[1].LocalTokens != 32 || sc[2].LocalTokens != 0 {
+		t.Fatalf("scores: %+v", sc)
+	}
+	if !(sc[0].Score > sc[1].Score && sc[1].Score > sc[2].Score) {
+		t.Fatalf("scores out of order: %+v", sc)
+	}
+
+	// n3 leaves: once the others see it gone, its entries leave the index.
+	_ = nodes[2].cn.Close()
+	waitUntil(t, "n3 gone from n1's view", func() bool { return len(nodes[0].cn.Members()) == 2 })
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pb := lookup(&b); pb["n3"].Blocks != 0 {
+		t.Fatalf("n3's blocks still indexed after it left: %+v", pb)
+	}
+	if len(ix.Members()) != 2 {
+		t.Fatalf("members %v", ix.Members())
+	}
+}
+
+func TestDecodeDirSnapshotRejectsGarbage(t *testing.T) {
+	for _, b := range [][]byte{{}, {2, 0}, {1, 0, 0}, {1, 0, 1, 'a', 0, 0, 5}, {1, 0, 1, 'a', 0, 0, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}} {
+		if _, _, err := decodeDirSnapshot(b, nil); err == nil {
+			t.Fatalf("%v decoded", b)
+		}
+	}
+	ok := []byte{1, 0, 1, 'a', 7, 100, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 5}
+	owner, recs, err := decodeDirSnapshot(ok, nil)
+	if err != nil || owner != "a" || len(recs) != 2 || recs[0].hash != 1 || recs[0].kind != tiers.KindMemory || recs[1].ver != 105 || !recs[1].del {
+		t.Fatalf("%q %+v %v", owner, recs, err)
+	}
+}

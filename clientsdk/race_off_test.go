@@ -1,0 +1,5 @@
+//go:build !race
+
+package clientsdk
+
+const raceOn = false
