@@ -189,6 +189,10 @@ func (e *Engine) Store(ctx context.Context, id artifact.ID, payload []byte, o St
 		return err
 	}
 	opts := tiers.PutOptions{Meta: o.Meta, Pin: o.Pin}
+	// A caller's claimed checksum is not passed on: tiers that trust the
+	// checksum of a Put (persistent tiers under a CPU tier) must only ever
+	// see one a tier computed from the bytes it holds.
+	opts.Meta.Checksum = 0
 	switch o.Mode {
 	case ModeExact:
 		return e.storeFrom(ctx, start, id, payload, opts, true)

@@ -84,13 +84,30 @@ type DiskConfig struct {
 // DiskFileName is the disk tier's file inside disk.path.
 const DiskFileName = "disk.tier"
 
-// ClusterConfig is kept for the cluster issue: the node parses and reports
-// it but runs single-node while Join is empty.
+// ClusterConfig makes the node a cluster member (docs/cluster.md). The node
+// runs alone while both Bind and Join are empty; either one turns the
+// cluster on, and the remote tier joins the end of the chain.
 type ClusterConfig struct {
-	Join      []string `yaml:"join"`
-	GossipKey string   `yaml:"gossip_key"`
-	Bind      string   `yaml:"bind"`
+	// Join lists host:port gossip addresses of existing members.
+	Join []string `yaml:"join"`
+	// GossipKey: base64 AES keys (16, 24 or 32 bytes), comma-separated; the
+	// first encrypts, all decrypt (rotation). Empty: gossip in the clear.
+	GossipKey string `yaml:"gossip_key"`
+	// Bind is the gossip host:port (UDP and TCP). Default when the cluster
+	// is on: 127.0.0.1:7946.
+	Bind string `yaml:"bind"`
+	// Peer is the peer transport's host:port. Default 127.0.0.1:7947.
+	Peer string `yaml:"peer"`
+	// Name is this node's unique name. Default: the host name plus the
+	// peer port, so several nodes on one host differ.
+	Name string `yaml:"name"`
+	// Preset is "lan" (memberlist's LAN timings, the default) or "local"
+	// (loopback timings, for one-host clusters and tests).
+	Preset string `yaml:"preset"`
 }
+
+// Enabled reports whether the node is a cluster member.
+func (c ClusterConfig) Enabled() bool { return c.Bind != "" || len(c.Join) > 0 }
 
 // ListenConfig holds the three listen addresses; "" disables a port.
 type ListenConfig struct {
@@ -210,10 +227,16 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("cluster.join[%d]", i), "%q: %v", j, err)
 		}
 	}
-	if c.Cluster.Bind != "" {
-		if _, _, err := net.SplitHostPort(c.Cluster.Bind); err != nil {
-			bad("cluster.bind", "%q: %v", c.Cluster.Bind, err)
+	for _, a := range []struct{ key, addr string }{{"cluster.bind", c.Cluster.Bind}, {"cluster.peer", c.Cluster.Peer}} {
+		if a.addr == "" {
+			continue
 		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			bad(a.key, "%q: %v", a.addr, err)
+		}
+	}
+	if !contains([]string{"", "lan", "local"}, c.Cluster.Preset) {
+		bad("cluster.preset", "%q is not one of lan, local", c.Cluster.Preset)
 	}
 	addrs := map[string]string{}
 	for _, l := range []struct{ key, addr string }{

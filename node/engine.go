@@ -23,19 +23,44 @@ const (
 	DiskTierName = "disk"
 )
 
-// BuildEngine builds the storage engine cfg describes: the CPU tier from
-// cpu_capacity_mb (and cpu_policy), then the CXL tier when use_cxl is set and
-// the disk tier (disk.path/disk.tier) when disk.capacity_mb is positive, joined by write-back
-// links when writeback is set and write-through links otherwise.
+// BuildEngine builds the storage engine cfg describes over BuildTiers'
+// chain: the local tiers only (a clustered node appends the remote tier,
+// see buildClustered).
 func BuildEngine(cfg Config, log *slog.Logger) (*actors.Engine, error) {
-	if err := cfg.Validate(); err != nil {
+	chain, links, err := BuildTiers(cfg)
+	if err != nil {
 		return nil, err
+	}
+	return actors.NewEngine(engineConfig(cfg, chain, links, log))
+}
+
+func engineConfig(cfg Config, chain []tiers.Tier, links []actors.LinkConfig, log *slog.Logger) actors.Config {
+	return actors.Config{
+		Tiers:            chain,
+		Links:            links,
+		MaxArtifactBytes: cfg.Limits.MaxPayloadMB << 20,
+		PromoteOnHit:     true,
+		RequestTimeout:   seconds(cfg.Limits.RequestTimeoutS),
+		Logger:           log,
+	}
+}
+
+// BuildTiers opens the local tiers cfg describes, top first: the CPU tier
+// from cpu_capacity_mb (and cpu_policy), then the CXL tier when use_cxl is
+// set and the disk tier (disk.path/disk.tier) when disk.capacity_mb is
+// positive, and the links between them: write-back when writeback is set,
+// write-through otherwise. The persistent tiers trust the checksum the CPU
+// tier passes down with a demotion (TrustPutChecksum), so a payload is
+// hashed once on its way down; a wrong one would be caught on first read.
+func BuildTiers(cfg Config) ([]tiers.Tier, []actors.LinkConfig, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
 	}
 	maxPayload := cfg.Limits.MaxPayloadMB << 20
 	capacity := cfg.CPUCapacityMB << 20
 	policy, err := eviction.New(cfg.CPUPolicy, max(int(capacity/(256<<10)), 1024))
 	if err != nil {
-		return nil, fmt.Errorf("%w: cpu_policy: %w", ErrConfig, err)
+		return nil, nil, fmt.Errorf("%w: cpu_policy: %w", ErrConfig, err)
 	}
 	mc := memory.DefaultConfig(capacity)
 	mc.Name = CPUTierName
@@ -43,7 +68,7 @@ func BuildEngine(cfg Config, log *slog.Logger) (*actors.Engine, error) {
 	mc.Policy, mc.PolicyName = policy, ""
 	cpu, err := memory.New(mc)
 	if err != nil {
-		return nil, fmt.Errorf("node: build cpu tier: %w", err)
+		return nil, nil, fmt.Errorf("node: build cpu tier: %w", err)
 	}
 	chain := []tiers.Tier{cpu}
 	closeAll := func() {
@@ -60,26 +85,28 @@ func BuildEngine(cfg Config, log *slog.Logger) (*actors.Engine, error) {
 		}
 		cc.CapacityBytes = cfg.CXLCapacityMB << 20
 		cc.ResetMetadata = cfg.CXLResetMetadata
+		cc.TrustPutChecksum = true
 		t, err := cxl.Open(cc)
 		if err != nil {
 			closeAll()
-			return nil, fmt.Errorf("node: open cxl tier: %w", err)
+			return nil, nil, fmt.Errorf("node: open cxl tier: %w", err)
 		}
 		chain = append(chain, t)
 	}
 	if cfg.Disk.CapacityMB > 0 {
 		if err := os.MkdirAll(cfg.Disk.Path, 0o755); err != nil {
 			closeAll()
-			return nil, fmt.Errorf("node: disk tier directory: %w", err)
+			return nil, nil, fmt.Errorf("node: disk tier directory: %w", err)
 		}
 		dc := disk.DefaultConfig(filepath.Join(cfg.Disk.Path, DiskFileName))
 		dc.Name = DiskTierName
 		dc.CapacityBytes = cfg.Disk.CapacityMB << 20
 		dc.Durability = disk.Durability(cfg.Disk.Durability)
+		dc.TrustPutChecksum = true
 		t, err := disk.Open(dc)
 		if err != nil {
 			closeAll()
-			return nil, fmt.Errorf("node: open disk tier: %w", err)
+			return nil, nil, fmt.Errorf("node: open disk tier: %w", err)
 		}
 		chain = append(chain, t)
 	}
@@ -92,14 +119,7 @@ func BuildEngine(cfg Config, log *slog.Logger) (*actors.Engine, error) {
 		}
 		links = append(links, l)
 	}
-	return actors.NewEngine(actors.Config{
-		Tiers:            chain,
-		Links:            links,
-		MaxArtifactBytes: maxPayload,
-		PromoteOnHit:     true,
-		RequestTimeout:   seconds(cfg.Limits.RequestTimeoutS),
-		Logger:           log,
-	})
+	return chain, links, nil
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/cluster"
 	"github.com/stratacache/stratacache/node/admin"
 	"github.com/stratacache/stratacache/node/native"
 	"github.com/stratacache/stratacache/node/resp"
@@ -44,6 +45,7 @@ type Node struct {
 	stopLog  chan struct{}
 	shutOnce sync.Once
 	shutErr  error
+	cluster  *cluster.Node // nil unless cfg.Cluster.Enabled()
 }
 
 // New validates cfg, builds the engine (BuildEngine) and binds the
@@ -53,12 +55,32 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	eng, err := BuildEngine(cfg, log)
+	if !cfg.Cluster.Enabled() {
+		eng, err := BuildEngine(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		return NewWithEngine(cfg, eng, log)
+	}
+	cc, err := ClusterSettings(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	return NewWithEngine(cfg, eng, log)
+	eng, cn, err := BuildClustered(cfg, cc, log)
+	if err != nil {
+		return nil, err
+	}
+	n, err := NewWithEngine(cfg, eng, log)
+	if err != nil {
+		_ = cn.Close()
+		return nil, err
+	}
+	n.cluster = cn
+	return n, nil
 }
+
+// Cluster is the node's cluster membership, nil for a node that runs alone.
+func (n *Node) Cluster() *cluster.Node { return n.cluster }
 
 // NewWithEngine is New around an engine built elsewhere (tests, embedding,
 // the cluster's own chains). The node owns eng from now on: Shutdown closes
@@ -276,6 +298,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		wg.Wait()
 		close(n.stopLog)
+		if n.cluster != nil {
+			// Leave the cluster before the engine closes the tiers the
+			// peer server reads from.
+			if err := n.cluster.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("cluster: %w", err))
+			}
+		}
 		if err := n.eng.Close(); err != nil {
 			errs = append(errs, err)
 		}

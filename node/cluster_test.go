@@ -1,0 +1,77 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/artifact"
+)
+
+func clusterConfig(name string, join ...string) Config {
+	cfg := testConfig()
+	cfg.CPUCapacityMB = 16
+	cfg.Cluster = ClusterConfig{Name: name, Bind: "127.0.0.1:0", Peer: "127.0.0.1:0", Preset: "local", Join: join}
+	return cfg
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition
+	}
+}
+
+// Two nodes built from config alone: b joins a, and an artifact stored on
+// a is served by b through the remote tier (a local miss on b).
+func TestClusteredNodesShareArtifacts(t *testing.T) {
+	a := startNode(t, clusterConfig("a"))
+	if a.Cluster() == nil {
+		t.Fatal("cluster section ignored")
+	}
+	b := startNode(t, clusterConfig("b", a.Cluster().GossipAddr()))
+	waitUntil(t, "two members on both nodes", func() bool {
+		return len(a.Cluster().Members()) == 2 && len(b.Cluster().Members()) == 2
+	})
+	ctx := context.Background()
+	id := artifact.MustID(artifact.NamespaceKV, "shared/prefix")
+	want := bytes.Repeat([]byte("kv"), 50_000)
+	if err := a.Engine().Store(ctx, id, want, actors.StoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// b learns the owner from the directory (or asks the home node).
+	waitUntil(t, "b to serve a's artifact", func() bool {
+		got, err := b.Engine().Load(ctx, nil, id, actors.Chain())
+		return err == nil && bytes.Equal(got, want)
+	})
+	if st := b.Cluster().Stats(); st.Remote.Hits == 0 {
+		t.Fatalf("b served it without a remote hit: %+v", st.Remote)
+	}
+	// A miss everywhere is a plain not-found, not a peer error.
+	if _, err := b.Engine().Load(ctx, nil, artifact.MustID(artifact.NamespaceKV, "nobody"), actors.Chain()); !errors.Is(err, actors.ErrNotFound) {
+		t.Fatalf("miss: %v", err)
+	}
+}
+
+func TestClusterConfigValidation(t *testing.T) {
+	cfg := testConfig()
+	cfg.Cluster = ClusterConfig{Join: []string{"nocolon"}, Peer: "x", Preset: "wan"}
+	err := cfg.Validate()
+	for _, key := range []string{"cluster.join[0]", "cluster.peer", "cluster.preset"} {
+		if err == nil || !bytes.Contains([]byte(err.Error()), []byte(key)) {
+			t.Errorf("want an error naming %s, got %v", key, err)
+		}
+	}
+	cfg = clusterConfig("k")
+	cfg.Cluster.GossipKey = "not base64!"
+	if _, err := ClusterSettings(cfg, nil); !errors.Is(err, ErrConfig) {
+		t.Fatalf("bad gossip key: %v", err)
+	}
+}
