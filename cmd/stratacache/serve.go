@@ -45,6 +45,10 @@ func serve(args []string, stdout, stderr io.Writer, lookupEnv func(string) (stri
 	adminAddr := fs.String("admin-addr", node.DefaultAdminAddr, "admin HTTP listen address; \"\" disables it")
 	dataDir := fs.String("data-dir", node.DefaultDataDir, "directory of the persistent tiers")
 	cpuMB := fs.Int64("cpu-capacity-mb", node.Defaults().CPUCapacityMB, "CPU tier capacity in MiB")
+	join := fs.String("join", "", "comma-separated gossip host:port of cluster members to join (turns the cluster on)")
+	clusterBind := fs.String("cluster-bind", "", "gossip listen host:port (turns the cluster on; default "+node.DefaultGossipAddr+")")
+	clusterPeer := fs.String("cluster-peer", "", "peer transport listen host:port (default "+node.DefaultPeerAddr+")")
+	nodeName := fs.String("node-name", "", "this node's unique name in the cluster (default: host name and peer port)")
 	debug := fs.Bool("debug", false, "debug logging")
 	jsonLog := fs.Bool("log-json", false, "log as JSON lines instead of text")
 	if err := fs.Parse(args); err != nil {
@@ -75,6 +79,14 @@ func serve(args []string, stdout, stderr io.Writer, lookupEnv func(string) (stri
 			cfg.Disk.Path = *dataDir
 		case "cpu-capacity-mb":
 			cfg.CPUCapacityMB = *cpuMB
+		case "join":
+			cfg.Cluster.Join = splitList(*join)
+		case "cluster-bind":
+			cfg.Cluster.Bind = *clusterBind
+		case "cluster-peer":
+			cfg.Cluster.Peer = *clusterPeer
+		case "node-name":
+			cfg.Cluster.Name = *nodeName
 		case "debug":
 			cfg.Debug = *debug
 		}
@@ -106,6 +118,11 @@ func serve(args []string, stdout, stderr io.Writer, lookupEnv func(string) (stri
 		"config", source, "tiers", strings.Join(n.Engine().Tiers(), ","))
 	log.Info("effective config", cfg.LogAttrs()...)
 	fmt.Fprintf(stdout, "resp=%s native=%s admin=%s\n", a.RESP, a.Native, a.Admin)
+	if cn := n.Cluster(); cn != nil {
+		log.Info("cluster member", "name", cn.Name(), "gossip", cn.GossipAddr(), "peer", cn.PeerAddr(),
+			"join", strings.Join(cfg.Cluster.Join, ","))
+		fmt.Fprintf(stdout, "node=%s gossip=%s peer=%s\n", cn.Name(), cn.GossipAddr(), cn.PeerAddr())
+	}
 	if started != nil {
 		started(n)
 	}
@@ -133,4 +150,15 @@ func serve(args []string, stdout, stderr io.Writer, lookupEnv func(string) (stri
 		log.Warn("second signal: exiting without finishing the drain", "signal", s)
 		return fmt.Errorf("serve: forced exit on second signal (%s) during shutdown", s)
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
