@@ -29,18 +29,20 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {runServe, "run a node (RESP, native and admin ports on loopback by default)"},
-		"sim":     {runSim, "replay traces or generated workloads through the eviction policies"},
-		"bench":   {runBench, "measure: bench engine | tiers | net"},
-		"version": {runVersion, "print the version"},
+		"serve":         {runServe, "run a node (RESP, native and admin ports on loopback by default)"},
+		"sim":           {runSim, "replay traces or generated workloads through the eviction policies"},
+		"bench":         {runBench, "measure: bench engine | tiers | net | cluster"},
+		"local-cluster": {runLocalCluster, "N clustered nodes in this process on loopback, with a live table"},
+		"version":       {runVersion, "print the version"},
 	}
 }
 
 func benchCommands() map[string]command {
 	return map[string]command{
-		"engine": {runBenchEngine, "the storage engine against copy() (issue targets in docs/BENCHMARKS.md)"},
-		"tiers":  {runBenchTiers, "the CXL and disk tiers against copy(), pwrite and pread; disk reopen time"},
-		"net":    {runBenchNet, "a load generator for our native/RESP ports, Redis, memcached, raw TCP"},
+		"engine":  {runBenchEngine, "the storage engine against copy() (issue targets in docs/BENCHMARKS.md)"},
+		"tiers":   {runBenchTiers, "the CXL and disk tiers against copy(), pwrite and pread; disk reopen time"},
+		"cluster": {runBenchCluster, "remote fetch vs raw TCP, directory propagation, failure detection"},
+		"net":     {runBenchNet, "a load generator for our native/RESP ports, Redis, memcached, raw TCP"},
 	}
 }
 
@@ -86,7 +88,7 @@ func usage(prog string, cmds map[string]command, w io.Writer) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "usage: %s <command> [flags]\n\ncommands:\n", prog)
 	for _, n := range names {
-		fmt.Fprintf(&b, "  %-14s %s\n", n, cmds[n].help)
+		fmt.Fprintf(&b, "  %-15s %s\n", n, cmds[n].help)
 	}
 	fmt.Fprint(w, b.String())
 }
