@@ -7,8 +7,11 @@
 // chunks with Prefetch; and an embedded mode against a node in the same
 // process (through the Embedded interface this package declares).
 //
-// It imports artifact/, messages/ (with messages/frame) and cluster/ (for
-// the shared rendezvous placement). It must not import node/ or actors/:
-// node satisfies Embedded, and neither side imports the other.
+// It imports artifact/, messages/ (with messages/frame), tiers/ (tier
+// kinds) and cluster/ (the shared rendezvous placement, and following an
+// in-process cluster node's membership). It must not import node/, and
+// its non-test code must not import actors/: node satisfies Embedded, and
+// neither side imports the other. (Tests build a live in-process cluster
+// from cluster/ and actors/.)
 // docs/clientsdk.md describes the design and the measured figures.
 package clientsdk

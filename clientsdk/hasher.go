@@ -82,13 +82,22 @@ func (h *Hasher) ChunkID(ph uint64) (artifact.ID, error) {
 
 const hexDigits = "0123456789abcdef"
 
+// hexPairs[b] is byte b as two lower-case hex digits.
+var hexPairs = func() (t [256][2]byte) {
+	for i := range t {
+		t[i] = [2]byte{hexDigits[i>>4], hexDigits[i&0xf]}
+	}
+	return t
+}()
+
 // idHash is ChunkID(ph).Hash without building the key on the heap: the
 // key template is fixed, only its 16 hex digits change.
 func (h *Hasher) idHash(buf []byte, ph uint64) uint64 {
-	d := buf[h.head : h.head+16]
-	for i := 15; i >= 0; i-- {
-		d[i] = hexDigits[ph&0xf]
-		ph >>= 4
+	d := (*[16]byte)(buf[h.head : h.head+16])
+	for i := 7; i >= 0; i-- {
+		p := hexPairs[byte(ph)]
+		d[2*i], d[2*i+1] = p[0], p[1]
+		ph >>= 8
 	}
 	return xxhash.Sum64(buf)
 }

@@ -70,6 +70,7 @@ type Index struct {
 	members []Member // by slot; a removed member leaves Name ""
 	slots   map[string]int
 	table   []entry // len a power of two
+	mem     *tableHolder
 	n       int
 
 	scratch sync.Pool // *scoreScratch
@@ -82,7 +83,7 @@ func NewIndex(cfg ScoreConfig) *Index {
 		cfg = DefaultScoreConfig()
 	}
 	ix := &Index{cfg: cfg, slots: map[string]int{}}
-	ix.table = make([]entry, 1024)
+	ix.setTable(newTable(1024))
 	return ix
 }
 
@@ -261,18 +262,19 @@ func (ix *Index) removeAtLocked(i int) {
 
 func (ix *Index) growLocked() {
 	old := ix.table
-	ix.table = make([]entry, len(old)*2)
-	mask := len(ix.table) - 1
+	t, m := newTable(len(old) * 2)
+	mask := len(t) - 1
 	for _, e := range old {
 		if e.key() == 0 {
 			continue
 		}
 		i := int(e.key()) & mask
-		for ix.table[i].key() != 0 {
+		for t[i].key() != 0 {
 			i = (i + 1) & mask
 		}
-		ix.table[i] = e
+		t[i] = e
 	}
+	ix.setTable(t, m)
 }
 
 // route lists member addresses for an artifact, best first: its owner,
