@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/stratacache/stratacache/simulations/duel"
 	"github.com/stratacache/stratacache/simulations/trace"
 	"github.com/stratacache/stratacache/tiers/eviction"
 )
@@ -25,9 +24,6 @@ var (
 const (
 	PolicyMIN      = "min"
 	PolicyInfinite = "infinite"
-	// PolicyDuel is the candidate policy of simulations/duel (not yet in
-	// eviction.New).
-	PolicyDuel = "duel"
 )
 
 // Cache is a prefix cache of blocks the simulator drives one request at a
@@ -64,9 +60,6 @@ func NewCache(policy string, capacity int, tr *trace.Trace) (Cache, error) {
 	}
 	if name == PolicyMIN || name == "belady" || name == "opt" {
 		return NewMIN(capacity, NewOracle(tr)), nil
-	}
-	if name == PolicyDuel {
-		return NewPolicyCache(duel.New(capacity), capacity, tr), nil
 	}
 	p, err := eviction.New(name, capacity)
 	if err != nil {

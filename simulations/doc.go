@@ -10,8 +10,8 @@
 // deepest-first, so the first block ends up most recently used.
 //
 // Sub-packages: trace (readers), workload (seeded generators), mrcplot
-// (miss-ratio-curve plots), duel (a candidate policy awaiting adoption by
-// tiers/eviction).
+// (miss-ratio-curve plots). The policy found with the simulator lives with
+// the others in tiers/eviction/duel.
 //
 // simulations imports tiers/eviction, its own sub-packages and
 // golang.org/x/sys/unix (thread CPU time for benchmarks) only: no actors,

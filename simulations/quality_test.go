@@ -2,7 +2,7 @@ package simulations
 
 import "testing"
 
-// TestDuelNeverBelowLRU holds the candidate policy of simulations/duel to
+// TestDuelNeverBelowLRU holds the duel policy (tiers/eviction/duel) to
 // the part of issue 5's quality goal it meets: never below LRU on both
 // shared traces, and at least 25% of the LRU-to-MIN gap closed at 5,000
 // blocks on the conversation trace. (At 10,000 blocks it closes about 5%:
@@ -18,7 +18,7 @@ func TestDuelNeverBelowLRU(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := Run(tr, PolicyDuel, c, nil)
+			d, err := Run(tr, "duel", c, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -57,7 +57,7 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.workload, "workload", "", "generate a trace instead: "+strings.Join(workload.Kinds, ", "))
 	fs.IntVar(&f.requests, "requests", 10000, "requests to generate with -workload")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the generator and the random router")
-	fs.StringVar(&f.policies, "policy", "lru,fifo,min", "policies, comma-separated: "+strings.Join(eviction.Names(), ", ")+", duel (candidate), min, infinite, or all")
+	fs.StringVar(&f.policies, "policy", "lru,fifo,min", "policies, comma-separated: "+strings.Join(eviction.Names(), ", ")+", min, infinite, or all")
 	fs.StringVar(&f.capacities, "capacity", "auto", "capacities in blocks, comma-separated (1000, 5k, 0.05 or 5% of the distinct blocks), or auto")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object per run instead of a table")
 	fs.StringVar(&f.csvPath, "csv", "", "also write the results as CSV to this file")
@@ -142,7 +142,7 @@ func policyList(s string) []string {
 		case "":
 		case "all":
 			out = append(out, eviction.Names()...)
-			out = append(out, simulations.PolicyDuel, simulations.PolicyMIN, simulations.PolicyInfinite)
+			out = append(out, simulations.PolicyMIN, simulations.PolicyInfinite)
 		default:
 			out = append(out, p)
 		}

@@ -4,13 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/stratacache/stratacache/tiers/eviction/duel"
 )
 
 // ErrUnknownPolicy: New was given a name that is not in Names.
 var ErrUnknownPolicy = errors.New("eviction: unknown policy")
 
 // names lists the policies New builds, in the order Names reports them.
-var names = [...]string{"lru", "fifo", "lfu", "s3fifo", "sieve", "arc", "prefix"}
+var names = [...]string{"lru", "fifo", "lfu", "s3fifo", "sieve", "arc", "prefix", "duel"}
 
 // Names returns the policy names New accepts.
 func Names() []string {
@@ -43,6 +45,8 @@ func New(name string, capacity int) (Policy, error) {
 		return NewARC(capacity), nil
 	case "prefix":
 		return NewPrefix(capacity), nil
+	case "duel":
+		return duel.New(capacity), nil
 	}
 	return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnknownPolicy, name, strings.Join(names[:], ", "))
 }
@@ -56,4 +60,5 @@ var (
 	_ Policy      = (*ARC)(nil)
 	_ Policy      = (*Prefix)(nil)
 	_ ParentAware = (*Prefix)(nil)
+	_ Policy      = (*duel.Duel)(nil)
 )

@@ -16,7 +16,7 @@ func newPolicy(t testing.TB, name string, capacity int) Policy {
 }
 
 func TestNew(t *testing.T) {
-	want := []string{"lru", "fifo", "lfu", "s3fifo", "sieve", "arc", "prefix"}
+	want := []string{"lru", "fifo", "lfu", "s3fifo", "sieve", "arc", "prefix", "duel"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v", got)
 	}

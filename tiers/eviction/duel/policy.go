@@ -1,7 +1,5 @@
 package duel
 
-import "github.com/stratacache/stratacache/tiers/eviction"
-
 // Tunables, measured on the conversation and synthetic traces.
 const (
 	// probationShare is the share of the capacity new keys may hold in
@@ -22,8 +20,6 @@ const (
 	segProbation
 	segProtected
 )
-
-var _ eviction.Policy = (*Duel)(nil)
 
 // Duel evicts like LRU or like a frequency-filtered segmented LRU,
 // whichever currently hits more on two sampled shadow caches.
