@@ -9,6 +9,7 @@
 // term) for every request: the same code a real scheduler runs.
 //
 //	go run ./examples/scheduler -trace ../shared/traces/conversation_trace.jsonl -nodes 8 -capacity 4000
+//	go run ./examples/scheduler -live -limit 500 -nodes 3 -capacity 2000
 package main
 
 import (
@@ -45,6 +46,10 @@ type config struct {
 	Seed      uint64  // random routing
 	PrefillS  float64 // seconds per uncached token
 	DecodeS   float64 // seconds per output token
+	// Live replays against clustered nodes in this process (-live),
+	// storing BlockBytes per block.
+	Live       bool
+	BlockBytes int
 }
 
 // result of one policy.
@@ -85,7 +90,7 @@ func readTrace(r io.Reader, limit int) ([]request, error) {
 
 // node is a simulated inference node: an LRU of block ids and the
 // requests it is serving.
-type node struct {
+type simNode struct {
 	name   string
 	lru    *list.List
 	blocks map[uint64]*list.Element
@@ -101,7 +106,7 @@ func blockID(h uint64) uint64 {
 	return xxhash.Sum64(b[:])
 }
 
-func (n *node) inFlight(now float64) int {
+func (n *simNode) inFlight(now float64) int {
 	k := 0
 	for _, e := range n.ends {
 		if e > now {
@@ -115,7 +120,7 @@ func (n *node) inFlight(now float64) int {
 
 // serve caches the request's blocks on the node (the index follows) and
 // returns how many leading blocks were already cached.
-func (n *node) serve(ix *clientsdk.Index, ids []uint64, capacity int) int {
+func (n *simNode) serve(ix *clientsdk.Index, ids []uint64, capacity int) int {
 	hit := 0
 	for hit < len(ids) && n.blocks[ids[hit]] != nil {
 		hit++
@@ -144,10 +149,10 @@ func replay(reqs []request, cfg config, policy string) result {
 	sc.TierWeights[clientsdk.TierRemote] = 0 // simulated nodes do not share
 	sc.LoadWeight = float64(cfg.BlockSize) * 2
 	ix := clientsdk.NewIndex(sc)
-	nodes := make([]*node, cfg.Nodes)
+	nodes := make([]*simNode, cfg.Nodes)
 	ms := make([]clientsdk.Member, cfg.Nodes)
 	for i := range nodes {
-		nodes[i] = &node{name: "node-" + strconv.Itoa(i), lru: list.New(), blocks: map[uint64]*list.Element{}}
+		nodes[i] = &simNode{name: "node-" + strconv.Itoa(i), lru: list.New(), blocks: map[uint64]*list.Element{}}
 		ms[i] = clientsdk.Member{Name: nodes[i].name}
 	}
 	ix.SetMembers(ms)
@@ -219,8 +224,8 @@ func replay(reqs []request, cfg config, policy string) result {
 }
 
 func run(w io.Writer, tracePath string, cfg config) ([]result, error) {
-	if cfg.Nodes <= 0 || cfg.Capacity <= 0 || cfg.BlockSize <= 0 {
-		return nil, errors.New("scheduler: -nodes, -capacity and -block must be positive")
+	if cfg.Nodes <= 0 || cfg.Capacity <= 0 || cfg.BlockSize <= 0 || (cfg.Live && cfg.BlockBytes <= 0) {
+		return nil, errors.New("scheduler: -nodes, -capacity, -block and -block-bytes must be positive")
 	}
 	f, err := os.Open(tracePath)
 	if err != nil {
@@ -230,6 +235,14 @@ func run(w io.Writer, tracePath string, cfg config) ([]result, error) {
 	reqs, err := readTrace(f, cfg.Limit)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Live {
+		lr, err := runLive(w, reqs, cfg)
+		out := make([]result, len(lr))
+		for i := range lr {
+			out[i] = lr[i].result
+		}
+		return out, err
 	}
 	fmt.Fprintf(w, "%d requests, %d nodes x %d blocks of %d tokens\n", len(reqs), cfg.Nodes, cfg.Capacity, cfg.BlockSize)
 	fmt.Fprintf(w, "%-14s %9s %9s %10s %12s\n", "routing", "requests", "hit rate", "max share", "in flight")
@@ -252,6 +265,8 @@ func main() {
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of random routing")
 	flag.Float64Var(&cfg.PrefillS, "prefill-s", 2e-5, "seconds per uncached prompt token")
 	flag.Float64Var(&cfg.DecodeS, "decode-s", 2e-2, "seconds per output token")
+	flag.BoolVar(&cfg.Live, "live", false, "replay against clustered nodes started in this process (use with -limit)")
+	flag.IntVar(&cfg.BlockBytes, "block-bytes", 4096, "bytes stored per block with -live")
 	flag.Parse()
 	if _, err := run(os.Stdout, *trace, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, err)
