@@ -54,6 +54,13 @@ func TestClusteredNodesShareArtifacts(t *testing.T) {
 	if st := b.Cluster().Stats(); st.Remote.Hits == 0 {
 		t.Fatalf("b served it without a remote hit: %+v", st.Remote)
 	}
+	var info bytes.Buffer
+	b.info(&info)
+	for _, want := range []string{"cluster_enabled:1", "cluster_node:b", "cluster_members:2"} {
+		if !bytes.Contains(info.Bytes(), []byte(want)) {
+			t.Errorf("INFO lacks %q:\n%s", want, info.String())
+		}
+	}
 	// A miss everywhere is a plain not-found, not a peer error.
 	if _, err := b.Engine().Load(ctx, nil, artifact.MustID(artifact.NamespaceKV, "nobody"), actors.Chain()); !errors.Is(err, actors.ErrNotFound) {
 		t.Fatalf("miss: %v", err)

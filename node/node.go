@@ -361,6 +361,14 @@ func (n *Node) logStats() {
 func (n *Node) info(b *bytes.Buffer) {
 	fmt.Fprintf(b, "chunk_size:%d\r\nsave_partial_chunks:%d\r\nwriteback:%d\r\n",
 		n.cfg.ChunkSize, b2i(n.cfg.SavePartialChunks), b2i(n.cfg.Writeback))
+	if n.cluster == nil {
+		b.WriteString("cluster_enabled:0\r\n")
+		return
+	}
+	st := n.cluster.Stats()
+	fmt.Fprintf(b, "cluster_enabled:1\r\ncluster_node:%s\r\ncluster_members:%d\r\ncluster_directory_entries:%d\r\n"+
+		"cluster_remote_hits:%d\r\ncluster_remote_misses:%d\r\ncluster_peer_failures:%d\r\n",
+		n.cluster.Name(), st.Members, st.DirectoryEntries, st.Remote.Hits, st.Remote.Misses, st.Remote.PeerFailures)
 }
 
 func b2i(b bool) int {
