@@ -27,17 +27,15 @@ func StaticMembers(ms ...Member) MemberSource {
 // ClusterMembers follows the membership of a cluster node running in the
 // same process (embedded deployments): names, peer addresses and load from
 // its gossip. The gossiped metadata carries no native address, so
-// nativeAddr maps a member name to it (nil: the peer address is used, and
-// only Prefetch and the index work).
+// nativeAddr maps a member name to it (nil or "": the member has no Addr:
+// the index and Prefetch work, and data requests do not route to it).
 func ClusterMembers(cn *cluster.Node, nativeAddr func(name string) string) MemberSource {
 	return func(context.Context) ([]Member, error) {
 		var out []Member
 		for _, m := range cn.Members() {
-			mm := Member{Name: m.Name, PeerAddr: m.Meta.PeerAddr, Addr: m.Meta.PeerAddr, Load: float64(m.Meta.Load)}
+			mm := Member{Name: m.Name, PeerAddr: m.Meta.PeerAddr, Load: float64(m.Meta.Load)}
 			if nativeAddr != nil {
-				if a := nativeAddr(m.Name); a != "" {
-					mm.Addr = a
-				}
+				mm.Addr = nativeAddr(m.Name)
 			}
 			out = append(out, mm)
 		}

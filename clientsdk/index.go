@@ -289,21 +289,26 @@ func (ix *Index) route(hash uint64) []string {
 	out := make([]string, 0, len(ix.slots))
 	names := make([]string, 0, len(ix.slots))
 	for _, m := range ix.members {
-		if m.Name != "" {
+		if m.Name != "" && m.Addr != "" {
 			names = append(names, m.Name)
 		}
 	}
+	if len(names) == 0 {
+		return nil // members known only by their peer ports
+	}
 	owner := -1
 	if i := ix.findLocked(fixKey(hash)); i >= 0 {
-		owner = int(ix.table[i].val() >> 8)
-		out = append(out, ix.members[owner].Addr)
+		if s := int(ix.table[i].val() >> 8); ix.members[s].Addr != "" {
+			owner = s
+			out = append(out, ix.members[s].Addr)
+		}
 	}
 	home := ix.slots[cluster.Home(hash, names)]
 	if home != owner {
 		out = append(out, ix.members[home].Addr)
 	}
 	for s, m := range ix.members {
-		if m.Name != "" && s != owner && s != home {
+		if m.Name != "" && m.Addr != "" && s != owner && s != home {
 			out = append(out, m.Addr)
 		}
 	}
@@ -328,7 +333,7 @@ func (ix *Index) addrs() []string {
 	defer ix.mu.RUnlock()
 	var out []string
 	for _, m := range ix.members {
-		if m.Name != "" {
+		if m.Name != "" && m.Addr != "" {
 			out = append(out, m.Addr)
 		}
 	}
