@@ -3,6 +3,8 @@ package clientsdk
 import (
 	"context"
 	"fmt"
+
+	"github.com/stratacache/stratacache/artifact"
 	"testing"
 	"time"
 
@@ -15,9 +17,10 @@ import (
 // liveNode is one node of an in-process cluster built from cluster/ and
 // actors/ (what node/ assembles), with memory and CXL test tiers.
 type liveNode struct {
-	name string
-	cn   *cluster.Node
-	eng  *actors.Engine
+	name     string
+	cn       *cluster.Node
+	eng      *actors.Engine
+	mem, cxl *tiertest.Tier
 }
 
 func startLiveCluster(t *testing.T, k int) []*liveNode {
@@ -59,7 +62,7 @@ func startLiveCluster(t *testing.T, k int) []*liveNode {
 			t.Fatal(err)
 		}
 		mn.RegisterPeer(name, cn.PeerAddr())
-		ln := &liveNode{name: name, cn: cn, eng: eng}
+		ln := &liveNode{name: name, cn: cn, eng: eng, mem: mem, cxl: cxl}
 		t.Cleanup(func() { _ = ln.cn.Close(); _ = ln.eng.Close() })
 		nodes = append(nodes, ln)
 	}
@@ -174,4 +177,37 @@ func TestDecodeDirSnapshotRejectsGarbage(t *testing.T) {
 	if err != nil || owner != "a" || len(recs) != 2 || recs[0].hash != 1 || recs[0].kind != tiers.KindMemory || recs[1].ver != 105 || !recs[1].del {
 		t.Fatalf("%q %+v %v", owner, recs, err)
 	}
+}
+
+// Prefetch against the real peer server: the client presents itself with
+// OP_PEER_HELLO and the owner promotes a CXL-resident chunk into memory.
+func TestPrefetchLiveCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 2-node cluster")
+	}
+	nodes := startLiveCluster(t, 2)
+	ctx := context.Background()
+	id, _ := artifact.ParamKey{Model: "m", Name: "layers.0.w", Chunk: 0}.ID()
+	if err := nodes[1].eng.Store(ctx, id, []byte("weights"), actors.StoreOptions{Access: actors.Exact("cxl")}); err != nil {
+		t.Fatal(err)
+	}
+	if nodes[1].mem.Contains(id) {
+		t.Fatal("setup: chunk already in memory")
+	}
+	ix := NewIndex(ScoreConfig{})
+	// Native addresses are never dialled here: prefetch goes to peer ports.
+	c := newClient(t, WithIndex(ix), WithRetries(0, 0, 0))
+	f := NewFollower(ix, c, ClusterMembers(nodes[0].cn, func(name string) string { return "native-of-" + name + ":1" }))
+	waitUntil(t, "the chunk's owner in the index", func() bool {
+		if err := f.Sync(ctx); err != nil {
+			return false
+		}
+		o, _, ok := ix.Owner(id.Hash)
+		return ok && o == nodes[1].name
+	})
+	n, err := c.ParamStore("m").PrefetchChunks(ctx, ParamRef{Name: "layers.0.w", Chunk: 0})
+	if err != nil || n != 1 {
+		t.Fatalf("prefetch = %d, %v", n, err)
+	}
+	waitUntil(t, "the chunk promoted into memory", func() bool { return nodes[1].mem.Contains(id) })
 }
