@@ -3,12 +3,11 @@ package clientsdk
 import (
 	"context"
 	"fmt"
-
-	"github.com/stratacache/stratacache/artifact"
 	"testing"
 	"time"
 
 	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/cluster"
 	"github.com/stratacache/stratacache/tiers"
 	"github.com/stratacache/stratacache/tiers/tiertest"
