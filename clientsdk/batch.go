@@ -154,8 +154,7 @@ func (c *Client) MGet(ctx context.Context, ids []artifact.ID) ([][]byte, error) 
 
 // mget runs one MGET frame and places each hit at out[idx[j]].
 func (cn *conn) mget(ctx context.Context, h *messages.FrameHeader, idx []int, out [][]byte) error {
-	stop := cn.begin(ctx)
-	defer stop()
+	defer cn.begin(ctx)()
 	if err := cn.send(h); err != nil {
 		return cn.fail(ctx, err)
 	}

@@ -169,8 +169,7 @@ func (c *Client) GetMeta(ctx context.Context, dst []byte, id artifact.ID) ([]byt
 	}
 	var meta artifact.Meta
 	err := c.do(ctx, id.Hash, func(cn *conn) error {
-		stop := cn.begin(ctx)
-		defer stop()
+		defer cn.begin(ctx)()
 		if err := cn.send(&messages.FrameHeader{Op: messages.Op_OP_GET, Ids: protoID(id)}); err != nil {
 			return cn.fail(ctx, err)
 		}

@@ -64,16 +64,23 @@ func dialConn(ctx context.Context, key string, o *Options) (*conn, error) {
 
 func (c *conn) close() error { return c.nc.Close() }
 
-// begin arms the connection's deadline from ctx; the returned stop must be
+// begin arms the connection's deadline from ctx; the returned end must be
 // called when the request is done. A cancellation without deadline also
-// interrupts blocked I/O.
-func (c *conn) begin(ctx context.Context) (stop func() bool) {
+// interrupts blocked I/O. When the cancellation races the end of the
+// request, its deadline may land after the conn went back to the pool:
+// end then marks the conn broken so that it is not reused.
+func (c *conn) begin(ctx context.Context) (end func()) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.nc.SetDeadline(dl)
 	} else {
 		_ = c.nc.SetDeadline(time.Time{})
 	}
-	return context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+	return func() {
+		if !stop() {
+			c.broken = true
+		}
+	}
 }
 
 // fail marks the conn broken on any error other than a clean error reply,
@@ -132,8 +139,7 @@ func (c *conn) recv() (frame.Prefix, error) {
 
 // roundTrip sends req and returns the reply's (small) payload.
 func (c *conn) roundTrip(ctx context.Context, req *messages.FrameHeader, payload ...[]byte) ([]byte, error) {
-	stop := c.begin(ctx)
-	defer stop()
+	defer c.begin(ctx)()
 	if err := c.send(req, payload...); err != nil {
 		return nil, c.fail(ctx, err)
 	}
