@@ -111,6 +111,10 @@ func TestServeThreeProcessesInNamespaces(t *testing.T) {
 				t.Logf("n%d output:\n%s", i, logb.String())
 			}
 		})
+		if i == 1 {
+			// The others join n1 at start: it must be listening first.
+			waitPing(t, ns(1), addr(1))
+		}
 	}
 	// redis-cli run inside node i's namespace against its RESP port.
 	rc := func(i int, args ...string) (string, error) {
@@ -185,4 +189,20 @@ func TestServeThreeProcessesInNamespaces(t *testing.T) {
 		return err == nil && out == value
 	})
 	_ = procs
+}
+
+// waitPing waits until the node in namespace ns answers PING on its RESP port.
+func waitPing(t *testing.T, ns, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := exec.Command("ip", "netns", "exec", ns, "redis-cli", "-h", addr, "-p", "6380", "PING").CombinedOutput()
+		if err == nil && strings.TrimSpace(string(out)) == "PONG" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node in %s did not answer PING: %s %v", ns, out, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition across processes
+	}
 }
