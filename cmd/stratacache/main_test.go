@@ -67,3 +67,22 @@ func TestBenchEngineJSON(t *testing.T) {
 		t.Fatal("bad flag value accepted")
 	}
 }
+
+func TestClusterBenchJSONLines(t *testing.T) {
+	report := []byte(`{"propagation":{"p50_s":0.1,"p99_s":0.3},"failure_detection":{"seconds":4.7},
+"remote_fetch":[{"size_mib":4,"gbps":2,"ratio":0.8},{"size_mib":16,"gbps":3,"ratio":1.0}],
+"directory":{"bytes_per_entry":55.8}}`)
+	var out bytes.Buffer
+	if err := jsonLines(&out, report); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("%d lines:\n%s", len(lines), out.String())
+	}
+	var fetch map[string]any
+	if err := json.Unmarshal([]byte(lines[2]), &fetch); err != nil || fetch["name"] != "remote_fetch" ||
+		fetch["size"].(float64) != 4<<20 || fetch["ratio"].(float64) != 0.8 {
+		t.Fatalf("remote_fetch line: %s %v", lines[2], err)
+	}
+}
