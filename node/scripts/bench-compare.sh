@@ -52,9 +52,11 @@ for port in "$REDIS_PORT" "$MEMCACHED_PORT" "$RESP_PORT" "$NATIVE_PORT"; do
 	done
 done
 
-echo "# RESP port vs redis-server, large values, concurrency $CONC"
-"$bin" bench net -resp "127.0.0.1:$RESP_PORT" -redis "127.0.0.1:$REDIS_PORT" \
+echo "# $(date -u +%FT%TZ) load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# RESP port vs redis-server vs raw loopback TCP, large values, concurrency $CONC"
+"$bin" bench net -raw-tcp -resp "127.0.0.1:$RESP_PORT" -redis "127.0.0.1:$REDIS_PORT" \
 	-sizes 4MiB,16MiB -c "$CONC" -duration "$DURATION"
+echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# native port vs memcached vs raw loopback TCP, concurrency $CONC"
 "$bin" bench net -raw-tcp -native "127.0.0.1:$NATIVE_PORT" -memcached "127.0.0.1:$MEMCACHED_PORT" \
 	-sizes 1MiB,4MiB,16MiB -c "$CONC" -duration "$DURATION"
@@ -64,3 +66,4 @@ for c in 4 16; do
 		redis-benchmark -p "$port" -t set,get -d 4096 -c "$c" -n 200000 --csv
 	done
 done
+echo "# $(date -u +%FT%TZ) load average: $(cut -d' ' -f1-3 /proc/loadavg)"
