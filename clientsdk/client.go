@@ -29,8 +29,8 @@ func New(opts ...Option) (*Client, error) {
 	if o.Embedded == nil && o.Index == nil && len(o.Nodes) == 0 {
 		return nil, fmt.Errorf("%w: give WithNodes, WithIndex or WithEmbedded", ErrNoNodes)
 	}
-	if o.Retries < 0 || o.MaxIdlePerNode < 0 {
-		return nil, fmt.Errorf("%w: negative Retries or MaxIdlePerNode", ErrInvalid)
+	if o.Retries < 0 || o.MaxIdlePerNode < 0 || o.MaxConnsPerNode <= 0 {
+		return nil, fmt.Errorf("%w: negative Retries or MaxIdlePerNode, or MaxConnsPerNode < 1", ErrInvalid)
 	}
 	c := &Client{o: o, pool: newPool(&o), boff: newBackoff(o.Seed, o.BackoffBase, o.BackoffMax)}
 	c.pool.o = &c.o

@@ -3,6 +3,8 @@ package clientsdk
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,5 +241,46 @@ func TestNewValidates(t *testing.T) {
 	_ = c.Close()
 	if err := c.Put(context.Background(), blob("a"), nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after close: %v", err)
+	}
+}
+
+func TestConnectionCap(t *testing.T) {
+	s := startFake(t)
+	c := newClient(t, WithNodes(s.Addr()), WithMaxConnsPerNode(2))
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				if err := c.Put(ctx, blob(fmt.Sprint(g, "/", i)), []byte("v")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := s.Accepted(); n > 2 {
+		t.Fatalf("%d connections for a cap of 2", n)
+	}
+	// A caller waiting for a slot gives up with its context.
+	one := newClient(t, WithNodes(s.Addr()), WithMaxConnsPerNode(1), WithRetries(0, 0, 0))
+	release := s.Hold()
+	defer release()
+	done := make(chan error, 1)
+	go func() { done <- one.Put(ctx, blob("held"), nil) }()
+	for s.Ops(messages.Op_OP_PUT) < 321 {
+		time.Sleep(time.Millisecond) // polling a condition
+	}
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if err := one.Put(short, blob("waits"), nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting for a slot: %v", err)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

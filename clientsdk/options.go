@@ -22,6 +22,9 @@ type Options struct {
 	TLS *tls.Config
 	// ClientName is sent in HELLO for the node's logs.
 	ClientName string
+	// MaxConnsPerNode bounds the connections open to one node; a request
+	// beyond it waits for a connection to come back.
+	MaxConnsPerNode int
 	// MaxIdlePerNode bounds the idle connections kept per node.
 	MaxIdlePerNode int
 	// DialTimeout bounds one connect + HELLO.
@@ -46,18 +49,19 @@ type Options struct {
 	Embedded Embedded
 }
 
-// DefaultOptions: 2 retries with 5-200 ms backoff, 8 idle connections per
-// node, 5 s dial timeout.
+// DefaultOptions: 2 retries with 5-200 ms backoff, up to 64 connections
+// per node (all kept when idle), 5 s dial timeout.
 func DefaultOptions() Options {
 	return Options{
-		ClientName:     "clientsdk",
-		MaxIdlePerNode: 8,
-		DialTimeout:    5 * time.Second,
-		Retries:        2,
-		BackoffBase:    5 * time.Millisecond,
-		BackoffMax:     200 * time.Millisecond,
-		Seed:           1,
-		Limits:         frame.DefaultLimits(),
+		ClientName:      "clientsdk",
+		MaxConnsPerNode: 64,
+		MaxIdlePerNode:  64,
+		DialTimeout:     5 * time.Second,
+		Retries:         2,
+		BackoffBase:     5 * time.Millisecond,
+		BackoffMax:      200 * time.Millisecond,
+		Seed:            1,
+		Limits:          frame.DefaultLimits(),
 	}
 }
 
@@ -95,3 +99,6 @@ func WithSeed(s uint64) Option { return func(o *Options) { o.Seed = s } }
 
 // WithPeerToken sets the token presented on nodes' peer ports.
 func WithPeerToken(tok string) Option { return func(o *Options) { o.PeerToken = tok } }
+
+// WithMaxConnsPerNode bounds the connections open to one node.
+func WithMaxConnsPerNode(n int) Option { return func(o *Options) { o.MaxConnsPerNode = n } }

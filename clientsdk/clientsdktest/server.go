@@ -34,6 +34,14 @@ type Server struct {
 	conns    map[net.Conn]struct{}
 	closed   bool
 	dropNext int // connections to close right after reading a request
+	accepted int
+}
+
+// Accepted is how many connections the server has accepted.
+func (s *Server) Accepted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
 }
 
 // Start listens on a loopback port and serves until Close.
@@ -150,6 +158,7 @@ func (s *Server) accept() {
 			return
 		}
 		s.conns[c] = struct{}{}
+		s.accepted++
 		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
