@@ -1,5 +1,6 @@
-// Package embedded shows clientsdk's embedded mode over a real
-// actors.Engine: Engine adapts the engine to clientsdk.Embedded, which is
-// the method set node/ is meant to offer itself (docs/clientsdk.md lists
-// it) so that an in-process scheduler uses the same API as a remote one.
+// Package embedded shows clientsdk's embedded mode: a scheduler and a node in
+// one process, the scheduler using the same clientsdk calls as against a
+// remote node. *node.Node satisfies clientsdk.Embedded (the interface
+// clientsdk declares so that neither package imports the other); this
+// example, above both, wires them together.
 package embedded

@@ -3,30 +3,34 @@ package embedded
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/clientsdk"
-	"github.com/stratacache/stratacache/tiers"
-	"github.com/stratacache/stratacache/tiers/tiertest"
+	"github.com/stratacache/stratacache/node"
 )
 
 // The same clientsdk calls as against a remote node, served by a real
 // engine (memory over CXL test tiers) in this process.
-func TestEmbeddedOverRealEngine(t *testing.T) {
-	mem := tiertest.New("mem", 1<<20)
-	cxl := tiertest.New("cxl", 8<<20).WithKind(tiers.KindCXL)
-	link := actors.DefaultLinkConfig()
-	link.Policy = actors.WriteThrough
-	eng, err := actors.NewEngine(actors.Config{Tiers: []tiers.Tier{mem, cxl}, Links: []actors.LinkConfig{link},
-		PromoteOnHit: true, RequestTimeout: 5 * time.Second})
+func TestEmbeddedOverRealNode(t *testing.T) {
+	cfg := node.Defaults()
+	cfg.CPUCapacityMB = 1
+	cfg.Limits.MaxPayloadMB = 1
+	cfg.UseCXL = true
+	cfg.CXLCapacityMB = 16
+	cfg.CXLPath = filepath.Join(t.TempDir(), "cxl.pool")
+	cfg.Disk.CapacityMB = 0
+	cfg.Writeback = false
+	cfg.Listen = node.ListenConfig{Native: "127.0.0.1:0"} // the in-process client uses no socket
+	nd, err := node.New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Close()
-	c, err := clientsdk.New(clientsdk.WithEmbedded(Engine{E: eng}))
+	defer nd.Shutdown(context.Background())
+	c, err := NewClient(nd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,14 +58,18 @@ func TestEmbeddedOverRealEngine(t *testing.T) {
 		}
 	}
 	id0, _ := artifact.ParamKey{Model: "m", Name: "w", Chunk: 0}.ID()
-	if mem.Contains(id0) {
-		t.Fatal("setup: chunk 0 should have been evicted from memory")
+	inCPU := func() bool {
+		ok, err := nd.Engine().Contains(ctx, id0, actors.Exact(node.CPUTierName))
+		return err == nil && ok
+	}
+	if inCPU() {
+		t.Fatal("setup: chunk 0 should have been evicted from the CPU tier")
 	}
 	n, err := ps.PrefetchChunks(ctx, clientsdk.ParamRef{Name: "w", Chunk: 0})
 	if err != nil || n != 1 {
 		t.Fatalf("prefetch = %d, %v", n, err)
 	}
-	waitFor(t, func() bool { return mem.Contains(id0) })
+	waitFor(t, inCPU)
 }
 
 func waitFor(t *testing.T, cond func() bool) {

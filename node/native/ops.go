@@ -422,3 +422,8 @@ func (c *conn) onMGet(reqID uint64) error {
 	}
 	return c.writeLarge(pieces...)
 }
+
+// ErrorCode is the native protocol's error_code for err ("not_found",
+// "too_large", ...): what a remote client receives for it. In-process
+// callers (clientsdk's embedded mode) use it to match the same sentinels.
+func ErrorCode(err error) string { return codeOf(err) }
