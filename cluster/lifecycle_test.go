@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -182,4 +183,46 @@ func TestReadsMissAfterTheNodeLeaves(t *testing.T) {
 		t.Fatalf("read after leaving: %v", err)
 	}
 	store(t, nodes[0], kvID("still-local"), payloadOf(2, 4096))
+}
+
+// A node whose seed is not up yet starts alone, retries, and joins once the
+// seed appears (nodes of a fleet start in any order).
+func TestJoinRetriesASeedThatIsNotUpYet(t *testing.T) {
+	mn := NewMemNetwork(7)
+	o := clusterOpts{memBytes: 8 << 20, cxlBytes: 8 << 20}
+	// MemNetwork numbers transports from 127.0.0.1:10001: b is first, so
+	// the seed a will listen on 10002.
+	b := startNode(t, mn, "b", o, 1, []string{"127.0.0.1:10002"})
+	if got := b.n.PendingSeeds(); len(got) != 1 {
+		t.Fatalf("pending seeds after a failed join: %v", got)
+	}
+	a := startNode(t, mn, "a", o, 0, nil)
+	if a.n.GossipAddr() != "127.0.0.1:10002" {
+		t.Fatalf("seed address %s: the test's assumption about MemNetwork broke", a.n.GossipAddr())
+	}
+	waitFor(t, 10*time.Second, "b to join the late seed", func() bool {
+		return len(a.n.Members()) == 2 && len(b.n.Members()) == 2 && len(b.n.PendingSeeds()) == 0
+	})
+}
+
+func TestUnreachableClassifiesJoinErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	_, dialErr := net.Dial("tcp", addr)
+	if dialErr == nil {
+		t.Skip("the closed port was reused")
+	}
+	// memberlist wraps each seed's error with %v, losing its type.
+	refused := fmt.Errorf("1 error occurred:\n\t* Failed to join %s: %v", addr, dialErr)
+	if !unreachable(refused) {
+		t.Errorf("refused dial not retryable: %v", refused)
+	}
+	wrongKey := errors.New("1 error occurred:\n\t* Failed to join 127.0.0.1:7946: No installed keys could decrypt the message")
+	if unreachable(wrongKey) {
+		t.Errorf("a wrong key must fail the start: %v", wrongKey)
+	}
 }

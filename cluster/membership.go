@@ -107,6 +107,7 @@ func (n *Node) reconnectLoop() {
 			return
 		case <-t.C:
 		}
+		n.retrySeeds()
 		var addrs []string
 		n.memMu.Lock()
 		for name, f := range n.failed {
@@ -138,6 +139,45 @@ func (n *Node) reconnectLoop() {
 				return
 			}
 		}
+	}
+}
+
+// retrySeeds joins through the seeds the start could not reach; once one
+// answers, the rest of the cluster comes with it and the list is cleared.
+// After ReconnectTimeout the node stops trying and stays alone. Like the
+// member rejoins below, the dial runs aside so that Close never waits for
+// memberlist's TCP timeout.
+func (n *Node) retrySeeds() {
+	n.memMu.RLock()
+	seeds, startAt := n.seeds, n.startAt
+	n.memMu.RUnlock()
+	if len(seeds) == 0 {
+		return
+	}
+	if time.Since(startAt) > n.cfg.ReconnectTimeout {
+		n.log.Error("giving up on the join seeds; this node stays alone", slog.Any("seeds", seeds))
+		n.memMu.Lock()
+		n.seeds = nil
+		n.memMu.Unlock()
+		return
+	}
+	done := make(chan int, 1)
+	go func() {
+		k, err := n.ml.Join(seeds)
+		if err != nil {
+			k = 0
+		}
+		done <- k
+	}()
+	select {
+	case k := <-done:
+		if k > 0 {
+			n.log.Info("joined through a seed that was not up at start", slog.Any("seeds", seeds))
+			n.memMu.Lock()
+			n.seeds = nil
+			n.memMu.Unlock()
+		}
+	case <-n.stop:
 	}
 }
 

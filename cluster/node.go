@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,8 @@ type Node struct {
 	memMu   sync.RWMutex
 	members map[string]Member
 	failed  map[string]failedMember // dead (not left) members to rejoin
+	seeds   []string                // Join addresses not reached yet (retried)
+	startAt time.Time               // when Start ran (bounds the seed retries)
 
 	pendMu  sync.Mutex
 	pending []Record
@@ -218,16 +221,53 @@ func (n *Node) Start(store LocalStore) error {
 	local := ml.LocalNode()
 	n.gossipAddr, n.gossipIP = local.Address(), local.Addr.String()
 	n.fixAdvertise()
+	n.startAt = time.Now() // before the goroutines that read it
 	n.wg.Add(3)
 	go n.worker()
 	go n.metaLoop()
 	go n.reconnectLoop()
 	if len(n.cfg.Join) > 0 {
+		// Nodes of a fleet start in any order: a seed that is not up yet
+		// is retried every ReconnectInterval (for ReconnectTimeout) rather
+		// than failing the node, as retry-join does elsewhere.
+		// A seed that answered and refused us (a wrong gossip key, an
+		// incompatible protocol) is a configuration error: fail at once.
 		if _, err := ml.Join(n.cfg.Join); err != nil {
-			return errors.Join(fmt.Errorf("cluster: join %v: %w", n.cfg.Join, err), n.Close())
+			if !unreachable(err) {
+				return errors.Join(fmt.Errorf("cluster: join %v: %w", n.cfg.Join, err), n.Close())
+			}
+			n.log.Warn("join seeds unreachable; retrying in the background", slog.Any("seeds", n.cfg.Join), slog.Any("err", err))
+			n.memMu.Lock()
+			n.seeds = append([]string(nil), n.cfg.Join...)
+			n.memMu.Unlock()
 		}
 	}
 	return nil
+}
+
+// unreachable reports whether a failed join only failed to reach its
+// seeds. memberlist formats each seed's error with %v, so the error types
+// are lost and the text is all there is to classify.
+func unreachable(err error) bool {
+	if errors.Is(err, ErrUnreachable) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"dial ", "connection refused", "i/o timeout", "no route to host",
+		"network is unreachable", "connection reset", "unreachable"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// PendingSeeds lists the Join addresses not reached yet (empty once the
+// node has joined through any of them).
+func (n *Node) PendingSeeds() []string {
+	n.memMu.RLock()
+	defer n.memMu.RUnlock()
+	return append([]string(nil), n.seeds...)
 }
 
 func (n *Node) listen() error {
