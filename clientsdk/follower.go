@@ -25,17 +25,21 @@ func StaticMembers(ms ...Member) MemberSource {
 }
 
 // ClusterMembers follows the membership of a cluster node running in the
-// same process (embedded deployments): names, peer addresses and load from
-// its gossip. The gossiped metadata carries no native address, so
-// nativeAddr maps a member name to it (nil or "": the member has no Addr:
-// the index and Prefetch work, and data requests do not route to it).
+// same process (embedded deployments): names, peer addresses, native
+// addresses and load from its gossip. A member's native address is the one
+// it gossips (cluster.NodeMeta.NativeAddr, published by node/ once its
+// ports are bound); nativeAddr, when non-nil, overrides it (a member with
+// neither has no Addr: the index and Prefetch work, and data requests do
+// not route to it).
 func ClusterMembers(cn *cluster.Node, nativeAddr func(name string) string) MemberSource {
 	return func(context.Context) ([]Member, error) {
 		var out []Member
 		for _, m := range cn.Members() {
-			mm := Member{Name: m.Name, PeerAddr: m.Meta.PeerAddr, Load: float64(m.Meta.Load)}
+			mm := Member{Name: m.Name, PeerAddr: m.Meta.PeerAddr, Load: float64(m.Meta.Load), Addr: m.Meta.NativeAddr}
 			if nativeAddr != nil {
-				mm.Addr = nativeAddr(m.Name)
+				if a := nativeAddr(m.Name); a != "" {
+					mm.Addr = a
+				}
 			}
 			out = append(out, mm)
 		}

@@ -217,7 +217,7 @@ func TestMetaRoundTrip(t *testing.T) {
 	in := NodeMeta{Epoch: 123456789, PeerAddr: "10.0.0.7:7947", Pool: 1, Load: 3, Tiers: []TierUse{
 		{Name: "mem", Kind: tiers.KindMemory, CapacityBytes: 64 << 30, FreeBytes: 1 << 30},
 		{Name: "cxl", Kind: tiers.KindCXL, CapacityBytes: 256 << 30, FreeBytes: 200 << 30},
-	}}
+	}, NativeAddr: "10.0.0.7:7380", RESPAddr: "10.0.0.7:6380"}
 	b := appendMeta(nil, &in)
 	if len(b) > 512 {
 		t.Fatalf("meta is %d bytes > memberlist's 512", len(b))
@@ -226,14 +226,26 @@ func TestMetaRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Epoch != in.Epoch || out.PeerAddr != in.PeerAddr || out.Pool != 1 || out.Load != 3 || len(out.Tiers) != 2 || out.Tiers[1] != in.Tiers[1] {
+	if out.Epoch != in.Epoch || out.PeerAddr != in.PeerAddr || out.Pool != 1 || out.Load != 3 || len(out.Tiers) != 2 || out.Tiers[1] != in.Tiers[1] ||
+		out.NativeAddr != in.NativeAddr || out.RESPAddr != in.RESPAddr {
 		t.Fatalf("round trip: %+v", out)
 	}
 	if out.PoolFree() != 200<<30 {
 		t.Fatalf("pool free %d", out.PoolFree())
 	}
+	// Metadata of a node that predates the client addresses ends right
+	// after the tiers: that one boundary decodes (without addresses); every
+	// other truncation is refused.
+	old := len(b) - len(appendString(nil, in.NativeAddr)) - len(appendString(nil, in.RESPAddr))
 	for i := 0; i < len(b); i++ {
-		if _, err := decodeMeta(b[:i]); err == nil {
+		m, err := decodeMeta(b[:i])
+		if i == old {
+			if err != nil || m.NativeAddr != "" || len(m.Tiers) != 2 {
+				t.Fatalf("old-format meta: %+v %v", m, err)
+			}
+			continue
+		}
+		if err == nil {
 			t.Fatalf("truncated meta of %d bytes accepted", i)
 		}
 	}

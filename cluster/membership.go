@@ -6,6 +6,7 @@ package cluster
 import (
 	"context"
 	"log/slog"
+	"net"
 	"sort"
 	"time"
 
@@ -69,7 +70,28 @@ func (n *Node) selfMeta() NodeMeta {
 		m.Tiers = append(m.Tiers, TierUse{Name: t.Name(), Kind: t.Kind(), CapacityBytes: s.CapacityBytes, FreeBytes: max(free, 0)})
 	}
 	m.Load = uint32(max(n.remote.inflight.Load(), 0))
+	if a := n.clientAddrs.Load(); a != nil {
+		m.NativeAddr, m.RESPAddr = a[0], a[1]
+	}
 	return m
+}
+
+// SetClientAddrs publishes the node's client ports (native protocol, RESP)
+// in its gossiped metadata, so that clients following the cluster can route
+// to it. An unspecified host (0.0.0.0, ::, empty) is replaced by the
+// node's gossip IP. The next metadata round spreads it.
+func (n *Node) SetClientAddrs(native, resp string) {
+	fix := func(a string) string {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || a == "" {
+			return a
+		}
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			return net.JoinHostPort(n.gossipIP, port)
+		}
+		return a
+	}
+	n.clientAddrs.Store(&[2]string{fix(native), fix(resp)})
 }
 
 // claimFree lowers a peer's advertised free pool bytes after a demote into

@@ -38,6 +38,10 @@ type NodeMeta struct {
 	Tiers []TierUse
 	// Load is the node's requests in flight (approximate).
 	Load uint32
+	// NativeAddr and RESPAddr are the node's client ports (host:port), so
+	// that clients following the cluster can route to it; empty until the
+	// node publishes them (SetClientAddrs).
+	NativeAddr, RESPAddr string
 }
 
 // PoolFree is the free bytes of the node's pool tier (0 when it has none).
@@ -54,7 +58,10 @@ func appendString(b []byte, s string) []byte {
 }
 
 // appendMeta encodes m: version, uvarint epoch, peer address, load, pool
-// index, then per tier kind, name, capacity and free bytes (uvarints).
+// index, then per tier kind, name, capacity and free bytes (uvarints), then
+// the native and RESP client addresses. The addresses were added after
+// version 1 shipped: they trail the tiers, and a decoder that predates them
+// ignores trailing bytes, so the version stays 1.
 func appendMeta(b []byte, m *NodeMeta) []byte {
 	b = append(b, metaVersion)
 	b = binary.AppendUvarint(b, m.Epoch)
@@ -69,6 +76,8 @@ func appendMeta(b []byte, m *NodeMeta) []byte {
 		b = binary.AppendUvarint(b, uint64(max(t.CapacityBytes, 0)))
 		b = binary.AppendUvarint(b, uint64(max(t.FreeBytes, 0)))
 	}
+	b = appendString(b, m.NativeAddr)
+	b = appendString(b, m.RESPAddr)
 	return b
 }
 
@@ -153,6 +162,10 @@ func decodeMeta(b []byte) (NodeMeta, error) {
 		t.CapacityBytes = int64(min(d.uvarint("capacity"), 1<<62))
 		t.FreeBytes = int64(min(d.uvarint("free"), 1<<62))
 		m.Tiers = append(m.Tiers, t)
+	}
+	if d.err == nil && len(d.b) > 0 { // absent in metadata from older nodes
+		m.NativeAddr = d.str("native address")
+		m.RESPAddr = d.str("resp address")
 	}
 	if d.err != nil {
 		return NodeMeta{}, fmt.Errorf("%w: %v", ErrBadMeta, d.err)

@@ -82,6 +82,8 @@ type Node struct {
 	failed  map[string]failedMember // dead (not left) members to rejoin
 	seeds   []string                // Join addresses not reached yet (retried)
 	startAt time.Time               // when Start ran (bounds the seed retries)
+	// clientAddrs: native and RESP addresses advertised in the metadata.
+	clientAddrs atomic.Pointer[[2]string]
 
 	pendMu  sync.Mutex
 	pending []Record

@@ -54,6 +54,15 @@ func TestClusteredNodesShareArtifacts(t *testing.T) {
 	if st := b.Cluster().Stats(); st.Remote.Hits == 0 {
 		t.Fatalf("b served it without a remote hit: %+v", st.Remote)
 	}
+	// Each node gossips its client ports, so followers can route to it.
+	waitUntil(t, "a's native address in b's view", func() bool {
+		for _, m := range b.Cluster().Members() {
+			if m.Name == "a" {
+				return m.Meta.NativeAddr == a.Addrs().Native && m.Meta.RESPAddr == a.Addrs().RESP
+			}
+		}
+		return false
+	})
 	var info bytes.Buffer
 	b.info(&info)
 	for _, want := range []string{"cluster_enabled:1", "cluster_node:b", "cluster_members:2"} {

@@ -76,6 +76,10 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.cluster = cn
+	// The listeners are bound now (port 0 resolved): tell the cluster, so
+	// that clients following it can route to this node's client ports.
+	a := n.Addrs()
+	cn.SetClientAddrs(a.Native, a.RESP)
 	return n, nil
 }
 
