@@ -53,9 +53,7 @@ func ClusterSettings(cfg Config, log *slog.Logger) (cluster.Config, error) {
 		cc.PeerToken = []byte(cfg.Auth.Token)
 	}
 	cc.MaxArtifactBytes = cfg.Limits.MaxPayloadMB << 20
-	if log != nil {
-		cc.Logger = log.With("component", "cluster")
-	}
+	cc.Logger = log // the cluster tags its lines with component=cluster itself
 	return cc, nil
 }
 

@@ -137,17 +137,23 @@ func runDemo(ns []*node.Node, count int) error {
 			return fmt.Errorf("local-cluster demo: store: %w", err)
 		}
 	}
-	// Reads from the other nodes wait for membership: a node that has not
-	// met node 0 yet would count a miss.
-	deadline := time.Now().Add(10 * time.Second)
+	// A read succeeds once the reader has met node-0 and learnt from the
+	// gossiped directory that node-0 owns the artifact (before that it asks
+	// the rendezvous home, which may be another node): retry each read
+	// until then, within a bound.
+	deadline := time.Now().Add(20 * time.Second)
 	for _, n := range ns[1:] {
-		for len(n.Cluster().Members()) < len(ns) && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond) // polling a condition
-		}
 		for i := 0; i < count; i++ {
 			id := artifact.MustID(artifact.NamespaceBlob, "demo/"+strconv.Itoa(i))
-			if _, err := n.Engine().Load(ctx, nil, id, actors.Chain()); err != nil {
-				return fmt.Errorf("local-cluster demo: %s reading %s: %w", n.Cluster().Name(), id, err)
+			for {
+				_, err := n.Engine().Load(ctx, nil, id, actors.Chain())
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, actors.ErrNotFound) || time.Now().After(deadline) {
+					return fmt.Errorf("local-cluster demo: %s reading %s: %w", n.Cluster().Name(), id, err)
+				}
+				time.Sleep(10 * time.Millisecond) // polling a condition: the directory entry's arrival
 			}
 		}
 	}
