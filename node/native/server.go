@@ -8,12 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/messages"
+	"github.com/stratacache/stratacache/node/internal/connserver"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -64,17 +64,12 @@ type Server struct {
 	lim Limits
 	log *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	closing   atomic.Bool
-	wg        sync.WaitGroup
-	ctx       context.Context
-	cancel    context.CancelFunc
+	cs     *connserver.Server
+	ctx    context.Context
+	cancel context.CancelFunc
 
-	connsCurrent, connsTotal, connsRejected atomic.Int64
-	requests, hits, misses                  atomic.Int64
-	protocolErrors, authFailures            atomic.Int64
+	requests, hits, misses       atomic.Int64
+	protocolErrors, authFailures atomic.Int64
 }
 
 // NewServer validates cfg and returns a server that is not yet listening.
@@ -96,7 +91,17 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, lim: lim, log: log, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	s := &Server{cfg: cfg, lim: lim, log: log}
+	s.cs = connserver.New(connserver.Config{
+		MaxConns: cfg.MaxConns,
+		TLS:      cfg.TLS,
+		Reject: func(nc net.Conn) {
+			if b, err := AppendFrameHead(nil, errorHeader(0, CodeBusy, "max number of connections reached"), 0); err == nil {
+				_, _ = nc.Write(b)
+			}
+		},
+		Handle: func(nc net.Conn) { (&conn{s: s, nc: nc}).serve() },
+	})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -107,9 +112,9 @@ func (s *Server) Limits() Limits { return s.lim }
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats {
 	return Stats{
-		ConnsCurrent:   s.connsCurrent.Load(),
-		ConnsTotal:     s.connsTotal.Load(),
-		ConnsRejected:  s.connsRejected.Load(),
+		ConnsCurrent:   s.cs.Current.Load(),
+		ConnsTotal:     s.cs.Total.Load(),
+		ConnsRejected:  s.cs.Rejected.Load(),
 		Requests:       s.requests.Load(),
 		Hits:           s.hits.Load(),
 		Misses:         s.misses.Load(),
@@ -121,109 +126,26 @@ func (s *Server) Stats() Stats {
 // Serve accepts connections on ln until Shutdown or Close, then returns
 // ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		_ = ln.Close()
+	err := s.cs.Serve(ln)
+	if errors.Is(err, connserver.ErrClosed) {
 		return ErrServerClosed
 	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	var tempDelay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
-				time.Sleep(tempDelay) // back off accept errors (EMFILE), as net/http does
-				continue
-			}
-			return err
-		}
-		tempDelay = 0
-		s.start(nc)
-	}
-}
-
-func (s *Server) start(nc net.Conn) {
-	if s.connsCurrent.Add(1) > int64(s.cfg.MaxConns) {
-		s.connsCurrent.Add(-1)
-		s.connsRejected.Add(1)
-		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-		if b, err := AppendFrameHead(nil, errorHeader(0, CodeBusy, "max number of connections reached"), 0); err == nil {
-			_, _ = nc.Write(b)
-		}
-		_ = nc.Close()
-		return
-	}
-	s.connsTotal.Add(1)
-	if s.cfg.TLS != nil {
-		nc = tls.Server(nc, s.cfg.TLS)
-	}
-	c := &conn{s: s, nc: nc}
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		s.connsCurrent.Add(-1)
-		_ = nc.Close()
-		return
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		c.serve()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.connsCurrent.Add(-1)
-	}()
+	return err
 }
 
 // Shutdown stops accepting, lets every connection finish the requests it
 // has received and flush the replies, then closes it; when ctx ends first
 // the rest are closed forcibly and ctx's error returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing.Store(true)
-	for ln := range s.listeners {
-		_ = ln.Close()
-	}
-	now := time.Now()
-	for c := range s.conns {
-		_ = c.nc.SetReadDeadline(now)
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
-		_ = s.Close()
-		<-done
-		return ctx.Err()
-	}
+	err := s.cs.Shutdown(ctx)
+	s.cancel()
+	return err
 }
 
 // Close closes the listeners and every connection at once. Safe to call
 // twice.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closing.Store(true)
-	for ln := range s.listeners {
-		_ = ln.Close()
-	}
-	for c := range s.conns {
-		_ = c.nc.Close()
-	}
-	s.mu.Unlock()
+	s.cs.Close()
 	s.cancel()
 	return nil
 }
@@ -262,7 +184,7 @@ func (c *conn) serve() {
 				return
 			}
 			c.extendDeadline(s.cfg.IdleTimeout)
-			if s.closing.Load() {
+			if s.cs.Closing() {
 				return
 			}
 		}

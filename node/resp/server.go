@@ -14,6 +14,7 @@ import (
 
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/node/internal/connserver"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -70,18 +71,13 @@ type Server struct {
 	stripes [256]sync.Mutex
 	started time.Time
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	closing   atomic.Bool
-	wg        sync.WaitGroup
-	ctx       context.Context
-	cancel    context.CancelFunc
+	cs     *connserver.Server
+	ctx    context.Context
+	cancel context.CancelFunc
 
-	connsCurrent, connsTotal, connsRejected atomic.Int64
-	commands, hits, misses                  atomic.Int64
-	protocolErrors, authFailures            atomic.Int64
-	nextID                                  atomic.Int64
+	commands, hits, misses       atomic.Int64
+	protocolErrors, authFailures atomic.Int64
+	nextID                       atomic.Int64
 }
 
 // New validates cfg and returns a server that is not yet listening.
@@ -112,13 +108,15 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{
-		cfg:       cfg,
-		log:       log,
-		started:   time.Now(),
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[*conn]struct{}{},
-	}
+	s := &Server{cfg: cfg, log: log, started: time.Now()}
+	s.cs = connserver.New(connserver.Config{
+		MaxConns: cfg.MaxConns,
+		TLS:      cfg.TLS,
+		Reject:   func(nc net.Conn) { _, _ = io.WriteString(nc, "-ERR max number of clients reached\r\n") },
+		Handle: func(nc net.Conn) {
+			(&conn{s: s, nc: nc, cid: s.nextID.Add(1), authed: cfg.AuthToken == ""}).serve()
+		},
+	})
 	s.keys.init(func(key []byte) bool {
 		id, err := artifact.NewID(artifact.NamespaceBlob, key)
 		if err != nil {
@@ -134,9 +132,9 @@ func New(cfg Config) (*Server, error) {
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats {
 	return Stats{
-		ConnsCurrent:   s.connsCurrent.Load(),
-		ConnsTotal:     s.connsTotal.Load(),
-		ConnsRejected:  s.connsRejected.Load(),
+		ConnsCurrent:   s.cs.Current.Load(),
+		ConnsTotal:     s.cs.Total.Load(),
+		ConnsRejected:  s.cs.Rejected.Load(),
 		Commands:       s.commands.Load(),
 		Hits:           s.hits.Load(),
 		Misses:         s.misses.Load(),
@@ -148,114 +146,28 @@ func (s *Server) Stats() Stats {
 // Serve accepts connections on ln until Shutdown or Close, then returns
 // ErrServerClosed. Other accept errors are returned as they are.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		_ = ln.Close()
+	err := s.cs.Serve(ln)
+	if errors.Is(err, connserver.ErrClosed) {
 		return ErrServerClosed
 	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	var tempDelay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
-				time.Sleep(tempDelay) // back off accept errors (EMFILE), as net/http does
-				continue
-			}
-			return err
-		}
-		tempDelay = 0
-		s.start(nc)
-	}
-}
-
-func (s *Server) start(nc net.Conn) {
-	if s.connsCurrent.Add(1) > int64(s.cfg.MaxConns) {
-		s.connsCurrent.Add(-1)
-		s.connsRejected.Add(1)
-		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = io.WriteString(nc, "-ERR max number of clients reached\r\n")
-		_ = nc.Close()
-		return
-	}
-	s.connsTotal.Add(1)
-	if s.cfg.TLS != nil {
-		nc = tls.Server(nc, s.cfg.TLS)
-	}
-	c := &conn{
-		s:      s,
-		nc:     nc,
-		cid:    s.nextID.Add(1),
-		authed: s.cfg.AuthToken == "",
-	}
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		s.connsCurrent.Add(-1)
-		_ = nc.Close()
-		return
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		c.serve()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.connsCurrent.Add(-1)
-	}()
+	return err
 }
 
 // Shutdown stops accepting, lets every connection finish the command it is
-// executing and flush its replies, then closes it. If ctx ends first the
-// remaining connections are closed forcibly and ctx's error returned.
+// executing and flush its replies, then closes it. A connection blocked
+// reading its next command wakes up at once; one executing a command sees
+// the shutdown before its next read. If ctx ends first the remaining
+// connections are closed forcibly and ctx's error returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing.Store(true)
-	for ln := range s.listeners {
-		_ = ln.Close()
-	}
-	// A connection blocked reading its next command wakes up now; one that
-	// is executing a command sees closing before its next read.
-	now := time.Now()
-	for c := range s.conns {
-		_ = c.nc.SetReadDeadline(now)
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
-		_ = s.Close()
-		<-done
-		return ctx.Err()
-	}
+	err := s.cs.Shutdown(ctx)
+	s.cancel()
+	return err
 }
 
 // Close closes the listeners and every connection at once. Safe to call
 // twice.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closing.Store(true)
-	for ln := range s.listeners {
-		_ = ln.Close()
-	}
-	for c := range s.conns {
-		_ = c.nc.Close()
-	}
-	s.mu.Unlock()
+	s.cs.Close()
 	s.cancel()
 	return nil
 }
@@ -292,7 +204,7 @@ func (c *conn) serve() {
 				return
 			}
 			c.extendDeadline(s.cfg.IdleTimeout)
-			if s.closing.Load() {
+			if s.cs.Closing() {
 				return
 			}
 		}
