@@ -47,6 +47,56 @@ func ClusterMembers(cn *cluster.Node, nativeAddr func(name string) string) Membe
 	}
 }
 
+// NodeMembers follows the cluster's membership through nodes' native ports
+// (OP_MEMBERS: the node's gossip view), for clients outside the cluster's
+// process: each call asks the seeds in turn and returns the first
+// non-empty answer, so joins and departures reach the client at the
+// Follower's polling interval. A member that has not published its native
+// address yet comes without Addr (the index and Prefetch work; data
+// requests skip it). A seed that runs alone answers with no members and
+// the next seed is asked.
+func NodeMembers(c *Client, seeds ...string) MemberSource {
+	return func(ctx context.Context) ([]Member, error) {
+		if len(seeds) == 0 {
+			return nil, ErrNoNodes
+		}
+		var errs []error
+		for _, addr := range seeds {
+			ms, err := askMembers(ctx, c, addr)
+			if err == nil && len(ms) == 0 {
+				err = fmt.Errorf("clientsdk: %s reports no cluster members (a node running alone)", addr)
+			}
+			if err == nil {
+				return ms, nil
+			}
+			errs = append(errs, err)
+		}
+		return nil, errors.Join(errs...)
+	}
+}
+
+func askMembers(ctx context.Context, c *Client, addr string) ([]Member, error) {
+	cn, err := c.pool.get(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	_, err = cn.roundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_MEMBERS})
+	var out []Member
+	if err == nil {
+		// Read the reply header before the connection goes back to the
+		// pool, where another caller may reuse it.
+		for _, m := range cn.hdr.Members {
+			out = append(out, Member{Name: m.Name, Addr: m.NativeAddr, PeerAddr: m.PeerAddr, Load: float64(m.Load)})
+		}
+	}
+	c.pool.put(addr, cn)
+	if err != nil {
+		c.pool.drop(addr)
+		return nil, err
+	}
+	return out, nil
+}
+
 // Follower keeps an Index current: on every Sync it takes the members from
 // its MemberSource and asks each, over its peer port, for a snapshot of the
 // ownership entries it holds itself (the cluster's OP_PEER_DIR_SYNC), so

@@ -61,6 +61,10 @@ const (
 	Op_OP_REPLY Op = 11
 	// A failed answer: error_code and error say why.
 	Op_OP_ERROR Op = 12
+	// Ask a node for the cluster's members as it sees them (its gossip view):
+	// the reply's members. A node that runs alone answers with none. Clients
+	// outside the cluster poll it to follow membership changes.
+	Op_OP_MEMBERS Op = 13
 	// First frame of a peer connection: node_name, epoch, auth_token.
 	Op_OP_PEER_HELLO Op = 64
 	// Read ids[0] from the peer's local tiers (never its remote tier); the
@@ -95,6 +99,7 @@ var (
 		10: "OP_STATS",
 		11: "OP_REPLY",
 		12: "OP_ERROR",
+		13: "OP_MEMBERS",
 		64: "OP_PEER_HELLO",
 		65: "OP_PEER_FETCH",
 		66: "OP_PEER_DEMOTE",
@@ -117,6 +122,7 @@ var (
 		"OP_STATS":         10,
 		"OP_REPLY":         11,
 		"OP_ERROR":         12,
+		"OP_MEMBERS":       13,
 		"OP_PEER_HELLO":    64,
 		"OP_PEER_FETCH":    65,
 		"OP_PEER_DEMOTE":   66,
@@ -181,6 +187,8 @@ type FrameHeader struct {
 	Attrs map[string]string `protobuf:"bytes,10,rep,name=attrs,proto3" json:"attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Batch-ops metadata, one per id (MPUT requests, MGET replies).
 	Metas []*Metadata `protobuf:"bytes,11,rep,name=metas,proto3" json:"metas,omitempty"`
+	// OP_MEMBERS reply: the members of the cluster.
+	Members []*MemberInfo `protobuf:"bytes,12,rep,name=members,proto3" json:"members,omitempty"`
 	// Peer ops: the sender's node name (OP_PEER_HELLO and its reply).
 	NodeName string `protobuf:"bytes,32,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
 	// Peer ops: the sender's incarnation epoch.
@@ -298,6 +306,13 @@ func (x *FrameHeader) GetMetas() []*Metadata {
 	return nil
 }
 
+func (x *FrameHeader) GetMembers() []*MemberInfo {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
 func (x *FrameHeader) GetNodeName() string {
 	if x != nil {
 		return x.NodeName
@@ -319,11 +334,103 @@ func (x *FrameHeader) GetTier() string {
 	return ""
 }
 
+// MemberInfo is one cluster member as a node's gossip knows it: where a
+// client reaches it and how loaded it is.
+type MemberInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member's cluster name (the ownership directory's owner name).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Its native-protocol address (host:port); empty until it published it.
+	NativeAddr string `protobuf:"bytes,2,opt,name=native_addr,json=nativeAddr,proto3" json:"native_addr,omitempty"`
+	// Its RESP address (host:port); empty until it published it.
+	RespAddr string `protobuf:"bytes,3,opt,name=resp_addr,json=respAddr,proto3" json:"resp_addr,omitempty"`
+	// Its peer-transport address (directory sync, prefetch).
+	PeerAddr string `protobuf:"bytes,4,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	// Its requests in flight (approximate).
+	Load uint32 `protobuf:"varint,5,opt,name=load,proto3" json:"load,omitempty"`
+	// Its incarnation epoch.
+	Epoch         uint64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberInfo) Reset() {
+	*x = MemberInfo{}
+	mi := &file_stratacache_v1_wire_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberInfo) ProtoMessage() {}
+
+func (x *MemberInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_stratacache_v1_wire_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberInfo.ProtoReflect.Descriptor instead.
+func (*MemberInfo) Descriptor() ([]byte, []int) {
+	return file_stratacache_v1_wire_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MemberInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MemberInfo) GetNativeAddr() string {
+	if x != nil {
+		return x.NativeAddr
+	}
+	return ""
+}
+
+func (x *MemberInfo) GetRespAddr() string {
+	if x != nil {
+		return x.RespAddr
+	}
+	return ""
+}
+
+func (x *MemberInfo) GetPeerAddr() string {
+	if x != nil {
+		return x.PeerAddr
+	}
+	return ""
+}
+
+func (x *MemberInfo) GetLoad() uint32 {
+	if x != nil {
+		return x.Load
+	}
+	return 0
+}
+
+func (x *MemberInfo) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 var File_stratacache_v1_wire_proto protoreflect.FileDescriptor
 
 const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"\n" +
-	"\x19stratacache/v1/wire.proto\x12\x0estratacache.v1\x1a\x1dstratacache/v1/artifact.proto\"\xc5\x04\n" +
+	"\x19stratacache/v1/wire.proto\x12\x0estratacache.v1\x1a\x1dstratacache/v1/artifact.proto\"\xfb\x04\n" +
 	"\vFrameHeader\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\"\n" +
@@ -339,14 +446,24 @@ const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"auth_token\x18\t \x01(\fR\tauthToken\x12<\n" +
 	"\x05attrs\x18\n" +
 	" \x03(\v2&.stratacache.v1.FrameHeader.AttrsEntryR\x05attrs\x12.\n" +
-	"\x05metas\x18\v \x03(\v2\x18.stratacache.v1.MetadataR\x05metas\x12\x1b\n" +
+	"\x05metas\x18\v \x03(\v2\x18.stratacache.v1.MetadataR\x05metas\x124\n" +
+	"\amembers\x18\f \x03(\v2\x1a.stratacache.v1.MemberInfoR\amembers\x12\x1b\n" +
 	"\tnode_name\x18  \x01(\tR\bnodeName\x12\x14\n" +
 	"\x05epoch\x18! \x01(\x04R\x05epoch\x12\x12\n" +
 	"\x04tier\x18\" \x01(\tR\x04tier\x1a8\n" +
 	"\n" +
 	"AttrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b#\x10@*\xcf\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b#\x10@\"\xa5\x01\n" +
+	"\n" +
+	"MemberInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vnative_addr\x18\x02 \x01(\tR\n" +
+	"nativeAddr\x12\x1b\n" +
+	"\tresp_addr\x18\x03 \x01(\tR\brespAddr\x12\x1b\n" +
+	"\tpeer_addr\x18\x04 \x01(\tR\bpeerAddr\x12\x12\n" +
+	"\x04load\x18\x05 \x01(\rR\x04load\x12\x14\n" +
+	"\x05epoch\x18\x06 \x01(\x04R\x05epoch*\xdf\x02\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bOP_HELLO\x10\x01\x12\v\n" +
@@ -364,7 +481,9 @@ const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"\bOP_STATS\x10\n" +
 	"\x12\f\n" +
 	"\bOP_REPLY\x10\v\x12\f\n" +
-	"\bOP_ERROR\x10\f\x12\x11\n" +
+	"\bOP_ERROR\x10\f\x12\x0e\n" +
+	"\n" +
+	"OP_MEMBERS\x10\r\x12\x11\n" +
 	"\rOP_PEER_HELLO\x10@\x12\x11\n" +
 	"\rOP_PEER_FETCH\x10A\x12\x12\n" +
 	"\x0eOP_PEER_DEMOTE\x10B\x12\x10\n" +
@@ -386,25 +505,27 @@ func file_stratacache_v1_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_stratacache_v1_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_stratacache_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_stratacache_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_stratacache_v1_wire_proto_goTypes = []any{
 	(Op)(0),             // 0: stratacache.v1.Op
 	(*FrameHeader)(nil), // 1: stratacache.v1.FrameHeader
-	nil,                 // 2: stratacache.v1.FrameHeader.AttrsEntry
-	(*ArtifactID)(nil),  // 3: stratacache.v1.ArtifactID
-	(*Metadata)(nil),    // 4: stratacache.v1.Metadata
+	(*MemberInfo)(nil),  // 2: stratacache.v1.MemberInfo
+	nil,                 // 3: stratacache.v1.FrameHeader.AttrsEntry
+	(*ArtifactID)(nil),  // 4: stratacache.v1.ArtifactID
+	(*Metadata)(nil),    // 5: stratacache.v1.Metadata
 }
 var file_stratacache_v1_wire_proto_depIdxs = []int32{
 	0, // 0: stratacache.v1.FrameHeader.op:type_name -> stratacache.v1.Op
-	3, // 1: stratacache.v1.FrameHeader.ids:type_name -> stratacache.v1.ArtifactID
-	4, // 2: stratacache.v1.FrameHeader.meta:type_name -> stratacache.v1.Metadata
-	2, // 3: stratacache.v1.FrameHeader.attrs:type_name -> stratacache.v1.FrameHeader.AttrsEntry
-	4, // 4: stratacache.v1.FrameHeader.metas:type_name -> stratacache.v1.Metadata
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4, // 1: stratacache.v1.FrameHeader.ids:type_name -> stratacache.v1.ArtifactID
+	5, // 2: stratacache.v1.FrameHeader.meta:type_name -> stratacache.v1.Metadata
+	3, // 3: stratacache.v1.FrameHeader.attrs:type_name -> stratacache.v1.FrameHeader.AttrsEntry
+	5, // 4: stratacache.v1.FrameHeader.metas:type_name -> stratacache.v1.Metadata
+	2, // 5: stratacache.v1.FrameHeader.members:type_name -> stratacache.v1.MemberInfo
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_stratacache_v1_wire_proto_init() }
@@ -419,7 +540,7 @@ func file_stratacache_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stratacache_v1_wire_proto_rawDesc), len(file_stratacache_v1_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

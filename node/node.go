@@ -18,6 +18,7 @@ import (
 
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/cluster"
+	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/node/admin"
 	"github.com/stratacache/stratacache/node/native"
 	"github.com/stratacache/stratacache/node/resp"
@@ -81,6 +82,22 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	a := n.Addrs()
 	cn.SetClientAddrs(a.Native, a.RESP)
 	return n, nil
+}
+
+// members answers the native port's OP_MEMBERS from the cluster's gossip
+// view (none for a node that runs alone). n.cluster is set before Start,
+// so connections, which exist only after it, see it.
+func (n *Node) members() []*messages.MemberInfo {
+	if n.cluster == nil {
+		return nil
+	}
+	ms := n.cluster.Members()
+	out := make([]*messages.MemberInfo, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, &messages.MemberInfo{Name: m.Name, NativeAddr: m.Meta.NativeAddr, RespAddr: m.Meta.RESPAddr,
+			PeerAddr: m.Meta.PeerAddr, Load: m.Meta.Load, Epoch: m.Meta.Epoch})
+	}
+	return out
 }
 
 // Cluster is the node's cluster membership, nil for a node that runs alone.
@@ -167,6 +184,7 @@ func NewWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger) (*Node, err
 				"chunk_size":          fmt.Sprint(cfg.ChunkSize),
 				"save_partial_chunks": fmt.Sprint(cfg.SavePartialChunks),
 			},
+			Members: n.members,
 		})
 		if err != nil {
 			return fail(err)

@@ -117,6 +117,15 @@ func (c *conn) handle(p Prefix) error {
 		return c.onMPut(reqID)
 	case messages.Op_OP_MGET:
 		return c.onMGet(reqID)
+	case messages.Op_OP_MEMBERS:
+		if err := c.fr.Discard(int64(p.PayloadLen)); err != nil {
+			return err
+		}
+		var ms []*messages.MemberInfo
+		if f := c.s.cfg.Members; f != nil {
+			ms = f()
+		}
+		c.reply(&messages.FrameHeader{RequestId: reqID, Op: messages.Op_OP_REPLY, Members: ms}, nil)
 	case messages.Op_OP_STATS:
 		var es actors.EngineStats
 		c.s.cfg.Engine.Stats(&es)

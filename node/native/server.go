@@ -44,6 +44,10 @@ type ServerConfig struct {
 	Observe func(op string, d time.Duration)
 	// Attrs are added to the HELLO reply (chunk size and the like).
 	Attrs map[string]string
+	// Members answers OP_MEMBERS with the cluster's members as this node
+	// sees them; nil (a node that runs alone) answers with none. It is
+	// called on the connection's goroutine and must not block.
+	Members func() []*messages.MemberInfo
 }
 
 // Stats is a snapshot of the server's counters.
