@@ -104,7 +104,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 				_, _ = nc.Write(b)
 			}
 		},
-		Handle: func(nc net.Conn) { (&conn{s: s, nc: nc}).serve() },
+		ErrClosed: ErrServerClosed,
+		OnClose:   func() { s.cancel() },
+		Handle:    func(nc net.Conn) { (&conn{s: s, nc: nc}).serve() },
 	})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -128,29 +130,18 @@ func (s *Server) Stats() Stats {
 }
 
 // Serve accepts connections on ln until Shutdown or Close, then returns
-// ErrServerClosed.
-func (s *Server) Serve(ln net.Listener) error {
-	err := s.cs.Serve(ln)
-	if errors.Is(err, connserver.ErrClosed) {
-		return ErrServerClosed
-	}
-	return err
-}
+// ErrServerClosed. Other accept errors are returned as they are.
+func (s *Server) Serve(ln net.Listener) error { return s.cs.Serve(ln) }
 
-// Shutdown stops accepting, lets every connection finish the requests it
-// has received and flush the replies, then closes it; when ctx ends first
-// the rest are closed forcibly and ctx's error returned.
-func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.cs.Shutdown(ctx)
-	s.cancel()
-	return err
-}
+// Shutdown stops accepting, lets every connection finish the request it is
+// executing and flush its replies, then closes it (connserver.Shutdown);
+// if ctx ends first the rest are closed forcibly and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error { return s.cs.Shutdown(ctx) }
 
 // Close closes the listeners and every connection at once. Safe to call
 // twice.
 func (s *Server) Close() error {
 	s.cs.Close()
-	s.cancel()
 	return nil
 }
 

@@ -110,9 +110,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, started: time.Now()}
 	s.cs = connserver.New(connserver.Config{
-		MaxConns: cfg.MaxConns,
-		TLS:      cfg.TLS,
-		Reject:   func(nc net.Conn) { _, _ = io.WriteString(nc, "-ERR max number of clients reached\r\n") },
+		MaxConns:  cfg.MaxConns,
+		TLS:       cfg.TLS,
+		Reject:    func(nc net.Conn) { _, _ = io.WriteString(nc, "-ERR max number of clients reached\r\n") },
+		ErrClosed: ErrServerClosed,
+		OnClose:   func() { s.cancel() },
 		Handle: func(nc net.Conn) {
 			(&conn{s: s, nc: nc, cid: s.nextID.Add(1), authed: cfg.AuthToken == ""}).serve()
 		},
@@ -145,30 +147,17 @@ func (s *Server) Stats() Stats {
 
 // Serve accepts connections on ln until Shutdown or Close, then returns
 // ErrServerClosed. Other accept errors are returned as they are.
-func (s *Server) Serve(ln net.Listener) error {
-	err := s.cs.Serve(ln)
-	if errors.Is(err, connserver.ErrClosed) {
-		return ErrServerClosed
-	}
-	return err
-}
+func (s *Server) Serve(ln net.Listener) error { return s.cs.Serve(ln) }
 
-// Shutdown stops accepting, lets every connection finish the command it is
-// executing and flush its replies, then closes it. A connection blocked
-// reading its next command wakes up at once; one executing a command sees
-// the shutdown before its next read. If ctx ends first the remaining
-// connections are closed forcibly and ctx's error returned.
-func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.cs.Shutdown(ctx)
-	s.cancel()
-	return err
-}
+// Shutdown stops accepting, lets every connection finish the request it is
+// executing and flush its replies, then closes it (connserver.Shutdown);
+// if ctx ends first the rest are closed forcibly and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error { return s.cs.Shutdown(ctx) }
 
 // Close closes the listeners and every connection at once. Safe to call
 // twice.
 func (s *Server) Close() error {
 	s.cs.Close()
-	s.cancel()
 	return nil
 }
 

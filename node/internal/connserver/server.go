@@ -27,6 +27,12 @@ type Config struct {
 	// goroutine; the connection is closed by Handle or, after it returns,
 	// by the server. Handle should stop reading once Closing reports true.
 	Handle func(nc net.Conn)
+	// ErrClosed is what Serve returns after Shutdown or Close (the
+	// protocol's own sentinel); nil means this package's ErrClosed.
+	ErrClosed error
+	// OnClose runs once the connections are gone (after Shutdown's wait,
+	// or in Close): the protocol cancels its request contexts there.
+	OnClose func()
 }
 
 // Server tracks listeners and connections. Its counters are exported for
@@ -45,6 +51,12 @@ type Server struct {
 
 // New returns a server that is not yet listening.
 func New(cfg Config) *Server {
+	if cfg.ErrClosed == nil {
+		cfg.ErrClosed = ErrClosed
+	}
+	if cfg.OnClose == nil {
+		cfg.OnClose = func() {}
+	}
 	return &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
 }
 
@@ -52,14 +64,14 @@ func New(cfg Config) *Server {
 func (s *Server) Closing() bool { return s.closing.Load() }
 
 // Serve accepts connections on ln until Shutdown or Close, then returns
-// ErrClosed. Temporary accept errors (EMFILE) back off as net/http does;
+// Config.ErrClosed. Temporary accept errors (EMFILE) back off as net/http does;
 // other accept errors are returned as they are.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
 		_ = ln.Close()
-		return ErrClosed
+		return s.cfg.ErrClosed
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
@@ -68,7 +80,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		nc, err := ln.Accept()
 		if err != nil {
 			if s.closing.Load() {
-				return ErrClosed
+				return s.cfg.ErrClosed
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -139,6 +151,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		s.cfg.OnClose()
 		return nil
 	case <-ctx.Done():
 		s.Close()
@@ -159,4 +172,5 @@ func (s *Server) Close() {
 		_ = nc.Close()
 	}
 	s.mu.Unlock()
+	s.cfg.OnClose()
 }
