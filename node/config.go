@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -54,6 +55,10 @@ type Config struct {
 	CXLCapacityMB int64 `yaml:"cxl_capacity_mb"`
 	// CXLResetMetadata wipes the CXL pool's persistent index at start.
 	CXLResetMetadata bool `yaml:"cxl_reset_metadata"`
+	// Insecure lets the node serve a non-loopback address without
+	// auth.token (Redis's protected mode off). Without it such a
+	// configuration is refused at start.
+	Insecure bool `yaml:"insecure"`
 
 	Telemetry TelemetryConfig `yaml:"telemetry"`
 	Disk      DiskConfig      `yaml:"disk"`
@@ -160,8 +165,15 @@ const (
 	DefaultDataDir    = "./stratacache-data"
 )
 
-// Defaults is a laptop-sized node on loopback: a 1 GiB CPU tier over a
-// 4 GiB disk tier in ./stratacache-data, write-back.
+// DefaultDiskCapacityMB is the disk tier's default size: the file is
+// pre-allocated at start, so the default is one a laptop user will not
+// mind finding in the working directory (the start-up log says where it is
+// and how to change it).
+const DefaultDiskCapacityMB = 256
+
+// Defaults is a laptop-sized node on loopback: a 1 GiB CPU tier (off-heap,
+// touched only as it fills) over a 256 MiB disk tier in
+// ./stratacache-data, write-back.
 func Defaults() Config {
 	return Config{
 		Writeback:       true,
@@ -173,7 +185,7 @@ func Defaults() Config {
 		LogMinIntervalS: 10,
 		CXLCapacityMB:   1024,
 		Telemetry:       TelemetryConfig{Export: true},
-		Disk:            DiskConfig{Path: DefaultDataDir, CapacityMB: 4096, Durability: "batch"},
+		Disk:            DiskConfig{Path: DefaultDataDir, CapacityMB: DefaultDiskCapacityMB, Durability: "batch"},
 		Listen:          ListenConfig{RESP: DefaultRESPAddr, Native: DefaultNativeAddr, Admin: DefaultAdminAddr},
 		Limits: LimitsConfig{
 			MaxPayloadMB:     64,
@@ -252,6 +264,20 @@ func (c *Config) Validate() error {
 		}
 		addrs[l.addr] = l.key
 	}
+	if c.Auth.Token == "" && !c.Insecure {
+		exposed := []struct{ key, addr string }{
+			{"listen.resp", c.Listen.RESP}, {"listen.native", c.Listen.Native}, {"listen.admin", c.Listen.Admin},
+		}
+		if c.Cluster.Enabled() {
+			exposed = append(exposed, struct{ key, addr string }{"cluster.peer", c.Cluster.Peer})
+		}
+		for _, l := range exposed {
+			if l.addr != "" && !IsLoopback(l.addr) {
+				bad(l.key, "%q is reachable from other hosts and auth.token is empty: set auth.token "+
+					"(STRATACACHE_AUTH_TOKEN), bind 127.0.0.1, or set insecure: true to serve it without authentication", l.addr)
+			}
+		}
+	}
 	if c.Listen.RESP == "" && c.Listen.Native == "" {
 		bad("listen", "resp and native are both disabled: nothing would serve data")
 	}
@@ -291,6 +317,21 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// IsLoopback reports whether the host of addr (host:port) is a loopback
+// address or "localhost"; an empty host, 0.0.0.0, [::] and any other name
+// listen beyond this machine.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -305,7 +346,7 @@ func contains(list []string, s string) bool {
 // /etc/stratacache/stratacache.yaml.
 func ConfigSearchPath() []string {
 	var p []string
-	if env := os.Getenv("STRATACACHE_CONFIG"); env != "" {
+	if env := os.Getenv(ConfigEnv); env != "" {
 		p = append(p, env)
 	}
 	return append(p, "stratacache.yaml", filepath.Join("/etc", "stratacache", "stratacache.yaml"))
@@ -338,9 +379,19 @@ func Load(path string) (cfg Config, source string, err error) {
 	return Defaults(), "", nil
 }
 
-// Parse decodes YAML over Defaults, refusing unknown keys.
+// Parse decodes YAML over Defaults, refusing unknown keys: each is named
+// with its line and the nearest valid key.
 func Parse(data []byte) (Config, error) {
 	cfg := Defaults()
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Defaults(), fmt.Errorf("%w: %s", ErrConfig, strings.ReplaceAll(err.Error(), "\n", ";"))
+	}
+	if len(doc.Content) > 0 {
+		if errs := unknownKeys(doc.Content[0], reflect.TypeOf(cfg), ""); len(errs) > 0 {
+			return Defaults(), errors.Join(errs...)
+		}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	// An empty document decodes as io.EOF: the defaults stand.
@@ -364,4 +415,75 @@ func (c Config) YAML() string {
 		return fmt.Sprintf("<unprintable config: %v>", err)
 	}
 	return string(out)
+}
+
+// KeyPaths lists every configuration key as its dotted YAML path
+// ("limits.max_payload_mb"), sections ("limits") included, in field order.
+func KeyPaths() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			p := prefix + tag
+			out = append(out, p)
+			if ft := t.Field(i).Type; ft.Kind() == reflect.Struct {
+				walk(ft, p+".")
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	return out
+}
+
+// unknownKeys reports the mapping keys of n that t (a config struct type)
+// does not have, recursing into known sections, each with its line and the
+// nearest valid key. Type errors are left to the strict decoder.
+func unknownKeys(n *yaml.Node, t reflect.Type, prefix string) []error {
+	if n.Kind != yaml.MappingNode || t.Kind() != reflect.Struct {
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		if tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]; tag != "" && tag != "-" {
+			fields[tag] = t.Field(i).Type
+		}
+	}
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		ft, ok := fields[k.Value]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%w: line %d: unknown key %s%s", ErrConfig, k.Line, prefix+k.Value,
+				nearestKey(prefix, k.Value)))
+			continue
+		}
+		errs = append(errs, unknownKeys(n.Content[i+1], ft, prefix+k.Value+".")...)
+	}
+	return errs
+}
+
+// nearestKey suggests the valid key nearest to the unknown name under
+// prefix: by edit distance of the last path element, a key in the same
+// section preferred, so `max_payload_mb` at the top finds
+// limits.max_payload_mb and `limits.max_paylod_mb` its sibling.
+func nearestKey(prefix, name string) string {
+	best, bestD := "", -1
+	for _, p := range KeyPaths() {
+		leaf := p[strings.LastIndexByte(p, '.')+1:]
+		d := editDistance(name, leaf)
+		if p[:len(p)-len(leaf)] != prefix {
+			d++
+		}
+		if bestD < 0 || d < bestD {
+			best, bestD = p, d
+		}
+	}
+	if bestD < 0 || bestD > max(len(name)/3, 2) {
+		return ""
+	}
+	return " (did you mean " + best + "?)"
 }

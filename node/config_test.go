@@ -36,6 +36,7 @@ telemetry:
 disk: {path: /var/lib/sc, capacity_mb: 0}
 cluster: {join: ["10.0.0.1:7946"], gossip_key: k, bind: "0.0.0.0:7946"}
 listen: {resp: "0.0.0.0:6379", native: "", admin: "127.0.0.1:0"}
+insecure: true
 auth: {token: secret}
 limits: {max_payload_mb: 32, max_connections: 10}
 `))
@@ -185,5 +186,123 @@ func TestBuildEngine(t *testing.T) {
 	cfg.CPUPolicy = "nope"
 	if _, err := BuildEngine(cfg, nil); !errors.Is(err, ErrConfig) {
 		t.Fatalf("bad policy: %v", err)
+	}
+}
+
+func TestUnknownKeyNamesNearestValidKey(t *testing.T) {
+	for _, c := range []struct{ yaml, key, hint string }{
+		{"listen:\n  rsp: x\n", "listen.rsp", "listen.resp"},
+		{"cpu_capacity: 5\n", "cpu_capacity", "cpu_capacity_mb"},
+		{"max_payload_mb: 5\n", "max_payload_mb", "limits.max_payload_mb"},
+		{"limits: {max_paylod_mb: 5}\n", "limits.max_paylod_mb", "limits.max_payload_mb"},
+		{"disk:\n  durabilty: sync\n", "disk.durabilty", "disk.durability"},
+	} {
+		_, err := Parse([]byte(c.yaml))
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "unknown key "+c.key+" ") ||
+			!strings.Contains(err.Error(), "did you mean "+c.hint+"?") {
+			t.Errorf("%q: %v; want key %s and hint %s", c.yaml, err, c.key, c.hint)
+		}
+	}
+	_, err := Parse([]byte("zzzzzzzzzz: 1\n"))
+	if err == nil || strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("a key near nothing gets no hint: %v", err)
+	}
+}
+
+func TestCheckEnv(t *testing.T) {
+	ok := []string{"PATH=/bin", "STRATACACHE_CPU_CAPACITY_MB=1", "STRATACACHE_CONFIG=x.yaml",
+		"STRATACACHE_TEST_RUN_AS_MAIN=1", "STRATACACHE_CRASH_CYCLES=5", "STRATACACHE_BENCH_TIERS=1", "STRATACACHE_BIN=/x"}
+	if err := CheckEnv(ok); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckEnv(append(ok, "STRATACACHE_LIMITS_MAX_CONECTIONS=5", "STRATACACHE_AUTH=x"))
+	if !errors.Is(err, ErrConfig) {
+		t.Fatalf("unknown variables: %v", err)
+	}
+	for _, want := range []string{"STRATACACHE_LIMITS_MAX_CONECTIONS is not", "did you mean STRATACACHE_LIMITS_MAX_CONNECTIONS?",
+		"STRATACACHE_AUTH is not"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}
+
+// TestDocsListEveryKey: docs/config.md's key table and Config hold the same
+// keys, so every documented key is accepted and every key is documented.
+func TestDocsListEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(string(doc), "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		first := strings.Split(line, "|")[1]
+		for _, part := range strings.Split(first, "`") {
+			if p := strings.TrimSpace(part); p != "" && p != "," {
+				documented[p] = true
+			}
+		}
+	}
+	known := map[string]bool{}
+	for _, p := range KeyPaths() {
+		known[p] = true
+	}
+	for k := range documented {
+		if !known[k] {
+			t.Errorf("docs/config.md lists %s, which Config does not have", k)
+			continue
+		}
+		// And the YAML reader accepts it (sections as a mapping).
+		if _, err := Parse([]byte(docKeyYAML(k))); err != nil && strings.Contains(err.Error(), "unknown key") {
+			t.Errorf("documented key %s refused: %v", k, err)
+		}
+	}
+	for _, p := range KeyPaths() {
+		sections := map[string]bool{"telemetry": true, "disk": true, "cluster": true, "listen": true, "auth": true, "tls": true, "limits": true}
+		if !documented[p] && !sections[p] {
+			t.Errorf("key %s is not in docs/config.md", p)
+		}
+	}
+}
+
+// docKeyYAML nests a dotted key as YAML with a null value.
+func docKeyYAML(key string) string {
+	parts := strings.Split(key, ".")
+	var b strings.Builder
+	for i, p := range parts {
+		b.WriteString(strings.Repeat("  ", i) + p + ":")
+		if i < len(parts)-1 {
+			b.WriteString("\n")
+		}
+	}
+	return b.String() + "\n"
+}
+
+func TestProtectedMode(t *testing.T) {
+	cfg := Defaults()
+	cfg.Listen.RESP = "0.0.0.0:6380"
+	cfg.Listen.Admin = "[::]:9380"
+	err := cfg.Validate()
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "listen.resp:") || !strings.Contains(err.Error(), "listen.admin:") ||
+		strings.Contains(err.Error(), "listen.native:") {
+		t.Fatalf("non-loopback without token: %v", err)
+	}
+	cfg.Insecure = true
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("insecure: %v", err)
+	}
+	cfg.Insecure = false
+	cfg.Auth.Token = "t"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("with a token: %v", err)
+	}
+	for addr, want := range map[string]bool{"127.0.0.1:1": true, "localhost:1": true, "[::1]:1": true, "127.8.0.1:1": true,
+		":1": false, "0.0.0.0:1": false, "10.0.0.1:1": false, "example.com:1": false} {
+		if IsLoopback(addr) != want {
+			t.Errorf("IsLoopback(%q) = %v", addr, !want)
+		}
 	}
 }

@@ -1,8 +1,10 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -21,6 +23,87 @@ func EnvKeys() []string {
 		return nil
 	})
 	return keys
+}
+
+// ConfigEnv names the configuration file (see ConfigSearchPath); it is the
+// one STRATACACHE_ variable that is not a key.
+const ConfigEnv = "STRATACACHE_CONFIG"
+
+// reservedEnvPrefixes are STRATACACHE_ variables the node never reads but
+// tests and scripts of this repository use (crash-test children, bench
+// switches, the binary a script runs); CheckEnv lets them pass so that a node
+// started by such a test or script does not refuse them.
+var reservedEnvPrefixes = []string{"STRATACACHE_TEST_", "STRATACACHE_CRASH_", "STRATACACHE_BENCH_", "STRATACACHE_BIN"}
+
+// CheckEnv reports every STRATACACHE_ variable in environ ("NAME=value"
+// entries, as os.Environ returns them) that is neither a key (EnvKeys) nor
+// STRATACACHE_CONFIG, each with the nearest valid name: a mistyped override
+// must not be silently ignored.
+func CheckEnv(environ []string) error {
+	known := map[string]bool{ConfigEnv: true}
+	for _, k := range EnvKeys() {
+		known[k] = true
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) || known[name] || seen[name] || reserved(name) {
+			continue
+		}
+		seen[name] = true
+		candidates := append(EnvKeys(), ConfigEnv)
+		errs = append(errs, fmt.Errorf("%w: environment %s is not a configuration variable%s",
+			ErrConfig, name, didYouMean(name, candidates)))
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+func reserved(name string) bool {
+	for _, p := range reservedEnvPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// didYouMean is " (did you mean X?)" for the candidate nearest to name by
+// edit distance, or "" when none is near (more than a third of the name
+// would have to change).
+func didYouMean(name string, candidates []string) string {
+	best, bestD := "", -1
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(c)); bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if bestD < 0 || bestD > max(len(name)/3, 2) {
+		return ""
+	}
+	return " (did you mean " + best + "?)"
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // ApplyEnv overrides fields of c from environment variables; lookup is

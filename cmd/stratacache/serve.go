@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -23,12 +24,13 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	return serve(args, stdout, stderr, os.LookupEnv, sigs, nil)
+	return serve(args, stdout, stderr, os.Environ(), sigs, nil)
 }
 
-// serve is runServe with its environment, signals and a started-hook
-// injected, so tests can drive it without signalling the test process.
-func serve(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool),
+// serve is runServe with its environment ("NAME=value" entries), signals
+// and a started-hook injected, so tests can drive it without signalling the
+// test process.
+func serve(args []string, stdout, stderr io.Writer, environ []string,
 	sigs <-chan os.Signal, started func(*node.Node)) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -45,6 +47,7 @@ func serve(args []string, stdout, stderr io.Writer, lookupEnv func(string) (stri
 	adminAddr := fs.String("admin-addr", node.DefaultAdminAddr, "admin HTTP listen address; \"\" disables it")
 	dataDir := fs.String("data-dir", node.DefaultDataDir, "directory of the persistent tiers")
 	cpuMB := fs.Int64("cpu-capacity-mb", node.Defaults().CPUCapacityMB, "CPU tier capacity in MiB")
+	diskMB := fs.Int64("disk-capacity-mb", node.DefaultDiskCapacityMB, "disk tier size in MiB, pre-allocated in -data-dir; 0 disables the tier")
 	join := fs.String("join", "", "comma-separated gossip host:port of cluster members to join (turns the cluster on)")
 	clusterBind := fs.String("cluster-bind", "", "gossip listen host:port (turns the cluster on; default "+node.DefaultGossipAddr+")")
 	clusterPeer := fs.String("cluster-peer", "", "peer transport listen host:port (default "+node.DefaultPeerAddr+")")
@@ -56,6 +59,19 @@ func serve(args []string, stdout, stderr io.Writer, lookupEnv func(string) (stri
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	// Unknown STRATACACHE_ variables are refused before anything else: a
+	// mistyped override must not be silently ignored.
+	if err := node.CheckEnv(environ); err != nil {
+		return err
+	}
+	lookupEnv := func(name string) (string, bool) {
+		for i := len(environ) - 1; i >= 0; i-- { // the last of duplicates wins, as in getenv
+			if k, v, _ := strings.Cut(environ[i], "="); k == name {
+				return v, true
+			}
+		}
+		return "", false
 	}
 	cfg, source, err := node.Load(*configPath)
 	if err != nil {
@@ -79,6 +95,8 @@ func serve(args []string, stdout, stderr io.Writer, lookupEnv func(string) (stri
 			cfg.Disk.Path = *dataDir
 		case "cpu-capacity-mb":
 			cfg.CPUCapacityMB = *cpuMB
+		case "disk-capacity-mb":
+			cfg.Disk.CapacityMB = *diskMB
 		case "join":
 			cfg.Cluster.Join = splitList(*join)
 		case "cluster-bind":
@@ -117,6 +135,15 @@ func serve(args []string, stdout, stderr io.Writer, lookupEnv func(string) (stri
 	log.Info("stratacache serving", "version", version, "resp", a.RESP, "native", a.Native, "admin", a.Admin,
 		"config", source, "tiers", strings.Join(n.Engine().Tiers(), ","))
 	log.Info("effective config", cfg.LogAttrs()...)
+	if cfg.Disk.CapacityMB > 0 {
+		path, err := filepath.Abs(filepath.Join(cfg.Disk.Path, node.DiskFileName))
+		if err != nil {
+			path = filepath.Join(cfg.Disk.Path, node.DiskFileName)
+		}
+		log.Info("disk tier: a pre-allocated file holds values the CPU tier evicts; change its size with "+
+			"disk.capacity_mb, STRATACACHE_DISK_CAPACITY_MB or -disk-capacity-mb (0 disables it), its place with -data-dir",
+			"path", path, "size_mb", cfg.Disk.CapacityMB)
+	}
 	fmt.Fprintf(stdout, "resp=%s native=%s admin=%s\n", a.RESP, a.Native, a.Admin)
 	if cn := n.Cluster(); cn != nil {
 		log.Info("cluster member", "name", cn.Name(), "gossip", cn.GossipAddr(), "peer", cn.PeerAddr(),

@@ -24,7 +24,7 @@ func TestServeStartsAndStopsOnSignal(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte("cpu_capacity_mb: 16\nlisten: {admin: \"127.0.0.1:0\"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"STRATACACHE_AUTH_TOKEN": "tok", "STRATACACHE_CPU_CAPACITY_MB": "999", "STRATACACHE_DISK_CAPACITY_MB": "16"}
+	env := []string{"STRATACACHE_AUTH_TOKEN=tok", "STRATACACHE_CPU_CAPACITY_MB=999", "STRATACACHE_DISK_CAPACITY_MB=16", "HOME=/x"}
 	sigs := make(chan os.Signal, 2)
 	var stdout, stderr bytes.Buffer
 	var addrs node.Addrs
@@ -33,7 +33,7 @@ func TestServeStartsAndStopsOnSignal(t *testing.T) {
 	started := make(chan struct{})
 	go func() {
 		done <- serve([]string{"-config", cfgFile, "-data-dir", filepath.Join(dir, "data"), "-resp-addr", "127.0.0.1:0", "-native-addr", "127.0.0.1:0", "-cpu-capacity-mb", "32"},
-			&stdout, &stderr, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, sigs,
+			&stdout, &stderr, env, sigs,
 			func(n *node.Node) { addrs, cpuMB = n.Addrs(), n.Config().CPUCapacityMB; close(started) })
 	}()
 	select {
@@ -66,7 +66,8 @@ func TestServeStartsAndStopsOnSignal(t *testing.T) {
 		t.Fatalf("serve: %v\n%s", err, stderr.String())
 	}
 	log := stderr.String()
-	for _, want := range []string{"stratacache serving", "resp=" + addrs.RESP, "effective config", "cpu_capacity_mb=32", "stopped"} {
+	for _, want := range []string{"stratacache serving", "resp=" + addrs.RESP, "effective config", "cpu_capacity_mb=32", "stopped",
+		"disk tier: a pre-allocated file", "path=" + filepath.Join(dir, "data", node.DiskFileName), "size_mb=16", "STRATACACHE_DISK_CAPACITY_MB"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
@@ -80,7 +81,7 @@ func TestServeStartsAndStopsOnSignal(t *testing.T) {
 }
 
 func TestServeRefusesBadConfig(t *testing.T) {
-	none := func(k string) (string, bool) { return "0", k == "STRATACACHE_DISK_CAPACITY_MB" }
+	none := []string{"STRATACACHE_DISK_CAPACITY_MB=0"}
 	var out bytes.Buffer
 	err := serve([]string{"-config", filepath.Join(t.TempDir(), "absent.yaml")}, &out, &out, none, nil, nil)
 	if !errors.Is(err, os.ErrNotExist) {
@@ -90,13 +91,24 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	if !errors.Is(err, node.ErrConfig) {
 		t.Fatalf("bad flag value: %v", err)
 	}
+	// A mistyped variable fails the start, named with the nearest valid one.
+	err = serve([]string{"-resp-addr", "127.0.0.1:0"}, &out, &out, append(none, "STRATACACHE_CPU_CAPACITY=64"), nil, nil)
+	if !errors.Is(err, node.ErrConfig) || !strings.Contains(err.Error(), "STRATACACHE_CPU_CAPACITY ") ||
+		!strings.Contains(err.Error(), "did you mean STRATACACHE_CPU_CAPACITY_MB?") {
+		t.Fatalf("unknown variable: %v", err)
+	}
+	// Protected mode: all interfaces and no token is refused, unless insecure.
+	err = serve([]string{"-resp-addr", "0.0.0.0:0"}, &out, &out, none, nil, nil)
+	if !errors.Is(err, node.ErrConfig) || !strings.Contains(err.Error(), "listen.resp") || !strings.Contains(err.Error(), "insecure") {
+		t.Fatalf("non-loopback without a token: %v", err)
+	}
 }
 
 // TestServeSecondSignalForcesExit: a client that stops reading a large GET
 // reply keeps its request in flight, so the graceful shutdown waits; the
 // second signal makes serve return at once.
 func TestServeSecondSignalForcesExit(t *testing.T) {
-	none := func(k string) (string, bool) { return "0", k == "STRATACACHE_DISK_CAPACITY_MB" }
+	none := []string{"STRATACACHE_DISK_CAPACITY_MB=0"}
 	sigs := make(chan os.Signal, 2)
 	started := make(chan *node.Node, 1)
 	done := make(chan error, 1)
