@@ -6,8 +6,8 @@ import (
 	"sync"
 
 	"github.com/stratacache/stratacache/artifact"
-	"github.com/stratacache/stratacache/cluster"
 	"github.com/stratacache/stratacache/messages"
+	"github.com/stratacache/stratacache/placement"
 )
 
 // Client talks to StrataCache nodes. It is safe for concurrent use; each
@@ -55,7 +55,7 @@ func (c *Client) targets(hash uint64) []string {
 	if len(c.o.Nodes) == 0 {
 		return nil
 	}
-	home := cluster.Home(hash, c.o.Nodes)
+	home := placement.Home(hash, c.o.Nodes)
 	out := make([]string, 0, len(c.o.Nodes))
 	out = append(out, home)
 	for _, a := range c.o.Nodes {

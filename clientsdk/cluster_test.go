@@ -122,7 +122,7 @@ func TestPrefixLookupLiveCluster(t *testing.T) {
 
 	ix := NewIndex(ScoreConfig{})
 	c := newClient(t, WithIndex(ix))
-	f := NewFollower(ix, c, ClusterMembers(nodes[0].cn, nil))
+	f := NewFollower(ix, c, ClusterMembers(nodes[0].cn.MemberInfos))
 	ctx := context.Background()
 	lookup := func(p *Prompt) map[string]NodePrefix {
 		out := map[string]NodePrefix{}
@@ -165,6 +165,16 @@ func TestPrefixLookupLiveCluster(t *testing.T) {
 	}
 }
 
+// The directory's tier-medium bytes, which the SDK spells out so as not to
+// link tiers/, are tiers.Kind's values.
+func TestTierKindsMatchTiers(t *testing.T) {
+	for k, want := range map[tiers.Kind]Tier{tiers.KindMemory: TierCPU, tiers.KindCXL: TierCXL, tiers.KindDisk: TierDisk, tiers.KindRemote: TierRemote, 0: TierNone, 99: TierNone} {
+		if got := TierOfKind(uint8(k)); got != want {
+			t.Errorf("TierOfKind(%v) = %v, want %v", k, got, want)
+		}
+	}
+}
+
 func TestDecodeDirSnapshotRejectsGarbage(t *testing.T) {
 	for _, b := range [][]byte{{}, {2, 0}, {1, 0, 0}, {1, 0, 1, 'a', 0, 0, 5}, {1, 0, 1, 'a', 0, 0, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}} {
 		if _, _, err := decodeDirSnapshot(b, nil); err == nil {
@@ -173,7 +183,7 @@ func TestDecodeDirSnapshotRejectsGarbage(t *testing.T) {
 	}
 	ok := []byte{1, 0, 1, 'a', 7, 100, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 5}
 	owner, recs, err := decodeDirSnapshot(ok, nil)
-	if err != nil || owner != "a" || len(recs) != 2 || recs[0].hash != 1 || recs[0].kind != tiers.KindMemory || recs[1].ver != 105 || !recs[1].del {
+	if err != nil || owner != "a" || len(recs) != 2 || recs[0].hash != 1 || TierOfKind(recs[0].kind) != TierCPU || recs[1].ver != 105 || !recs[1].del {
 		t.Fatalf("%q %+v %v", owner, recs, err)
 	}
 }
@@ -194,9 +204,9 @@ func TestPrefetchLiveCluster(t *testing.T) {
 		t.Fatal("setup: chunk already in memory")
 	}
 	ix := NewIndex(ScoreConfig{})
-	// Native addresses are never dialled here: prefetch goes to peer ports.
+	// These nodes publish no native address: prefetch goes to peer ports.
 	c := newClient(t, WithIndex(ix), WithRetries(0, 0, 0))
-	f := NewFollower(ix, c, ClusterMembers(nodes[0].cn, func(name string) string { return "native-of-" + name + ":1" }))
+	f := NewFollower(ix, c, ClusterMembers(nodes[0].cn.MemberInfos))
 	waitUntil(t, "the chunk's owner in the index", func() bool {
 		if err := f.Sync(ctx); err != nil {
 			return false

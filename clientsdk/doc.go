@@ -7,10 +7,13 @@
 // chunks with Prefetch; and an embedded mode against a node in the same
 // process (through the Embedded interface this package declares).
 //
-// It imports artifact/, messages/ (with messages/frame), tiers/ (tier
-// kinds) and cluster/ (the shared rendezvous placement, and following an
-// in-process cluster node's membership). It must not import node/, and
-// its non-test code must not import actors/: node satisfies Embedded, and
+// It stays light, because schedulers embed it: its non-test code imports
+// artifact/, placement/ (the hash scheme and rendezvous placement the nodes
+// use too) and messages/ (with messages/frame) of this module, and must not
+// import cluster/, node/, actors/ or tiers/, nor memberlist, protoactor-go,
+// OpenTelemetry or the Prometheus client (TestSDKStaysLight checks it with
+// `go list -deps`). node satisfies Embedded and an in-process cluster node
+// hands its membership over as a function value (ClusterMembers), so
 // neither side imports the other. (Tests build a live in-process cluster
 // from cluster/ and actors/.)
 // docs/clientsdk.md describes the design and the measured figures.

@@ -8,9 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/stratacache/stratacache/cluster"
 	"github.com/stratacache/stratacache/messages"
-	"github.com/stratacache/stratacache/tiers"
 )
 
 // ErrBadDirectory: a directory snapshot from a node that does not decode.
@@ -25,26 +23,24 @@ func StaticMembers(ms ...Member) MemberSource {
 }
 
 // ClusterMembers follows the membership of a cluster node running in the
-// same process (embedded deployments): names, peer addresses, native
-// addresses and load from its gossip. A member's native address is the one
-// it gossips (cluster.NodeMeta.NativeAddr, published by node/ once its
-// ports are bound); nativeAddr, when non-nil, overrides it (a member with
-// neither has no Addr: the index and Prefetch work, and data requests do
-// not route to it).
-func ClusterMembers(cn *cluster.Node, nativeAddr func(name string) string) MemberSource {
-	return func(context.Context) ([]Member, error) {
-		var out []Member
-		for _, m := range cn.Members() {
-			mm := Member{Name: m.Name, PeerAddr: m.Meta.PeerAddr, Load: float64(m.Meta.Load), Addr: m.Meta.NativeAddr}
-			if nativeAddr != nil {
-				if a := nativeAddr(m.Name); a != "" {
-					mm.Addr = a
-				}
-			}
-			out = append(out, mm)
-		}
-		return out, nil
+// same process (embedded deployments): members is its gossip view in the
+// form a node's native port answers OP_MEMBERS with, so pass
+// (*cluster.Node).MemberInfos (or (*node.Node).MemberInfos). A member's
+// Addr is the native address it gossips (published by node/ once its ports
+// are bound); a member without one has no Addr: the index and Prefetch
+// work, and data requests do not route to it. The SDK imports neither
+// cluster/ nor node/: the function value is the whole coupling.
+func ClusterMembers(members func() []*messages.MemberInfo) MemberSource {
+	return func(context.Context) ([]Member, error) { return membersOf(members()), nil }
+}
+
+// membersOf turns the wire form of members (OP_MEMBERS) into Members.
+func membersOf(ms []*messages.MemberInfo) []Member {
+	out := make([]Member, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, Member{Name: m.GetName(), Addr: m.GetNativeAddr(), PeerAddr: m.GetPeerAddr(), Load: float64(m.GetLoad())})
 	}
+	return out
 }
 
 // NodeMembers follows the cluster's membership through nodes' native ports
@@ -85,9 +81,7 @@ func askMembers(ctx context.Context, c *Client, addr string) ([]Member, error) {
 	if err == nil {
 		// Read the reply header before the connection goes back to the
 		// pool, where another caller may reuse it.
-		for _, m := range cn.hdr.Members {
-			out = append(out, Member{Name: m.Name, Addr: m.NativeAddr, PeerAddr: m.PeerAddr, Load: float64(m.Load)})
-		}
+		out = membersOf(cn.hdr.Members)
 	}
 	c.pool.put(addr, cn)
 	if err != nil {
@@ -226,7 +220,7 @@ func (f *Follower) syncMember(ctx context.Context, m Member) error {
 
 type dirRecord struct {
 	hash uint64
-	kind tiers.Kind
+	kind uint8 // tier medium (TierOfKind)
 	ver  uint64
 	del  bool
 }
@@ -286,7 +280,7 @@ func decodeDirSnapshot(b []byte, recs []dirRecord) (string, []dirRecord, error) 
 			if len(b) < 10 {
 				return bad("record")
 			}
-			r.kind = tiers.Kind(b[9])
+			r.kind = b[9]
 			b = b[10:]
 		case 2:
 			r.del = true

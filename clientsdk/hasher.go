@@ -7,6 +7,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/placement"
 )
 
 // ErrHashConfig: a HashConfig the hasher cannot use.
@@ -16,7 +17,7 @@ var ErrHashConfig = errors.New("clientsdk: bad hash config")
 // must agree on every field (docs/hashing.md).
 type HashConfig struct {
 	// Model and Extra (a LoRA name, a tenant salt) seed the chain
-	// (artifact.ModelSeed) and end up in the chunk keys.
+	// (placement.ModelSeed) and end up in the chunk keys.
 	Model string
 	Extra []string
 	// BlockSizes are the granularities the cluster stores, in tokens (16,
@@ -31,8 +32,8 @@ type HashConfig struct {
 	Layers artifact.Layers
 }
 
-// Hasher computes the chained prefix hash of prompts (artifact.ModelSeed /
-// artifact.PrefixHashes: one implementation, shared with the engines) and
+// Hasher computes the chained prefix hash of prompts (placement.ModelSeed /
+// placement.PrefixHashes: one implementation, shared with the engines) and
 // the artifact ids of the KV chunks they name. Safe for concurrent use.
 type Hasher struct {
 	cfg    HashConfig
@@ -59,7 +60,7 @@ func NewHasher(cfg HashConfig) (*Hasher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrHashConfig, err)
 	}
-	h := &Hasher{cfg: cfg, seed: artifact.ModelSeed(cfg.Model, cfg.Extra...), head: 1 + len(cfg.Model) + 1, key: k,
+	h := &Hasher{cfg: cfg, seed: placement.ModelSeed(cfg.Model, cfg.Extra...), head: 1 + len(cfg.Model) + 1, key: k,
 		levels: append([]int(nil), cfg.BlockSizes...)}
 	return h, nil
 }
@@ -68,9 +69,9 @@ func NewHasher(cfg HashConfig) (*Hasher, error) {
 func (h *Hasher) Seed() uint64 { return h.seed }
 
 // PrefixHashes appends the chained hashes of tokens at one block size
-// (artifact.PrefixHashes with this hasher's seed and partial setting).
+// (placement.PrefixHashes with this hasher's seed and partial setting).
 func (h *Hasher) PrefixHashes(dst []uint64, tokens []uint32, blockSize int) ([]uint64, error) {
-	return artifact.PrefixHashes(dst, h.seed, tokens, blockSize, h.cfg.Partial)
+	return placement.PrefixHashes(dst, h.seed, tokens, blockSize, h.cfg.Partial)
 }
 
 // ChunkID is the artifact id of the KV chunk whose prefix hash is ph (the

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/placement"
 )
 
 func seq(n int) []uint32 {
@@ -82,10 +83,10 @@ func TestHashBlockSizesAndPartial(t *testing.T) {
 			if len(lv.Hashes) != want || len(lv.IDs) != want {
 				t.Fatalf("bs %d partial %v: %d blocks, want %d", lv.BlockSize, partial, len(lv.Hashes), want)
 			}
-			ref, _ := artifact.PrefixHashes(nil, h.Seed(), toks, lv.BlockSize, partial)
+			ref, _ := placement.PrefixHashes(nil, h.Seed(), toks, lv.BlockSize, partial)
 			for i := range ref {
 				if ref[i] != lv.Hashes[i] {
-					t.Fatalf("bs %d block %d differs from artifact.PrefixHashes", lv.BlockSize, i)
+					t.Fatalf("bs %d block %d differs from placement.PrefixHashes", lv.BlockSize, i)
 				}
 			}
 			wantLast := lv.BlockSize

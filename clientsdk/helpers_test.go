@@ -1,5 +1,5 @@
 package clientsdk
 
-import "github.com/stratacache/stratacache/cluster"
+import "github.com/stratacache/stratacache/placement"
 
-func homeOf(hash uint64, names ...string) string { return cluster.Home(hash, names) }
+func homeOf(hash uint64, names ...string) string { return placement.Home(hash, names) }

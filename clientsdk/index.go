@@ -3,8 +3,7 @@ package clientsdk
 import (
 	"sync"
 
-	"github.com/stratacache/stratacache/cluster"
-	"github.com/stratacache/stratacache/tiers"
+	"github.com/stratacache/stratacache/placement"
 )
 
 // Tier is where a node holds a block, for scoring.
@@ -26,17 +25,29 @@ func (t Tier) String() string {
 	return [...]string{"none", "gpu", "cpu", "cxl", "disk", "remote", "?"}[min(int(t), int(numTiers))]
 }
 
-// TierOfKind maps a tier medium of the node (tiers.Kind, as gossiped in the
-// ownership directory) to the scoring tier.
-func TierOfKind(k tiers.Kind) Tier {
-	switch k {
-	case tiers.KindMemory:
+// Tier media as the ownership directory's records carry them: one byte
+// per entry with the node's tiers.Kind value (the record layout of
+// cluster/delta.go, which follower.go decodes). They are spelled out here, not imported, so that the SDK does
+// not link tiers/; TestTierKindsMatchTiers holds them equal to tiers.Kind.
+const (
+	kindMemory uint8 = 1
+	kindCXL    uint8 = 2
+	kindDisk   uint8 = 3
+	kindRemote uint8 = 4
+)
+
+// TierOfKind maps the tier-medium byte of a directory record (a node's
+// tiers.Kind: 1 memory, 2 CXL, 3 disk, 4 remote) to the scoring tier; an
+// unknown medium is TierNone.
+func TierOfKind(kind uint8) Tier {
+	switch kind {
+	case kindMemory:
 		return TierCPU
-	case tiers.KindCXL:
+	case kindCXL:
 		return TierCXL
-	case tiers.KindDisk:
+	case kindDisk:
 		return TierDisk
-	case tiers.KindRemote:
+	case kindRemote:
 		return TierRemote
 	}
 	return TierNone
@@ -48,10 +59,10 @@ type Member struct {
 	Name string
 	// Addr is its native-protocol address (host:port).
 	Addr string
-	// PeerAddr is its cluster peer address (cluster.NodeMeta.PeerAddr),
+	// PeerAddr is its cluster peer address (MemberInfo.peer_addr),
 	// where Prefetch is sent; empty: Prefetch falls back (ParamStore).
 	PeerAddr string
-	// Load is its requests in flight (cluster.NodeMeta.Load), for scoring.
+	// Load is its requests in flight (MemberInfo.load), for scoring.
 	Load float64
 }
 
@@ -278,7 +289,7 @@ func (ix *Index) growLocked() {
 }
 
 // route lists member addresses for an artifact, best first: its owner,
-// its rendezvous home (cluster.Home, the placement the nodes use), then
+// its rendezvous home (placement.Home, the placement the nodes use), then
 // the other members.
 func (ix *Index) route(hash uint64) []string {
 	ix.mu.RLock()
@@ -303,7 +314,7 @@ func (ix *Index) route(hash uint64) []string {
 			out = append(out, ix.members[s].Addr)
 		}
 	}
-	home := ix.slots[cluster.Home(hash, names)]
+	home := ix.slots[placement.Home(hash, names)]
 	if home != owner {
 		out = append(out, ix.members[home].Addr)
 	}

@@ -62,7 +62,7 @@ func BenchmarkPrefixLookup(b *testing.B) {
 	}
 }
 
-// BenchmarkHash32K: the chained hash alone (artifact.PrefixHashes through
+// BenchmarkHash32K: the chained hash alone (placement.PrefixHashes through
 // the helper) and a whole Prompt (16- and 512-token levels plus the chunk
 // ids the index is keyed by), over 32,768 tokens (131,072 token bytes).
 func BenchmarkHash32K(b *testing.B) {

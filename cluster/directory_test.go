@@ -265,41 +265,6 @@ func FuzzDecodeMeta(f *testing.F) {
 	})
 }
 
-func TestHomeIsDeterministicAndStable(t *testing.T) {
-	names := []string{"n1", "n2", "n3", "n4", "n5"}
-	rng := rand.New(rand.NewSource(3))
-	count := map[string]int{}
-	moved := 0
-	const ids = 20000
-	for i := 0; i < ids; i++ {
-		h := rng.Uint64()
-		home := Home(h, names)
-		rev := []string{"n5", "n4", "n3", "n2", "n1"}
-		if Home(h, rev) != home {
-			t.Fatal("home depends on member order")
-		}
-		count[home]++
-		// Removing n5 moves only n5's artifacts.
-		if after := Home(h, names[:4]); after != home {
-			if home != "n5" {
-				t.Fatalf("artifact homed on %s moved to %s when n5 left", home, after)
-			}
-			moved++
-		}
-	}
-	for _, n := range names {
-		if c := count[n]; c < ids/5*8/10 || c > ids/5*12/10 {
-			t.Errorf("%s is home to %d of %d (uneven)", n, c, ids)
-		}
-	}
-	if moved != count["n5"] {
-		t.Fatalf("moved %d, n5 had %d", moved, count["n5"])
-	}
-	if Home(1, nil) != "" {
-		t.Fatal("home among no nodes")
-	}
-}
-
 func TestDemoteTargetMostFree(t *testing.T) {
 	mk := func(name string, free int64) Member {
 		return Member{Name: name, Meta: NodeMeta{PeerAddr: name + ":1", Pool: 0, Tiers: []TierUse{{Name: "cxl", Kind: tiers.KindCXL, CapacityBytes: 1 << 30, FreeBytes: free}}}}

@@ -1,7 +1,8 @@
 // Package cluster makes StrataCache nodes one storage plane: memberlist
 // membership and failure detection, node metadata (epoch, peer address,
 // tier capacity and free bytes, load), an ownership directory spread by
-// gossip and repaired by push/pull, rendezvous placement, a peer transport on
+// gossip and repaired by push/pull, rendezvous placement (placement/, shared
+// with clientsdk), a peer transport on
 // the native protocol's frames (messages/frame, ops 64-70), and RemoteTier:
 // the other nodes' pools as the last tier of the local chain.
 //
@@ -9,7 +10,8 @@
 // (*Node).Tiers around the local tiers to build the actors.Engine, then
 // (*Node).Start with that engine.
 //
-// It imports actors/, tiers/, artifact/ and messages/ (with messages/frame).
+// It imports actors/, tiers/, artifact/, placement/ and messages/ (with
+// messages/frame).
 // It must not import node/ or clientsdk/, and it does not use protoactor-go's
 // remote or cluster packages (see DESIGN.md for why).
 package cluster

@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/messages"
+	"github.com/stratacache/stratacache/placement"
 	"github.com/stratacache/stratacache/tiers"
 )
 
@@ -25,6 +27,20 @@ func (n *Node) Members() []Member {
 	n.memMu.RUnlock()
 	out = append(out, Member{Name: n.cfg.NodeName, GossipAddr: n.GossipAddr(), Meta: n.selfMeta(), Self: true})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// MemberInfos lists the live members (this node included, by name) in the
+// wire form clients see them: what a node's native port answers OP_MEMBERS
+// with, and what clientsdk.ClusterMembers takes in a process that runs
+// this node, so the SDK follows membership without importing cluster/.
+func (n *Node) MemberInfos() []*messages.MemberInfo {
+	ms := n.Members()
+	out := make([]*messages.MemberInfo, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, &messages.MemberInfo{Name: m.Name, NativeAddr: m.Meta.NativeAddr, RespAddr: m.Meta.RESPAddr,
+			PeerAddr: m.Meta.PeerAddr, Load: m.Meta.Load, Epoch: m.Meta.Epoch})
+	}
 	return out
 }
 
@@ -58,7 +74,7 @@ func (n *Node) memberNames() []string {
 }
 
 // Home is the rendezvous home node of id among the live members.
-func (n *Node) Home(id artifact.ID) string { return Home(id.Hash, n.memberNames()) }
+func (n *Node) Home(id artifact.ID) string { return placement.Home(id.Hash, n.memberNames()) }
 
 // selfMeta is this node's metadata now.
 func (n *Node) selfMeta() NodeMeta {

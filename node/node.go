@@ -91,13 +91,7 @@ func (n *Node) members() []*messages.MemberInfo {
 	if n.cluster == nil {
 		return nil
 	}
-	ms := n.cluster.Members()
-	out := make([]*messages.MemberInfo, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, &messages.MemberInfo{Name: m.Name, NativeAddr: m.Meta.NativeAddr, RespAddr: m.Meta.RESPAddr,
-			PeerAddr: m.Meta.PeerAddr, Load: m.Meta.Load, Epoch: m.Meta.Epoch})
-	}
-	return out
+	return n.cluster.MemberInfos()
 }
 
 // Cluster is the node's cluster membership, nil for a node that runs alone.

@@ -67,15 +67,11 @@ func startLive(cfg config) (*liveCluster, error) {
 			time.Sleep(10 * time.Millisecond) // polling a condition
 		}
 	}
-	native := map[string]string{}
-	for i, n := range lc.nodes {
-		native[lc.names[i]] = n.Addrs().Native
-	}
 	sc := clientsdk.DefaultScoreConfig()
 	sc.LoadWeight = float64(cfg.BlockSize) * 2
 	lc.ix = clientsdk.NewIndex(sc)
 	lc.fol = clientsdk.NewFollower(lc.ix, lc.clients[0],
-		clientsdk.ClusterMembers(lc.nodes[0].Cluster(), func(name string) string { return native[name] }))
+		clientsdk.ClusterMembers(lc.nodes[0].Cluster().MemberInfos))
 	return lc, nil
 }
 

@@ -1,4 +1,4 @@
-package artifact
+package placement
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 )
 
 // ErrBlockSize is returned for a block size other than a positive number of tokens.
-var ErrBlockSize = errors.New("artifact: block size must be positive")
+var ErrBlockSize = errors.New("placement: block size must be positive")
 
 // ModelSeed is the per-model seed of the chained prefix hash:
 // xxhash64 (seed 0) of the model name's bytes, then for each extra key a 0x00

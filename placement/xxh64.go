@@ -1,4 +1,4 @@
-package artifact
+package placement
 
 import "math/bits"
 
