@@ -204,9 +204,17 @@ func TestPrefetchLiveCluster(t *testing.T) {
 		t.Fatal("setup: chunk already in memory")
 	}
 	ix := NewIndex(ScoreConfig{})
-	// These nodes publish no native address: prefetch goes to peer ports.
+	// These nodes run no native port: give them addresses that are never
+	// dialled (prefetch goes to the owner's peer port).
 	c := newClient(t, WithIndex(ix), WithRetries(0, 0, 0))
-	f := NewFollower(ix, c, ClusterMembers(nodes[0].cn.MemberInfos))
+	src := ClusterMembers(nodes[0].cn.MemberInfos)
+	f := NewFollower(ix, c, func(ctx context.Context) ([]Member, error) {
+		ms, err := src(ctx)
+		for i := range ms {
+			ms[i].Addr = "native-of-" + ms[i].Name + ":1"
+		}
+		return ms, err
+	})
 	waitUntil(t, "the chunk's owner in the index", func() bool {
 		if err := f.Sync(ctx); err != nil {
 			return false
