@@ -30,6 +30,7 @@ type Engine struct {
 	links  []*linkState
 	byName map[string]int
 
+	ops       opCounters
 	closed    atomic.Bool
 	stopped   chan struct{} // closed once the actors are stopping
 	tickers   sync.WaitGroup
@@ -178,6 +179,12 @@ type StoreOptions struct {
 // Store copies payload into the chain as o.Access directs. A store of an
 // existing id replaces it atomically in every tier it reaches.
 func (e *Engine) Store(ctx context.Context, id artifact.ID, payload []byte, o StoreOptions) error {
+	err := e.store(ctx, id, payload, o)
+	e.ops.store(int64(len(payload)), err)
+	return err
+}
+
+func (e *Engine) store(ctx context.Context, id artifact.ID, payload []byte, o StoreOptions) error {
 	if err := e.check(id); err != nil {
 		return err
 	}
@@ -216,6 +223,12 @@ func (e *Engine) Store(ctx context.Context, id artifact.ID, payload []byte, o St
 // before fill is called; when fill fails, nothing is stored and its error
 // is returned wrapped. fill is called at most once and must not keep dst.
 func (e *Engine) StoreFill(ctx context.Context, id artifact.ID, n int64, o StoreOptions, fill func(dst []byte) error) error {
+	err := e.storeFill(ctx, id, n, o, fill)
+	e.ops.store(n, err)
+	return err
+}
+
+func (e *Engine) storeFill(ctx context.Context, id artifact.ID, n int64, o StoreOptions, fill func(dst []byte) error) error {
 	if err := e.check(id); err != nil {
 		return err
 	}
@@ -243,7 +256,7 @@ func (e *Engine) StoreFill(ctx context.Context, id artifact.ID, n int64, o Store
 		if err := fill(buf); err != nil {
 			return fmt.Errorf("store fill: %w", err)
 		}
-		return e.Store(ctx, id, buf, o)
+		return e.store(ctx, id, buf, o)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -359,9 +372,11 @@ func (e *Engine) request(ctx context.Context, pid *actor.PID, msg replier, done 
 func (e *Engine) Load(ctx context.Context, dst []byte, id artifact.ID, acc Access) ([]byte, error) {
 	v, _, err := e.view(ctx, id, acc)
 	if err != nil {
+		e.ops.miss(err)
 		return dst[:0], err
 	}
 	b := v.Bytes()
+	e.ops.hit(len(b))
 	if cap(dst) < len(b) {
 		dst = make([]byte, len(b))
 	}
@@ -376,8 +391,10 @@ func (e *Engine) Load(ctx context.Context, dst []byte, id artifact.ID, acc Acces
 func (e *Engine) View(ctx context.Context, id artifact.ID, acc Access) (tiers.View, string, error) {
 	v, i, err := e.view(ctx, id, acc)
 	if err != nil {
+		e.ops.miss(err)
 		return nil, "", err
 	}
+	e.ops.hit(len(v.Bytes()))
 	return v, e.tiers[i].tier.Name(), nil
 }
 
@@ -457,6 +474,7 @@ func (e *Engine) Delete(ctx context.Context, id artifact.ID) (bool, error) {
 	if err := e.check(id); err != nil {
 		return false, err
 	}
+	e.ops.deletes.Add(1)
 	found := false
 	for i, st := range e.tiers {
 		m := &deleteMsg{reply: newReply(), ID: id}

@@ -36,10 +36,12 @@ type LinkStats struct {
 type EngineStats struct {
 	Tiers []TierStats
 	Links []LinkStats
+	Ops   OpStats
 }
 
 // Stats fills s, reusing its slices.
 func (e *Engine) Stats(s *EngineStats) {
+	s.Ops = e.ops.snapshot()
 	s.Tiers = s.Tiers[:0]
 	for _, st := range e.tiers {
 		var ts TierStats
