@@ -56,12 +56,13 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	log, errs := withErrorLog(log)
 	if !cfg.Cluster.Enabled() {
 		eng, err := BuildEngine(cfg, log)
 		if err != nil {
 			return nil, err
 		}
-		return NewWithEngine(cfg, eng, log)
+		return newWithEngine(cfg, eng, log, errs)
 	}
 	cc, err := ClusterSettings(cfg, log)
 	if err != nil {
@@ -71,7 +72,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := NewWithEngine(cfg, eng, log)
+	n, err := newWithEngine(cfg, eng, log, errs)
 	if err != nil {
 		_ = cn.Close()
 		return nil, err
@@ -101,9 +102,13 @@ func (n *Node) Cluster() *cluster.Node { return n.cluster }
 // the cluster's own chains). The node owns eng from now on: Shutdown closes
 // it, and so does a failing NewWithEngine.
 func NewWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger) (*Node, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log, errs := withErrorLog(log)
+	return newWithEngine(cfg, eng, log, errs)
+}
+
+// newWithEngine is NewWithEngine with the log already wrapped by
+// withErrorLog (errs is its recent-errors list, shown by the web view).
+func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin.ErrorLog) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		_ = eng.Close()
 		return nil, err
@@ -128,7 +133,7 @@ func NewWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger) (*Node, err
 	idle := seconds(lim.IdleTimeoutS)
 	if cfg.Listen.Admin != "" {
 		n.admin, err = admin.New(admin.Config{Engine: eng, Ready: n.ready.Load, Page: n.page, Logger: log,
-			NoMetrics: !cfg.Telemetry.Export})
+			NoMetrics: !cfg.Telemetry.Export, Status: n.adminStatus, Errors: errs})
 		if err != nil {
 			return fail(err)
 		}

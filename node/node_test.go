@@ -145,8 +145,11 @@ func TestNodeServesAllPortsAndAdmin(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if code, body := httpGet(t, base+"/"); code != 200 || !strings.Contains(body, "cpu") || !strings.Contains(body, "resp 127.0.0.1") {
+	if code, body := httpGet(t, base+"/stats.txt"); code != 200 || !strings.Contains(body, "cpu") || !strings.Contains(body, "resp 127.0.0.1") {
 		t.Fatalf("stats page %d:\n%s", code, body)
+	}
+	if code, body := httpGet(t, base+"/v1/stats"); code != 200 || !strings.Contains(body, `"protocol":"resp","addr":"`+a.RESP+`","connections":1`) {
+		t.Fatalf("/v1/stats %d:\n%s", code, body)
 	}
 	if code, _ := httpGet(t, base+"/debug/pprof/"); code != 200 {
 		t.Fatalf("pprof %d", code)

@@ -19,6 +19,8 @@ type engineCollector struct {
 	linkFlushLag, linkFlushed, linkFlushedBytes           *prometheus.Desc
 	linkFlushBatches, linkFlushFailures, linkBackpressure *prometheus.Desc
 	linkDemotions                                         *prometheus.Desc
+	loads, loadMisses, loadedBytes                        *prometheus.Desc
+	stores, storedBytes, deletes                          *prometheus.Desc
 }
 
 func newEngineCollector(eng *actors.Engine) *engineCollector {
@@ -28,8 +30,17 @@ func newEngineCollector(eng *actors.Engine) *engineCollector {
 	link := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("stratacache_link_"+name, help, []string{"upper", "lower", "policy"}, nil)
 	}
+	engine := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("stratacache_engine_"+name, help, nil, nil)
+	}
 	return &engineCollector{
 		eng:                eng,
+		loads:              engine("loads_total", "Loads (reads) the engine served or missed, whichever tier answered."),
+		loadMisses:         engine("load_misses_total", "Loads that found the artifact in no tier."),
+		loadedBytes:        engine("loaded_bytes_total", "Payload bytes of the loads that found their artifact."),
+		stores:             engine("stores_total", "Stores the engine acknowledged (clients' and peers' demotes)."),
+		storedBytes:        engine("stored_bytes_total", "Payload bytes of the acknowledged stores."),
+		deletes:            engine("deletes_total", "Delete calls."),
 		tierHits:           tier("hits_total", "Reads the tier served."),
 		tierMisses:         tier("misses_total", "Reads the tier could not serve."),
 		tierPuts:           tier("puts_total", "Artifacts stored in the tier."),
@@ -71,6 +82,12 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
+	counter(c.loads, float64(s.Ops.Loads))
+	counter(c.loadMisses, float64(s.Ops.LoadMisses))
+	counter(c.loadedBytes, float64(s.Ops.LoadedBytes))
+	counter(c.stores, float64(s.Ops.Stores))
+	counter(c.storedBytes, float64(s.Ops.StoredBytes))
+	counter(c.deletes, float64(s.Ops.Deletes))
 	for _, t := range s.Tiers {
 		l := []string{t.Name, t.Kind.String()}
 		counter(c.tierHits, float64(t.Hits), l...)

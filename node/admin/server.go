@@ -36,6 +36,19 @@ type Config struct {
 	// NoMetrics leaves /metrics out (telemetry.export: false); request
 	// latencies are still recorded for the stats page.
 	NoMetrics bool
+	// Status, when set, adds what only the node knows (its name,
+	// addresses, protocol servers, cluster, configuration) to each
+	// /v1/stats snapshot. It runs on the request's goroutine and must not
+	// block for long.
+	Status func(*Stats)
+	// Errors, when set, is the log the web view shows recent warnings and
+	// errors from (wrap the node's log handler with Errors.Handler).
+	Errors *ErrorLog
+	// SampleInterval and HistoryLen shape the charts' history: one sample
+	// of the engine's rates every SampleInterval, the last HistoryLen kept
+	// (defaults DefaultSampleInterval, DefaultHistoryLen).
+	SampleInterval time.Duration
+	HistoryLen     int
 }
 
 // Server is the admin HTTP server.
@@ -45,6 +58,15 @@ type Server struct {
 	latency *prometheus.HistogramVec
 	mux     *http.ServeMux
 	http    *http.Server
+	web     *webView
+	started time.Time
+
+	// The history sampler runs from Serve to Shutdown.
+	hist        *history
+	sampleOnce  sync.Once
+	stopOnce    sync.Once
+	stopSampler chan struct{}
+	samplerDone chan struct{}
 }
 
 // New builds the admin server and its metrics registry.
@@ -56,7 +78,14 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, reg: prometheus.NewRegistry(), mux: http.NewServeMux()}
+	if cfg.SampleInterval <= 0 {
+		cfg.SampleInterval = DefaultSampleInterval
+	}
+	if cfg.HistoryLen <= 0 {
+		cfg.HistoryLen = DefaultHistoryLen
+	}
+	s := &Server{cfg: cfg, reg: prometheus.NewRegistry(), mux: http.NewServeMux(), started: time.Now(),
+		hist: newHistory(cfg.HistoryLen), stopSampler: make(chan struct{}), samplerDone: make(chan struct{})}
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "stratacache_request_duration_seconds",
 		Help: "Time to serve one request, by protocol and operation.",
@@ -75,7 +104,13 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	s.mux.HandleFunc("/{$}", s.page)
+	s.mux.HandleFunc("/stats.txt", s.page)
+	web, err := newWebView(s)
+	if err != nil {
+		return nil, fmt.Errorf("admin: web view: %w", err)
+	}
+	s.web = web
+	web.register(s.mux, func(h http.Handler) http.Handler { return h })
 	s.http = &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -105,11 +140,38 @@ func (s *Server) RequestObserver(protocol string) func(op string, d time.Duratio
 }
 
 // Serve serves HTTP on ln until Shutdown; it returns http.ErrServerClosed
-// then.
-func (s *Server) Serve(ln net.Listener) error { return s.http.Serve(ln) }
+// then. The first Serve also starts the charts' history sampler.
+func (s *Server) Serve(ln net.Listener) error {
+	s.StartSampler()
+	return s.http.Serve(ln)
+}
 
-// Shutdown stops the server gracefully.
-func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+// StartSampler starts sampling the engine's rates for the charts (Serve
+// does it; call it when serving Handler on a listener of your own).
+// Shutdown stops it. Safe to call more than once.
+func (s *Server) StartSampler() {
+	s.sampleOnce.Do(func() {
+		go func() {
+			defer close(s.samplerDone)
+			s.hist.run(s.cfg.Engine, s.cfg.SampleInterval, s.stopSampler)
+		}()
+	})
+}
+
+// Shutdown stops the server gracefully, and the history sampler.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stopSampler) })
+	s.sampleOnce.Do(func() { close(s.samplerDone) }) // never started
+	select {
+	case <-s.samplerDone: // the sampler sees stop at once: a sample takes microseconds
+	case <-ctx.Done():
+	}
+	return s.http.Shutdown(ctx)
+}
+
+// Snapshot is the /v1/stats document now, with the history samples newer
+// than sinceMS (unix ms; 0: all).
+func (s *Server) Snapshot(sinceMS int64) *Stats { return s.web.Snapshot(sinceMS) }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if s.cfg.Ready != nil && !s.cfg.Ready() {

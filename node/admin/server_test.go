@@ -59,12 +59,14 @@ func TestEndpoints(t *testing.T) {
 		`stratacache_link_dirty_artifacts{lower="bottom",policy="write-back",upper="top"} 1`,
 		`stratacache_link_flush_lag_seconds{lower="bottom",policy="write-back",upper="top"}`,
 		`stratacache_request_duration_seconds_count{op="GET",protocol="resp"} 2`,
+		`stratacache_engine_stores_total 1`,
+		`stratacache_engine_stored_bytes_total 1000`,
 	} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	code, body = get(t, s, "/")
+	code, body = get(t, s, "/stats.txt")
 	if code != 200 || !strings.Contains(body, "top->bottom") || !strings.Contains(body, "resp GET") || !strings.Contains(body, "extra-line") {
 		t.Fatalf("stats page %d:\n%s", code, body)
 	}
