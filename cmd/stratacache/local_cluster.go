@@ -102,6 +102,9 @@ func localCluster(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal
 		fmt.Fprintf(stdout, "node-%d resp=%s native=%s admin=%s gossip=%s peer=%s\n",
 			i, a.RESP, a.Native, a.Admin, n.Cluster().GossipAddr(), n.Cluster().PeerAddr())
 	}
+	// The live web view (members, tiers, charts): every node serves its
+	// own at its admin address.
+	fmt.Fprintf(stdout, "web view: http://%s/ (every node serves its own at its admin address)\n", ns[0].Addrs().Admin)
 	if *demo > 0 {
 		if err := runDemo(ns, *demo); err != nil {
 			return err

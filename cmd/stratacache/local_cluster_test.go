@@ -16,7 +16,7 @@ func TestLocalCluster(t *testing.T) {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
 	s := out.String()
-	for _, n := range []string{"node-0 resp=127.0.0.1:", "node-1 resp=", "node-2 resp="} {
+	for _, n := range []string{"node-0 resp=127.0.0.1:", "node-1 resp=", "node-2 resp=", "web view: http://127.0.0.1:"} {
 		if !strings.Contains(s, n) {
 			t.Fatalf("no %q in output:\n%s", n, s)
 		}
