@@ -547,17 +547,23 @@ func (e *Engine) Unpin(id artifact.ID, acc Access) error {
 	return e.tiers[i].tier.Unpin(id)
 }
 
-// Close drains the write-back links, stops the actors and closes the tiers.
-// It is safe to call twice; the second call returns the first's result.
+// Close is CloseContext with the drain bounded by Config.RequestTimeout.
 func (e *Engine) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.RequestTimeout)
+	defer cancel()
+	return e.CloseContext(ctx)
+}
+
+// CloseContext drains the write-back links within ctx (a node passes its
+// shutdown deadline), stops the actors and closes the tiers. It is safe to
+// call twice; the second call returns the first's result.
+func (e *Engine) CloseContext(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
 		var errs []error
-		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.RequestTimeout)
 		if err := e.flushAll(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close: drain write-back links: %w", err))
 		}
-		cancel()
 		close(e.stopped)
 		e.tickers.Wait()
 		if err := e.root.PoisonFuture(e.chain).Wait(); err != nil {
