@@ -148,9 +148,15 @@ type LimitsConfig struct {
 	MaxRequestMB int64 `yaml:"max_request_mb"`
 	// MaxBatch bounds the keys of one batch request.
 	MaxBatch int `yaml:"max_batch"`
-	// IdleTimeoutS closes a connection that sends nothing for this long,
-	// and bounds how long one request may take to arrive (slow clients).
+	// IdleTimeoutS closes a connection that sends nothing between requests
+	// for this long.
 	IdleTimeoutS float64 `yaml:"idle_timeout_s"`
+	// ReadTimeoutS bounds each 4 MiB of a value that is arriving: a client
+	// that stalls mid-value is cut off and its reservation freed.
+	ReadTimeoutS float64 `yaml:"read_timeout_s"`
+	// WriteTimeoutS bounds each 4 MiB of replies the client must take: a
+	// client that stops reading is disconnected and releases what it held.
+	WriteTimeoutS float64 `yaml:"write_timeout_s"`
 	// RequestTimeoutS bounds one engine operation.
 	RequestTimeoutS float64 `yaml:"request_timeout_s"`
 	// ShutdownTimeoutS bounds the graceful drain on shutdown.
@@ -193,6 +199,8 @@ func Defaults() Config {
 			MaxRequestMB:     256,
 			MaxBatch:         4096,
 			IdleTimeoutS:     300,
+			ReadTimeoutS:     10,
+			WriteTimeoutS:    10,
 			RequestTimeoutS:  30,
 			ShutdownTimeoutS: 30,
 		},
@@ -307,6 +315,12 @@ func (c *Config) Validate() error {
 	}
 	if l.IdleTimeoutS <= 0 {
 		bad("limits.idle_timeout_s", "%g must be positive", l.IdleTimeoutS)
+	}
+	if l.ReadTimeoutS <= 0 {
+		bad("limits.read_timeout_s", "%g must be positive", l.ReadTimeoutS)
+	}
+	if l.WriteTimeoutS <= 0 {
+		bad("limits.write_timeout_s", "%g must be positive", l.WriteTimeoutS)
 	}
 	if l.RequestTimeoutS <= 0 {
 		bad("limits.request_timeout_s", "%g must be positive", l.RequestTimeoutS)

@@ -154,11 +154,13 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 				MaxRequest: lim.MaxRequestMB << 20,
 				MaxArgs:    2*lim.MaxBatch + 8,
 			},
-			MaxConns:    lim.MaxConnections,
-			IdleTimeout: idle,
-			Logger:      log.With("component", "resp"),
-			Observe:     observe("resp"),
-			Info:        n.info,
+			MaxConns:     lim.MaxConnections,
+			IdleTimeout:  idle,
+			ReadTimeout:  seconds(lim.ReadTimeoutS),
+			WriteTimeout: seconds(lim.WriteTimeoutS),
+			Logger:       log.With("component", "resp"),
+			Observe:      observe("resp"),
+			Info:         n.info,
 		})
 		if err != nil {
 			return fail(err)
@@ -169,16 +171,18 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 	}
 	if cfg.Listen.Native != "" {
 		n.native, err = native.NewServer(native.ServerConfig{
-			Engine:      eng,
-			AuthToken:   cfg.Auth.Token,
-			TLS:         tlsCfg,
-			MaxPayload:  lim.MaxPayloadMB << 20,
-			MaxRequest:  lim.MaxRequestMB << 20,
-			MaxBatch:    lim.MaxBatch,
-			MaxConns:    lim.MaxConnections,
-			IdleTimeout: idle,
-			Logger:      log.With("component", "native"),
-			Observe:     observe("native"),
+			Engine:       eng,
+			AuthToken:    cfg.Auth.Token,
+			TLS:          tlsCfg,
+			MaxPayload:   lim.MaxPayloadMB << 20,
+			MaxRequest:   lim.MaxRequestMB << 20,
+			MaxBatch:     lim.MaxBatch,
+			MaxConns:     lim.MaxConnections,
+			IdleTimeout:  idle,
+			ReadTimeout:  seconds(lim.ReadTimeoutS),
+			WriteTimeout: seconds(lim.WriteTimeoutS),
+			Logger:       log.With("component", "native"),
+			Observe:      observe("native"),
 			Attrs: map[string]string{
 				"chunk_size":          fmt.Sprint(cfg.ChunkSize),
 				"save_partial_chunks": fmt.Sprint(cfg.SavePartialChunks),
@@ -326,7 +330,8 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("cluster: %w", err))
 			}
 		}
-		if err := n.eng.Close(); err != nil {
+		// The write-back drain shares the shutdown deadline.
+		if err := n.eng.CloseContext(ctx); err != nil {
 			errs = append(errs, err)
 		}
 		if n.admin != nil {
@@ -428,6 +433,9 @@ func (n *Node) registerServerMetrics() {
 		counter("stratacache_misses_total", "Reads that did not find their key.", "resp", func() float64 { return float64(st().Misses) })
 		counter("stratacache_protocol_errors_total", "Connections closed for malformed input.", "resp", func() float64 { return float64(st().ProtocolErrors) })
 		counter("stratacache_auth_failures_total", "Failed authentications.", "resp", func() float64 { return float64(st().AuthFailures) })
+		counter("stratacache_accept_errors_total", "Accepts that failed (EMFILE and the like); the listener backs off and retries.", "resp", func() float64 { return float64(st().AcceptErrors) })
+		counter("stratacache_connection_panics_total", "Connections closed by a recovered panic.", "resp", func() float64 { return float64(st().Panics) })
+		counter("stratacache_write_stalls_total", "Clients disconnected for not reading their replies within limits.write_timeout_s.", "resp", func() float64 { return float64(st().WriteStalls) })
 	}
 	if n.native != nil {
 		st := func() native.Stats { return n.native.Stats() }
@@ -439,5 +447,8 @@ func (n *Node) registerServerMetrics() {
 		counter("stratacache_misses_total", "Reads that did not find their key.", "native", func() float64 { return float64(st().Misses) })
 		counter("stratacache_protocol_errors_total", "Connections closed for malformed input.", "native", func() float64 { return float64(st().ProtocolErrors) })
 		counter("stratacache_auth_failures_total", "Failed authentications.", "native", func() float64 { return float64(st().AuthFailures) })
+		counter("stratacache_accept_errors_total", "Accepts that failed (EMFILE and the like); the listener backs off and retries.", "native", func() float64 { return float64(st().AcceptErrors) })
+		counter("stratacache_connection_panics_total", "Connections closed by a recovered panic.", "native", func() float64 { return float64(st().Panics) })
+		counter("stratacache_write_stalls_total", "Clients disconnected for not reading their replies within limits.write_timeout_s.", "native", func() float64 { return float64(st().WriteStalls) })
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -126,6 +128,9 @@ type FrameReader struct {
 	buf       []byte
 	Header    messages.FrameHeader
 	unmarshal proto.UnmarshalOptions
+	// readFull, when set, reads payloads (the server arms a progress
+	// deadline per chunk there); default io.ReadFull.
+	readFull func(r io.Reader, dst []byte) error
 }
 
 // maxKeptHeader is the header buffer a connection keeps between frames.
@@ -161,7 +166,7 @@ func (fr *FrameReader) Next() (Prefix, error) {
 	}
 	fr.buf = fr.buf[:p.HeaderLen]
 	if _, err := io.ReadFull(fr.r, fr.buf); err != nil {
-		return p, fmt.Errorf("%w: truncated header: %w", ErrMalformed, err)
+		return p, truncated("header", err)
 	}
 	if err := fr.unmarshal.Unmarshal(fr.buf, &fr.Header); err != nil {
 		return p, fmt.Errorf("%w: header: %w", ErrMalformed, err)
@@ -174,16 +179,33 @@ func (fr *FrameReader) Next() (Prefix, error) {
 
 // ReadPayload fills dst from the stream.
 func (fr *FrameReader) ReadPayload(dst []byte) error {
-	if _, err := io.ReadFull(fr.r, dst); err != nil {
-		return fmt.Errorf("%w: truncated payload: %w", ErrMalformed, err)
+	var err error
+	if fr.readFull != nil {
+		err = fr.readFull(fr.r, dst)
+	} else {
+		_, err = io.ReadFull(fr.r, dst)
+	}
+	if err != nil {
+		return truncated("payload", err)
 	}
 	return nil
+}
+
+// truncated wraps a read that ended inside a frame: ErrMalformed when the
+// client sent a short frame, but not when the read timed out or the
+// connection was closed under it (a slow or gone client is no protocol
+// error and gets no error reply).
+func truncated(what string, err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("native: %s: %w", what, err)
+	}
+	return fmt.Errorf("%w: truncated %s: %w", ErrMalformed, what, err)
 }
 
 // Discard skips n payload bytes.
 func (fr *FrameReader) Discard(n int64) error {
 	if _, err := io.CopyN(io.Discard, fr.r, n); err != nil {
-		return fmt.Errorf("%w: truncated payload: %w", ErrMalformed, err)
+		return truncated("payload", err)
 	}
 	return nil
 }

@@ -81,8 +81,7 @@ func (c *conn) replyErr(reqID uint64, err error) { c.replyError(reqID, codeOf(er
 func (c *conn) writeLarge(pieces ...[]byte) error {
 	c.vec = append(c.vec[:0], c.out)
 	c.vec = append(c.vec, pieces...)
-	v := c.vec
-	_, err := v.WriteTo(c.nc)
+	err := c.nc.WriteBuffers(c.vec)
 	clear(c.vec)
 	c.vec = c.vec[:0]
 	c.resetOut()

@@ -34,9 +34,11 @@ type ServerConfig struct {
 	MaxBatch   int
 	// MaxConns bounds concurrent connections. Default 1024.
 	MaxConns int
-	// IdleTimeout closes a connection that sends nothing for this long; a
-	// frame must also arrive completely within it. Default 5 minutes.
-	IdleTimeout time.Duration
+	// IdleTimeout closes a connection that sends nothing between frames
+	// for this long (default 5 minutes); ReadTimeout bounds each
+	// connserver.Chunk of a payload that is arriving, WriteTimeout each
+	// Chunk of replies the client must take (default 10 s each).
+	IdleTimeout, ReadTimeout, WriteTimeout time.Duration
 	// Logger receives connection-level errors; nil discards them.
 	Logger *slog.Logger
 	// Observe, when set, is called after every request with the op name and
@@ -60,6 +62,10 @@ type Stats struct {
 	Misses         int64
 	ProtocolErrors int64
 	AuthFailures   int64
+	// AcceptErrors counts failed accepts (EMFILE and the like), Panics
+	// connections closed by a recovered panic, WriteStalls clients cut off
+	// for not reading their replies within the write timeout.
+	AcceptErrors, Panics, WriteStalls int64
 }
 
 // Server serves the native protocol.
@@ -88,17 +94,18 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 1024
 	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 5 * time.Minute
-	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, lim: lim, log: log}
 	s.cs = connserver.New(connserver.Config{
-		MaxConns: cfg.MaxConns,
-		TLS:      cfg.TLS,
+		MaxConns:     cfg.MaxConns,
+		IdleTimeout:  cfg.IdleTimeout,
+		ReadTimeout:  cfg.ReadTimeout,
+		WriteTimeout: cfg.WriteTimeout,
+		Logger:       log,
+		TLS:          cfg.TLS,
 		Reject: func(nc net.Conn) {
 			if b, err := AppendFrameHead(nil, errorHeader(0, CodeBusy, "max number of connections reached"), 0); err == nil {
 				_, _ = nc.Write(b)
@@ -106,7 +113,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		},
 		ErrClosed: ErrServerClosed,
 		OnClose:   func() { s.cancel() },
-		Handle:    func(nc net.Conn) { (&conn{s: s, nc: nc}).serve() },
+		Handle:    func(nc *connserver.Conn) { (&conn{s: s, nc: nc}).serve() },
 	})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -126,6 +133,9 @@ func (s *Server) Stats() Stats {
 		Misses:         s.misses.Load(),
 		ProtocolErrors: s.protocolErrors.Load(),
 		AuthFailures:   s.authFailures.Load(),
+		AcceptErrors:   s.cs.AcceptErrors.Load(),
+		Panics:         s.cs.Panics.Load(),
+		WriteStalls:    s.cs.WriteStall.Load(),
 	}
 }
 
@@ -150,15 +160,13 @@ func (s *Server) Close() error {
 // already waiting (pipelining).
 type conn struct {
 	s      *Server
-	nc     net.Conn
+	nc     *connserver.Conn
 	br     *bufio.Reader
 	fr     *FrameReader
 	out    []byte
-	vec    net.Buffers
+	vec    [][]byte
 	hello  bool
 	closed bool
-	// deadlineSet is when the read deadline was last moved.
-	deadlineSet time.Time
 }
 
 // flushAt is the buffered reply size at which a connection sends its
@@ -168,18 +176,22 @@ const flushAt = 256 << 10
 // maxKeptOut is the reply buffer a connection keeps between flushes.
 const maxKeptOut = 1 << 20
 
+// serve reads and executes frames until the client leaves, errs, idles
+// out or the server shuts down. Whatever ends it, the replies of the
+// requests it executed are flushed before it returns (the deferred flush).
 func (c *conn) serve() {
 	s := c.s
-	defer c.nc.Close()
 	c.br = bufio.NewReaderSize(c.nc, 64<<10)
 	c.fr = NewFrameReader(c.br, s.lim)
+	c.fr.readFull = c.nc.ReadFull
+	defer func() { _ = c.flush() }()
 	for !c.closed {
 		if c.br.Buffered() == 0 {
 			if err := c.flush(); err != nil {
 				return
 			}
-			c.extendDeadline(s.cfg.IdleTimeout)
-			if s.cs.Closing() {
+			c.nc.ArmIdle() // before the Closing check: see resp's serve
+			if c.nc.Closing() {
 				return
 			}
 		}
@@ -189,7 +201,6 @@ func (c *conn) serve() {
 				errors.Is(err, ErrTooLarge) || errors.Is(err, ErrMalformed) {
 				s.protocolErrors.Add(1)
 				c.replyError(c.fr.Header.GetRequestId(), codeOf(err), err.Error())
-				_ = c.flush()
 			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("native: connection closed", "remote", c.nc.RemoteAddr(), "err", err)
 			}
@@ -201,7 +212,6 @@ func (c *conn) serve() {
 			if errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) {
 				s.protocolErrors.Add(1)
 			}
-			_ = c.flush()
 			return
 		}
 		s.requests.Add(1)
@@ -215,7 +225,6 @@ func (c *conn) serve() {
 			s.cfg.Observe(opName(op), time.Since(start))
 		}
 	}
-	_ = c.flush()
 }
 
 func opName(op messages.Op) string {
@@ -240,19 +249,4 @@ func (c *conn) resetOut() {
 		c.out = nil
 	}
 	c.out = c.out[:0]
-}
-
-// extendDeadline moves the read deadline to idle from now, but only when an
-// eighth of idle has passed since it was last moved: re-arming the runtime
-// timer on every request costs more than the request on a busy small-value
-// workload, and a deadline between 7/8 and 8/8 of idle away is as good.
-// Shutdown's immediate deadline is never lost: the caller checks closing
-// after this call.
-func (c *conn) extendDeadline(idle time.Duration) {
-	now := time.Now()
-	if now.Sub(c.deadlineSet) < idle/8 {
-		return
-	}
-	c.deadlineSet = now
-	_ = c.nc.SetReadDeadline(now.Add(idle))
 }

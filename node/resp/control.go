@@ -173,13 +173,14 @@ func (c *conn) config(args [][]byte) {
 }
 
 func configParams(s *Server) [][2]string {
+	idle, _, _ := s.cs.Timeouts()
 	return [][2]string{
 		{"save", ""},
 		{"appendonly", "no"},
 		{"databases", "1"},
 		{"maxclients", strconv.Itoa(s.cfg.MaxConns)},
 		{"proto-max-bulk-len", strconv.FormatInt(s.cfg.Limits.MaxBulk, 10)},
-		{"timeout", strconv.Itoa(int(s.cfg.IdleTimeout / time.Second))},
+		{"timeout", strconv.Itoa(int(idle / time.Second))},
 		{"maxmemory-policy", "allkeys-lru"},
 	}
 }

@@ -89,6 +89,9 @@ func (c *conn) infoSection(b *bytes.Buffer, sec string, es *actors.EngineStats) 
 		line("evicted_keys", evictions)
 		line("protocol_errors", st.ProtocolErrors)
 		line("auth_failures", st.AuthFailures)
+		line("accept_errors", st.AcceptErrors)
+		line("connection_panics", st.Panics)
+		line("write_stalls", st.WriteStalls)
 	case "keyspace":
 		if len(es.Tiers) > 0 {
 			line("db0", fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", es.Tiers[0].Artifacts))

@@ -65,6 +65,10 @@ type Reader struct {
 	StreamSet StreamFunc
 	// StreamMin is the smallest value StreamSet is offered (0: bigArg).
 	StreamMin int64
+	// ReadFull, when set, reads every large value (bigArg and up, streamed
+	// ones included) from the buffered reader it is given; the server arms
+	// a progress deadline per chunk there. Default io.ReadFull.
+	ReadFull func(r io.Reader, dst []byte) error
 
 	streamed  bool
 	streamErr error
@@ -225,22 +229,31 @@ func (r *Reader) multibulk(n int) error {
 // bulk reads one bulk string body of size bytes plus its CRLF. Only now,
 // with size checked, is memory set aside for it.
 func (r *Reader) bulk(size int) error {
-	var dst []byte
 	if size >= bigArg {
 		b := bufpool.Shared.Get(size)
 		r.bigs = append(r.bigs, b)
 		r.refs = append(r.refs, argRef{n: size, big: len(r.bigs) - 1})
-		dst = *b
-	} else {
-		off := len(r.arena)
-		r.arena = append(r.arena, make([]byte, size)...)
-		r.refs = append(r.refs, argRef{off: off, n: size, big: -1})
-		dst = r.arena[off:]
+		if err := r.readLarge(*b); err != nil {
+			return eofMidCommand(err)
+		}
+		return r.crlf()
 	}
-	if _, err := io.ReadFull(r.r, dst); err != nil {
+	off := len(r.arena)
+	r.arena = append(r.arena, make([]byte, size)...)
+	r.refs = append(r.refs, argRef{off: off, n: size, big: -1})
+	if _, err := io.ReadFull(r.r, r.arena[off:]); err != nil {
 		return eofMidCommand(err)
 	}
 	return r.crlf()
+}
+
+// readLarge reads a large value through ReadFull.
+func (r *Reader) readLarge(dst []byte) error {
+	if r.ReadFull != nil {
+		return r.ReadFull(r.r, dst)
+	}
+	_, err := io.ReadFull(r.r, dst)
+	return err
 }
 
 func (r *Reader) streamMin() int64 {
@@ -277,7 +290,7 @@ func (r *Reader) stream(size int64) (bool, error) {
 		if int64(len(dst)) != size {
 			return fmt.Errorf("resp: stream fill got %d bytes for a %d-byte value", len(dst), size)
 		}
-		if _, err := io.ReadFull(r.r, dst); err != nil {
+		if err := r.readLarge(dst); err != nil {
 			connErr = eofMidCommand(err)
 			return connErr
 		}

@@ -34,10 +34,12 @@ type Config struct {
 	// MaxConns bounds concurrent connections; more are refused with an
 	// error reply. Default 1024.
 	MaxConns int
-	// IdleTimeout closes a connection that sends nothing for this long; a
-	// command must also arrive completely within it (slow clients).
-	// Default 5 minutes.
-	IdleTimeout time.Duration
+	// IdleTimeout closes a connection that sends nothing between commands
+	// for this long (default 5 minutes); ReadTimeout bounds each
+	// connserver.Chunk of a value that is arriving, WriteTimeout each Chunk
+	// of replies the client must take (default 10 s each): a client that
+	// stops reading its replies is disconnected.
+	IdleTimeout, ReadTimeout, WriteTimeout time.Duration
 	// Logger receives connection-level errors; nil discards them.
 	Logger *slog.Logger
 	// Observe, when set, is called after every command with its upper-case
@@ -59,6 +61,10 @@ type Stats struct {
 	Misses         int64
 	ProtocolErrors int64
 	AuthFailures   int64
+	// AcceptErrors counts failed accepts (EMFILE and the like), Panics
+	// connections closed by a recovered panic, WriteStalls clients cut off
+	// for not reading their replies within the write timeout.
+	AcceptErrors, Panics, WriteStalls int64
 }
 
 // Server serves RESP2 on any number of listeners.
@@ -101,21 +107,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 1024
 	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 5 * time.Minute
-	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, log: log, started: time.Now()}
 	s.cs = connserver.New(connserver.Config{
-		MaxConns:  cfg.MaxConns,
-		TLS:       cfg.TLS,
-		Reject:    func(nc net.Conn) { _, _ = io.WriteString(nc, "-ERR max number of clients reached\r\n") },
-		ErrClosed: ErrServerClosed,
-		OnClose:   func() { s.cancel() },
-		Handle: func(nc net.Conn) {
+		MaxConns:     cfg.MaxConns,
+		IdleTimeout:  cfg.IdleTimeout,
+		ReadTimeout:  cfg.ReadTimeout,
+		WriteTimeout: cfg.WriteTimeout,
+		TLS:          cfg.TLS,
+		Reject:       func(nc net.Conn) { _, _ = io.WriteString(nc, "-ERR max number of clients reached\r\n") },
+		ErrClosed:    ErrServerClosed,
+		OnClose:      func() { s.cancel() },
+		Logger:       log,
+		Handle: func(nc *connserver.Conn) {
 			(&conn{s: s, nc: nc, cid: s.nextID.Add(1), authed: cfg.AuthToken == ""}).serve()
 		},
 	})
@@ -142,6 +149,9 @@ func (s *Server) Stats() Stats {
 		Misses:         s.misses.Load(),
 		ProtocolErrors: s.protocolErrors.Load(),
 		AuthFailures:   s.authFailures.Load(),
+		AcceptErrors:   s.cs.AcceptErrors.Load(),
+		Panics:         s.cs.Panics.Load(),
+		WriteStalls:    s.cs.WriteStall.Load(),
 	}
 }
 
@@ -164,36 +174,41 @@ func (s *Server) Close() error {
 // conn is one client connection, served by one goroutine.
 type conn struct {
 	s      *Server
-	nc     net.Conn
+	nc     *connserver.Conn
 	cid    int64
 	r      *Reader
 	w      *Writer
 	authed bool
 	name   string
 	quit   bool
-	// deadlineSet is when the read deadline was last moved.
-	deadlineSet time.Time
 	// tx is the MULTI queue; nil outside a transaction.
 	tx *transaction
 	// streamStart is when the last streamed SET began (its latency).
 	streamStart time.Time
 }
 
+// serve reads and executes commands until the client leaves, errs, idles
+// out, quits or the server shuts down. Whatever ends it, the replies of the
+// commands it executed are flushed before it returns (the deferred Flush):
+// an applied command's reply is never thrown away by the server.
 func (c *conn) serve() {
 	s := c.s
-	defer c.nc.Close()
 	c.r = NewReader(c.nc, s.cfg.Limits)
 	c.r.StreamSet = c.streamSet
+	c.r.ReadFull = c.nc.ReadFull
 	defer c.r.Close()
 	c.w = NewWriter(c.nc)
+	defer func() { _ = c.w.Flush() }()
 	for !c.quit {
 		if c.r.Buffered() == 0 {
-			// End of a pipelined batch: send the replies, then wait.
+			// End of a pipelined batch: send the replies, then wait. The
+			// deadline is armed before Closing is checked, so Shutdown's
+			// immediate deadline is never overwritten unseen.
 			if err := c.w.Flush(); err != nil {
 				return
 			}
-			c.extendDeadline(s.cfg.IdleTimeout)
-			if s.cs.Closing() {
+			c.nc.ArmIdle()
+			if c.nc.Closing() {
 				return
 			}
 		}
@@ -202,7 +217,6 @@ func (c *conn) serve() {
 			if errors.Is(err, ErrProtocol) {
 				s.protocolErrors.Add(1)
 				c.w.Error("ERR " + err.Error())
-				_ = c.w.Flush()
 			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 				s.log.Debug("resp: connection closed", "remote", c.nc.RemoteAddr(), "err", err)
 			}
@@ -224,25 +238,9 @@ func (c *conn) serve() {
 			return
 		}
 	}
-	_ = c.w.Flush()
 }
 
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// extendDeadline moves the read deadline to idle from now, but only when an
-// eighth of idle has passed since it was last moved: re-arming the runtime
-// timer on every request costs more than the request on a busy small-value
-// workload, and a deadline between 7/8 and 8/8 of idle away is as good.
-// Shutdown's immediate deadline is never lost: the caller checks closing
-// after this call.
-func (c *conn) extendDeadline(idle time.Duration) {
-	now := time.Now()
-	if now.Sub(c.deadlineSet) < idle/8 {
-		return
-	}
-	c.deadlineSet = now
-	_ = c.nc.SetReadDeadline(now.Add(idle))
 }

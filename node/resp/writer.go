@@ -127,11 +127,19 @@ func (w *Writer) Bulk(b []byte) {
 		return
 	}
 	w.arr = [3][]byte{w.buf, b, crlf}
-	w.vec = w.arr[:]
-	_, w.err = w.vec.WriteTo(w.w)
+	if bw, ok := w.w.(buffersWriter); ok {
+		w.err = bw.WriteBuffers(w.arr[:])
+	} else {
+		w.vec = w.arr[:]
+		_, w.err = w.vec.WriteTo(w.w)
+	}
 	w.arr = [3][]byte{}
 	w.reset()
 }
+
+// buffersWriter writes pieces with writev (connserver.Conn, which also
+// arms the write deadline per chunk).
+type buffersWriter interface{ WriteBuffers(pieces [][]byte) error }
 
 var crlf = []byte{'\r', '\n'}
 

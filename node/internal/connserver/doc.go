@@ -4,5 +4,5 @@
 // TLS, one goroutine per connection, and a graceful Shutdown that wakes idle
 // readers and waits for in-flight requests, or Close that cuts everything.
 //
-// It imports the standard library only.
+// It imports the standard library and golang.org/x/sys/unix only.
 package connserver

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
+	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,40 +16,73 @@ import (
 // ErrClosed is returned by Serve after Shutdown or Close.
 var ErrClosed = errors.New("connserver: closed")
 
+// Defaults of the timeouts a Config leaves zero.
+const (
+	DefaultIdleTimeout  = 5 * time.Minute
+	DefaultReadTimeout  = 10 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	// ShutdownWriteGrace is the write deadline a connection gets once
+	// shutdown has begun: a client must take each Chunk of its replies
+	// within it, so a reader that stalled cannot hold the drain.
+	ShutdownWriteGrace = time.Second
+	// LingerTimeout bounds how long a closing connection keeps reading
+	// (and discarding) what the client still sends after the server's FIN,
+	// so that closing with unread input does not reset the connection and
+	// destroy replies the client has not read yet.
+	LingerTimeout = 2 * time.Second
+	// lingerMax bounds the bytes discarded while lingering.
+	lingerMax = 64 << 20
+	// maxAcceptDelay caps the backoff between failing accepts.
+	maxAcceptDelay = time.Second
+)
+
 // Config is what a protocol server supplies.
 type Config struct {
 	// MaxConns caps open connections; past it Reject answers and the
-	// connection is closed. Must be positive.
+	// connection is closed. Must be positive. SetMaxConns changes it live.
 	MaxConns int
+	// IdleTimeout closes a connection that sends nothing between requests
+	// for this long; ReadTimeout bounds each Chunk of a value that is
+	// arriving; WriteTimeout bounds each Chunk of replies the client must
+	// take. Zero: the defaults above. SetTimeouts changes them live.
+	IdleTimeout, ReadTimeout, WriteTimeout time.Duration
 	// TLS, when set, wraps every accepted connection.
 	TLS *tls.Config
 	// Reject writes the protocol's refusal to a connection over the cap
 	// (a write deadline of one second is set). May be nil.
 	Reject func(nc net.Conn)
 	// Handle serves one connection until it ends, on the connection's own
-	// goroutine; the connection is closed by Handle or, after it returns,
-	// by the server. Handle should stop reading once Closing reports true.
-	Handle func(nc net.Conn)
+	// goroutine. It should stop reading once Closing reports true, and
+	// flush the replies of every request it executed before it returns;
+	// the server then closes the connection (lingering, see LingerTimeout).
+	// A panic in Handle is recovered, logged with its stack and counted;
+	// it closes that connection only.
+	Handle func(c *Conn)
 	// ErrClosed is what Serve returns after Shutdown or Close (the
 	// protocol's own sentinel); nil means this package's ErrClosed.
 	ErrClosed error
 	// OnClose runs once the connections are gone (after Shutdown's wait,
 	// or in Close): the protocol cancels its request contexts there.
 	OnClose func()
+	// Logger receives accept errors and recovered panics; nil discards.
+	Logger *slog.Logger
 }
 
 // Server tracks listeners and connections. Its counters are exported for
 // the protocol's Stats.
 type Server struct {
 	cfg Config
+	log *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{}
-	closing   atomic.Bool
-	wg        sync.WaitGroup
-
-	Current, Total, Rejected atomic.Int64
+	maxConns                         atomic.Int64
+	idleNs, readNs, writeNs          atomic.Int64
+	mu                               sync.Mutex
+	listeners                        map[net.Listener]struct{}
+	conns                            map[*Conn]struct{}
+	closing                          atomic.Bool
+	wg                               sync.WaitGroup
+	Current, Total, Rejected         atomic.Int64
+	AcceptErrors, Panics, WriteStall atomic.Int64
 }
 
 // New returns a server that is not yet listening.
@@ -57,15 +93,57 @@ func New(cfg Config) *Server {
 	if cfg.OnClose == nil {
 		cfg.OnClose = func() {}
 	}
-	return &Server{cfg: cfg, listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log, listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{}}
+	s.SetMaxConns(cfg.MaxConns)
+	s.SetTimeouts(cfg.IdleTimeout, cfg.ReadTimeout, cfg.WriteTimeout)
+	return s
+}
+
+// SetMaxConns changes the connection cap (for connections accepted from
+// now on); n <= 0 is ignored.
+func (s *Server) SetMaxConns(n int) {
+	if n > 0 {
+		s.maxConns.Store(int64(n))
+	}
+}
+
+// MaxConns is the connection cap in force.
+func (s *Server) MaxConns() int { return int(s.maxConns.Load()) }
+
+// SetTimeouts changes the idle, read and write timeouts (zero: leave as
+// is, or the default when none was set); connections pick them up at their
+// next arming.
+func (s *Server) SetTimeouts(idle, read, write time.Duration) {
+	set := func(v *atomic.Int64, d, def time.Duration) {
+		switch {
+		case d > 0:
+			v.Store(int64(d))
+		case v.Load() == 0:
+			v.Store(int64(def))
+		}
+	}
+	set(&s.idleNs, idle, DefaultIdleTimeout)
+	set(&s.readNs, read, DefaultReadTimeout)
+	set(&s.writeNs, write, DefaultWriteTimeout)
+}
+
+// Timeouts returns the idle, read and write timeouts in force.
+func (s *Server) Timeouts() (idle, read, write time.Duration) {
+	return time.Duration(s.idleNs.Load()), time.Duration(s.readNs.Load()), time.Duration(s.writeNs.Load())
 }
 
 // Closing reports whether Shutdown or Close has begun.
 func (s *Server) Closing() bool { return s.closing.Load() }
 
 // Serve accepts connections on ln until Shutdown or Close, then returns
-// Config.ErrClosed. Temporary accept errors (EMFILE) back off as net/http does;
-// other accept errors are returned as they are.
+// Config.ErrClosed. A failing accept (EMFILE, ENFILE, ENOMEM, a connection
+// aborted before it was accepted) never stops the server: it backs off,
+// 5 ms doubling up to 1 s, logs once per burst and counts AcceptErrors.
+// Only a listener closed by someone else ends Serve with its error.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing.Load() {
@@ -75,41 +153,50 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
-	var tempDelay time.Duration
+	var delay time.Duration
+	var burst int64
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if s.closing.Load() {
 				return s.cfg.ErrClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
-				time.Sleep(tempDelay) // back off accept errors, as net/http does
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			s.AcceptErrors.Add(1)
+			if burst == 0 {
+				s.log.Warn("accept failing; backing off and retrying", "listener", ln.Addr(), "err", err)
+			}
+			burst++
+			delay = min(max(2*delay, 5*time.Millisecond), maxAcceptDelay)
+			time.Sleep(delay) // back off: the condition (fd limit) clears only as connections close
+			continue
 		}
-		tempDelay = 0
+		if burst > 0 {
+			s.log.Info("accepting again", "listener", ln.Addr(), "failed_accepts", burst)
+		}
+		delay, burst = 0, 0
 		s.start(nc)
 	}
 }
 
 func (s *Server) start(nc net.Conn) {
-	if s.Current.Add(1) > int64(s.cfg.MaxConns) {
+	if s.Current.Add(1) > s.maxConns.Load() {
 		s.Current.Add(-1)
 		s.Rejected.Add(1)
 		if s.cfg.Reject != nil {
 			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
 			s.cfg.Reject(nc)
 		}
-		_ = nc.Close()
+		lingerClose(nc)
 		return
 	}
 	s.Total.Add(1)
 	if s.cfg.TLS != nil {
 		nc = tls.Server(nc, s.cfg.TLS)
 	}
+	c := &Conn{Conn: nc, s: s}
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -117,22 +204,80 @@ func (s *Server) start(nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
-	s.conns[nc] = struct{}{}
+	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		s.cfg.Handle(nc)
-		_ = nc.Close()
+	go s.run(c)
+}
+
+// run serves one connection, recovering a panic of the handler so that it
+// closes this connection only.
+func (s *Server) run(c *Conn) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.Panics.Add(1)
+			s.log.Error("panic serving a connection; closing it", "remote", c.RemoteAddr(), "panic", r,
+				"stack", string(debug.Stack()))
+		}
+		if c.writeFailed {
+			_ = c.Conn.Close()
+		} else {
+			lingerClose(c.Conn)
+		}
 		s.mu.Lock()
-		delete(s.conns, nc)
+		delete(s.conns, c)
 		s.mu.Unlock()
 		s.Current.Add(-1)
+		s.wg.Done()
 	}()
+	s.cfg.Handle(c)
+}
+
+// lingerClose half-closes nc (the client reads every reply, then EOF) and
+// closes it once the client has acknowledged everything sent, reading and
+// discarding what the client still sends meanwhile, for at most
+// LingerTimeout and lingerMax bytes. Closing a TCP socket with unread input
+// sends a reset instead of a FIN, and the reset discards replies not yet
+// delivered; once they are acknowledged they sit in the client's receive
+// queue, which a reset does not take away.
+func lingerClose(nc net.Conn) {
+	type closeWriter interface{ CloseWrite() error }
+	cw, ok := nc.(closeWriter)
+	if !ok || cw.CloseWrite() != nil {
+		_ = nc.Close()
+		return
+	}
+	deadline := time.Now().Add(LingerTimeout)
+	var buf []byte
+	for n := 0; n < lingerMax; {
+		pending, known := unacked(nc)
+		if known && pending == 0 {
+			break
+		}
+		now := time.Now()
+		if !now.Before(deadline) {
+			break
+		}
+		wait := deadline
+		if poll := now.Add(5 * time.Millisecond); known && poll.Before(deadline) {
+			wait = poll // poll the send queue while draining input
+		}
+		_ = nc.SetReadDeadline(wait)
+		if buf == nil {
+			buf = make([]byte, 4<<10)
+		}
+		k, err := nc.Read(buf)
+		n += k
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			break // EOF: the client closed; or the connection broke
+		}
+	}
+	_ = nc.Close()
 }
 
 // Shutdown stops accepting and wakes every connection blocked reading its
-// next request (a read deadline of now); one executing a request finishes
+// next request (a read deadline of now) and shortens every pending reply
+// write to ShutdownWriteGrace; a connection executing a request finishes
 // it, flushes its replies and sees Closing before its next read. It then
 // waits for all of them; if ctx ends first the rest are closed forcibly and
 // ctx's error is returned.
@@ -143,8 +288,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = ln.Close()
 	}
 	now := time.Now()
-	for nc := range s.conns {
-		_ = nc.SetReadDeadline(now)
+	for c := range s.conns {
+		_ = c.Conn.SetReadDeadline(now)
+		_ = c.Conn.SetWriteDeadline(now.Add(ShutdownWriteGrace))
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -168,8 +314,8 @@ func (s *Server) Close() {
 	for ln := range s.listeners {
 		_ = ln.Close()
 	}
-	for nc := range s.conns {
-		_ = nc.Close()
+	for c := range s.conns {
+		_ = c.Conn.Close()
 	}
 	s.mu.Unlock()
 	s.cfg.OnClose()

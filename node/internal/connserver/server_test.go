@@ -19,7 +19,7 @@ func TestCapRejectAndShutdown(t *testing.T) {
 	s = New(Config{
 		MaxConns: 1,
 		Reject:   func(nc net.Conn) { _, _ = io.WriteString(nc, "busy\n") },
-		Handle: func(nc net.Conn) {
+		Handle: func(nc *Conn) {
 			defer close(handled)
 			br := bufio.NewReader(nc)
 			for !s.Closing() {

@@ -1,0 +1,95 @@
+package native
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/messages"
+)
+
+// TestShutdownLosesNoReplies: a client pipelines PUTs of unique ids while
+// the server shuts down after a random number of them; every PUT the engine
+// applied has its reply delivered, and every OK reply is for an applied PUT.
+func TestShutdownLosesNoReplies(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 1))
+	for round := range 6 {
+		eng := newEngine(t, 256<<20)
+		s, addr := startServer(t, ServerConfig{Engine: eng, Observe: func(string, time.Duration) {
+			for start := time.Now(); time.Since(start) < 20*time.Microsecond; { // a slow store
+			}
+		}})
+		after := int64(1 + rng.IntN(1500))
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		sent := 0
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			bw := bufio.NewWriterSize(nc, 16<<10)
+			b, _ := AppendFrameHead(nil, &messages.FrameHeader{Op: messages.Op_OP_HELLO, RequestId: 1}, 0)
+			val := payload(16+rng.IntN(1024), byte(round))
+			if _, err := bw.Write(b); err != nil {
+				return
+			}
+			for i := range 3000 {
+				b, _ = AppendFrameHead(b[:0], &messages.FrameHeader{Op: messages.Op_OP_PUT, RequestId: uint64(i + 2),
+					Ids: []*messages.ArtifactID{messages.IDToProto(kv(fmt.Sprintf("r%d:%d", round, i)))}}, uint64(len(val)))
+				if _, err := bw.Write(b); err != nil {
+					return
+				}
+				if _, err := bw.Write(val); err != nil {
+					return
+				}
+				sent = i + 1
+			}
+			_ = bw.Flush()
+		}()
+		go func() {
+			defer wg.Done()
+			for s.Stats().Requests < after {
+				time.Sleep(time.Millisecond) // polling the server's progress, not synchronising on it
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := s.Shutdown(ctx); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		}()
+		fr := NewFrameReader(bufio.NewReader(nc), DefaultLimits())
+		acked := map[uint64]bool{}
+		for {
+			if _, err := fr.Next(); err != nil {
+				if !errors.Is(err, io.EOF) {
+					t.Errorf("after %d replies: %v (a reset loses replies)", len(acked), err)
+				}
+				break
+			}
+			if fr.Header.GetRequestId() > 1 {
+				acked[fr.Header.GetRequestId()-2] = fr.Header.GetOp() == messages.Op_OP_REPLY
+			}
+		}
+		_ = nc.Close()
+		wg.Wait()
+		for i := range sent {
+			ok, err := eng.Contains(context.Background(), kv(fmt.Sprintf("r%d:%d", round, i)), actors.Chain())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != acked[uint64(i)] {
+				t.Fatalf("round %d: PUT %d applied=%v but acknowledged=%v (%d replies, %d sent)", round, i, ok, acked[uint64(i)], len(acked), sent)
+			}
+		}
+	}
+}
