@@ -148,6 +148,12 @@ type LimitsConfig struct {
 	MaxRequestMB int64 `yaml:"max_request_mb"`
 	// MaxBatch bounds the keys of one batch request.
 	MaxBatch int `yaml:"max_batch"`
+	// MaxInflightMB bounds the value bytes in flight on all client
+	// connections together (values arriving, large replies leaving); a
+	// request that would exceed it waits InflightWaitS, then is refused
+	// (RESP -BUSY, native busy) with nothing allocated for it.
+	MaxInflightMB int64   `yaml:"max_inflight_mb"`
+	InflightWaitS float64 `yaml:"inflight_wait_s"`
 	// IdleTimeoutS closes a connection that sends nothing between requests
 	// for this long.
 	IdleTimeoutS float64 `yaml:"idle_timeout_s"`
@@ -198,6 +204,8 @@ func Defaults() Config {
 			MaxConnections:   1024,
 			MaxRequestMB:     256,
 			MaxBatch:         4096,
+			MaxInflightMB:    512,
+			InflightWaitS:    5,
 			IdleTimeoutS:     300,
 			ReadTimeoutS:     10,
 			WriteTimeoutS:    10,
@@ -309,6 +317,12 @@ func (c *Config) Validate() error {
 	}
 	if l.MaxConnections <= 0 {
 		bad("limits.max_connections", "%d must be positive", l.MaxConnections)
+	}
+	if l.MaxInflightMB < l.MaxPayloadMB {
+		bad("limits.max_inflight_mb", "%d must be at least limits.max_payload_mb (%d)", l.MaxInflightMB, l.MaxPayloadMB)
+	}
+	if l.InflightWaitS < 0 {
+		bad("limits.inflight_wait_s", "%g must not be negative", l.InflightWaitS)
 	}
 	if l.MaxBatch <= 0 {
 		bad("limits.max_batch", "%d must be positive", l.MaxBatch)

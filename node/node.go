@@ -20,6 +20,7 @@ import (
 	"github.com/stratacache/stratacache/cluster"
 	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/node/admin"
+	"github.com/stratacache/stratacache/node/internal/inflight"
 	"github.com/stratacache/stratacache/node/native"
 	"github.com/stratacache/stratacache/node/resp"
 )
@@ -47,6 +48,7 @@ type Node struct {
 	shutOnce sync.Once
 	shutErr  error
 	cluster  *cluster.Node // nil unless cfg.Cluster.Enabled()
+	budget   *inflight.Budget
 }
 
 // New validates cfg, builds the engine (BuildEngine) and binds the
@@ -131,6 +133,7 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 	}
 	lim := cfg.Limits
 	idle := seconds(lim.IdleTimeoutS)
+	n.budget = inflight.New(lim.MaxInflightMB<<20, seconds(lim.InflightWaitS))
 	if cfg.Listen.Admin != "" {
 		n.admin, err = admin.New(admin.Config{Engine: eng, Ready: n.ready.Load, Page: n.page, Logger: log,
 			NoMetrics: !cfg.Telemetry.Export, Status: n.adminStatus, Errors: errs})
@@ -158,6 +161,7 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 			IdleTimeout:  idle,
 			ReadTimeout:  seconds(lim.ReadTimeoutS),
 			WriteTimeout: seconds(lim.WriteTimeoutS),
+			Budget:       n.budget,
 			Logger:       log.With("component", "resp"),
 			Observe:      observe("resp"),
 			Info:         n.info,
@@ -181,6 +185,7 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 			IdleTimeout:  idle,
 			ReadTimeout:  seconds(lim.ReadTimeoutS),
 			WriteTimeout: seconds(lim.WriteTimeoutS),
+			Budget:       n.budget,
 			Logger:       log.With("component", "native"),
 			Observe:      observe("native"),
 			Attrs: map[string]string{
@@ -387,6 +392,9 @@ func (n *Node) logStats() {
 func (n *Node) info(b *bytes.Buffer) {
 	fmt.Fprintf(b, "chunk_size:%d\r\nsave_partial_chunks:%d\r\nwriteback:%d\r\n",
 		n.cfg.ChunkSize, b2i(n.cfg.SavePartialChunks), b2i(n.cfg.Writeback))
+	bs := n.budget.Stats()
+	fmt.Fprintf(b, "inflight_bytes:%d\r\ninflight_max_bytes:%d\r\ninflight_peak_bytes:%d\r\ninflight_waits:%d\r\ninflight_refusals:%d\r\n",
+		bs.Used, bs.Size, bs.Peak, bs.Waits, bs.Refusals)
 	if n.cluster == nil {
 		b.WriteString("cluster_enabled:0\r\n")
 		return
@@ -423,6 +431,20 @@ func (n *Node) registerServerMetrics() {
 			Name: name, Help: help, ConstLabels: prometheus.Labels{"protocol": proto},
 		}, f))
 	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stratacache_inflight_bytes",
+			Help: "Value bytes in flight on client connections (arriving values, large replies leaving)."},
+			func() float64 { return float64(n.budget.Stats().Used) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stratacache_inflight_max_bytes",
+			Help: "The bound on value bytes in flight (limits.max_inflight_mb)."},
+			func() float64 { return float64(n.budget.Stats().Size) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stratacache_inflight_waits_total",
+			Help: "Requests that waited for in-flight budget."},
+			func() float64 { return float64(n.budget.Stats().Waits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stratacache_inflight_refusals_total",
+			Help: "Requests refused (RESP -BUSY, native busy) because the in-flight budget stayed full."},
+			func() float64 { return float64(n.budget.Stats().Refusals) }),
+	)
 	if n.resp != nil {
 		st := func() resp.Stats { return n.resp.Stats() }
 		gauge("stratacache_connections", "Open client connections.", "resp", func() float64 { return float64(st().ConnsCurrent) })

@@ -131,7 +131,15 @@ type FrameReader struct {
 	// readFull, when set, reads payloads (the server arms a progress
 	// deadline per chunk there); default io.ReadFull.
 	readFull func(r io.Reader, dst []byte) error
+	// preAuth: until the connection's HELLO is accepted a frame may carry
+	// at most PreAuthMaxHeader header bytes and no payload, checked on the
+	// prefix before anything is allocated.
+	preAuth bool
 }
+
+// PreAuthMaxHeader bounds the header of a frame sent before HELLO
+// succeeded (HELLO itself: token and attributes).
+const PreAuthMaxHeader = 16 << 10
 
 // maxKeptHeader is the header buffer a connection keeps between frames.
 const maxKeptHeader = 64 << 10
@@ -157,6 +165,10 @@ func (fr *FrameReader) Next() (Prefix, error) {
 	p, err := ParsePrefix(fr.prefix[:], fr.lim)
 	if err != nil {
 		return p, err
+	}
+	if fr.preAuth && (p.HeaderLen > PreAuthMaxHeader || p.PayloadLen > 0) {
+		return p, fmt.Errorf("%w: unauthenticated frame (header %d bytes, payload %d) before HELLO: at most %d header bytes and no payload",
+			ErrTooLarge, p.HeaderLen, p.PayloadLen, PreAuthMaxHeader)
 	}
 	if cap(fr.buf) > maxKeptHeader && int(p.HeaderLen) <= maxKeptHeader {
 		fr.buf = nil

@@ -3,17 +3,22 @@ package native
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/messages"
+	"github.com/stratacache/stratacache/messages/frame"
+	"github.com/stratacache/stratacache/node/internal/inflight"
 )
 
 // TestShutdownLosesNoReplies: a client pipelines PUTs of unique ids while
@@ -91,5 +96,68 @@ func TestShutdownLosesNoReplies(t *testing.T) {
 				t.Fatalf("round %d: PUT %d applied=%v but acknowledged=%v (%d replies, %d sent)", round, i, ok, acked[uint64(i)], len(acked), sent)
 			}
 		}
+	}
+}
+
+// Before HELLO a frame may carry a small header and no payload: a prefix
+// that declares a header just under the frame limit, or a payload, is
+// refused on the prefix (nothing allocated) and the connection closed.
+func TestPreHelloLimits(t *testing.T) {
+	s, addr := startServer(t, ServerConfig{AuthToken: "tok"})
+	for _, c := range []struct{ header, payload uint32 }{{16<<20 - 1, 0}, {64, 60 << 20}} {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p [PrefixSize]byte
+		binary.BigEndian.PutUint32(p[0:], frame.Magic)
+		p[4] = Version
+		binary.LittleEndian.PutUint32(p[8:], c.header)
+		binary.LittleEndian.PutUint64(p[16:], uint64(c.payload))
+		if _, err := nc.Write(p[:]); err != nil {
+			t.Fatal(err)
+		}
+		fr := NewFrameReader(bufio.NewReader(nc), DefaultLimits())
+		if _, err := fr.Next(); err != nil || fr.Header.GetErrorCode() != CodeTooLarge {
+			t.Fatalf("%+v: reply %v %q", c, err, fr.Header.GetError())
+		}
+		if _, err := fr.Next(); !errors.Is(err, io.EOF) {
+			t.Fatalf("%+v: connection not closed: %v", c, err)
+		}
+		_ = nc.Close()
+	}
+	if s.Stats().ProtocolErrors != 2 {
+		t.Fatalf("protocol errors %d", s.Stats().ProtocolErrors)
+	}
+	// HELLO then a large PUT pipelined behind it: served.
+	c := dial(t, addr, DialOptions{Token: "tok"})
+	if err := c.Put(context.Background(), kv("after-hello"), payload(1<<20, 1), artifact.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A PUT that does not fit the in-flight budget waits, then gets the busy
+// status; its payload is skipped and the connection stays in step.
+func TestPutRefusedByInflightBudget(t *testing.T) {
+	budget := inflight.New(1<<20, 20*time.Millisecond)
+	_, addr := startServer(t, ServerConfig{Budget: budget})
+	c := dial(t, addr, DialOptions{})
+	ctx := context.Background()
+	if err := budget.Acquire(ctx, 900<<10); err != nil { // another request holds most of it
+		t.Fatal(err)
+	}
+	err := c.Put(ctx, kv("big"), payload(512<<10, 2), artifact.Meta{})
+	if err == nil || !strings.Contains(err.Error(), CodeBusy) {
+		t.Fatalf("PUT over the budget: %v", err)
+	}
+	if ok, err := c.Exists(ctx, kv("big")); err != nil || ok {
+		t.Fatalf("refused PUT stored: %v %v", ok, err)
+	}
+	budget.Release(900 << 10)
+	if err := c.Put(ctx, kv("big"), payload(512<<10, 2), artifact.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if st := budget.Stats(); st.Used != 0 || st.Refusals != 1 {
+		t.Fatalf("budget %+v", st)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/messages"
+	"github.com/stratacache/stratacache/node/internal/inflight"
 	"github.com/stratacache/stratacache/tiers"
 )
 
@@ -35,6 +36,8 @@ func codeOf(err error) string {
 	switch {
 	case errors.Is(err, actors.ErrNotFound):
 		return CodeNotFound
+	case errors.Is(err, inflight.ErrBusy):
+		return CodeBusy
 	case errors.Is(err, actors.ErrTooLarge), errors.Is(err, ErrTooLarge):
 		return CodeTooLarge
 	case errors.Is(err, actors.ErrNoSpace):
@@ -159,7 +162,7 @@ func (c *conn) onHello(reqID uint64, p Prefix) error {
 		c.replyError(reqID, CodeAuth, "invalid auth token")
 		return errors.New("auth failed")
 	}
-	c.hello = true
+	c.authenticated()
 	attrs := map[string]string{
 		"server":      "stratacache",
 		"version":     strconv.Itoa(int(Version)),
@@ -209,6 +212,15 @@ func (c *conn) storeOne(pid *messages.ArtifactID, pm *messages.Metadata, n uint6
 		}
 		return fmt.Errorf("%w: %d bytes", actors.ErrTooLarge, n), nil
 	}
+	// The reserved tier bytes are in flight until the payload has arrived;
+	// a refused payload is skipped without being held anywhere.
+	if err := c.s.cfg.Budget.Acquire(c.s.ctx, int64(n)); err != nil {
+		if err := c.fr.Discard(int64(n)); err != nil {
+			return nil, err
+		}
+		return err, nil
+	}
+	defer c.s.cfg.Budget.Release(int64(n))
 	filled := false
 	var readErr error
 	err := c.s.cfg.Engine.StoreFill(c.s.ctx, id, int64(n), opts, func(dst []byte) error {
@@ -276,6 +288,14 @@ func (c *conn) onGet(reqID uint64) error {
 	defer v.Release()
 	c.s.hits.Add(1)
 	b := v.Bytes()
+	if len(b) >= directWrite {
+		// The view stays pinned until the client has taken the payload.
+		if err := c.s.cfg.Budget.Acquire(c.s.ctx, int64(len(b))); err != nil {
+			c.replyErr(reqID, err)
+			return nil
+		}
+		defer c.s.cfg.Budget.Release(int64(len(b)))
+	}
 	rh := &messages.FrameHeader{RequestId: reqID, Op: messages.Op_OP_REPLY, Meta: messages.MetaToProto(v.Meta()), PayloadLength: uint64(len(b))}
 	out, err := AppendFrameHead(c.out, rh, uint64(len(b)))
 	if err != nil {
@@ -415,6 +435,13 @@ func (c *conn) onMGet(reqID uint64) error {
 	}
 	if len(missing) > 0 {
 		rh.Attrs = map[string]string{MissingAttr: formatMissing(missing)}
+	}
+	if total >= directWrite {
+		if err := c.s.cfg.Budget.Acquire(c.s.ctx, int64(total)); err != nil {
+			c.replyErr(reqID, err)
+			return nil
+		}
+		defer c.s.cfg.Budget.Release(int64(total))
 	}
 	out, err := AppendFrameHead(c.out, rh, total)
 	if err != nil {

@@ -2,6 +2,7 @@ package native
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/node/internal/connserver"
+	"github.com/stratacache/stratacache/node/internal/inflight"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -50,6 +52,9 @@ type ServerConfig struct {
 	// sees them; nil (a node that runs alone) answers with none. It is
 	// called on the connection's goroutine and must not block.
 	Members func() []*messages.MemberInfo
+	// Budget bounds the payload bytes in flight (read and written) on this
+	// node's connections, shared with the RESP port; nil: unbounded.
+	Budget *inflight.Budget
 }
 
 // Stats is a snapshot of the server's counters.
@@ -169,6 +174,27 @@ type conn struct {
 	closed bool
 }
 
+// preAuthBuffer and readBuffer are a connection's read buffer before and
+// after HELLO.
+const (
+	preAuthBuffer = 4 << 10
+	readBuffer    = 64 << 10
+)
+
+// authenticated lifts the pre-HELLO limits: full frame limits and a full
+// read buffer that keeps what the small one holds (pipelined requests).
+func (c *conn) authenticated() {
+	c.hello = true
+	c.fr.preAuth = false
+	var rest io.Reader = c.nc
+	if n := c.br.Buffered(); n > 0 {
+		b, _ := c.br.Peek(n)
+		rest = io.MultiReader(bytes.NewReader(b), c.nc)
+	}
+	c.br = bufio.NewReaderSize(rest, readBuffer)
+	c.fr.r = c.br
+}
+
 // flushAt is the buffered reply size at which a connection sends its
 // replies without waiting for the end of a pipelined batch.
 const flushAt = 256 << 10
@@ -181,9 +207,11 @@ const maxKeptOut = 1 << 20
 // requests it executed are flushed before it returns (the deferred flush).
 func (c *conn) serve() {
 	s := c.s
-	c.br = bufio.NewReaderSize(c.nc, 64<<10)
+	// A small read buffer until HELLO: the connection may be anyone's.
+	c.br = bufio.NewReaderSize(c.nc, preAuthBuffer)
 	c.fr = NewFrameReader(c.br, s.lim)
 	c.fr.readFull = c.nc.ReadFull
+	c.fr.preAuth = true
 	defer func() { _ = c.flush() }()
 	for !c.closed {
 		if c.br.Buffered() == 0 {

@@ -26,8 +26,25 @@ func (c *conn) get(key []byte) {
 		return
 	}
 	c.s.hits.Add(1)
+	n := c.outBytes(len(v.Bytes()))
+	if err := c.s.cfg.Budget.Acquire(c.s.ctx, n); err != nil {
+		v.Release()
+		c.w.Error(busyReply)
+		return
+	}
 	c.w.Bulk(v.Bytes()) // large values reach the socket before Bulk returns
 	v.Release()
+	c.s.cfg.Budget.Release(n)
+}
+
+// outBytes is what writing a value of n bytes holds in flight: a large
+// value's view stays pinned until the client has taken it; a small one is
+// copied into the reply buffer (bounded per connection) and needs nothing.
+func (c *conn) outBytes(n int) int64 {
+	if n < directWrite {
+		return 0
+	}
+	return int64(n)
 }
 
 // setOpts are SET's options.
@@ -218,6 +235,9 @@ func (c *conn) del(keys [][]byte) {
 	c.w.Int(n)
 }
 
+// mget takes a view of every key first, so that the large values' bytes
+// are taken from the budget at once, before the reply starts (a refusal
+// halfway through an array reply could not be told).
 func (c *conn) mget(keys [][]byte) {
 	ids := make([]artifact.ID, len(keys))
 	for i, k := range keys {
@@ -227,18 +247,37 @@ func (c *conn) mget(keys [][]byte) {
 		}
 		ids[i] = id
 	}
-	c.w.Array(len(ids))
-	for _, id := range ids {
+	views := make([]tiers.View, len(ids))
+	defer func() {
+		for _, v := range views {
+			if v != nil {
+				v.Release()
+			}
+		}
+	}()
+	var held int64
+	for i, id := range ids {
 		v, _, err := c.s.cfg.Engine.View(c.s.ctx, id, actors.Chain())
 		if err != nil {
-			// Redis answers nil for anything it cannot return in MGET.
+			continue // Redis answers nil for anything it cannot return in MGET
+		}
+		views[i] = v
+		held += c.outBytes(len(v.Bytes()))
+	}
+	if err := c.s.cfg.Budget.Acquire(c.s.ctx, held); err != nil {
+		c.w.Error(busyReply)
+		return
+	}
+	defer c.s.cfg.Budget.Release(held)
+	c.w.Array(len(ids))
+	for _, v := range views {
+		if v == nil {
 			c.s.misses.Add(1)
 			c.w.Null()
 			continue
 		}
 		c.s.hits.Add(1)
 		c.w.Bulk(v.Bytes())
-		v.Release()
 	}
 }
 

@@ -34,8 +34,16 @@ func (c *conn) auth(args [][]byte) {
 		c.w.Error("WRONGPASS invalid username-password pair or user is disabled.")
 		return
 	}
-	c.authed = true
+	c.authenticated()
 	c.w.OK()
+}
+
+// authenticated lifts the pre-auth limits of the connection.
+func (c *conn) authenticated() {
+	if !c.authed {
+		c.authed = true
+		c.r.Grow()
+	}
 }
 
 // hello answers HELLO [2 [AUTH user pass] [SETNAME name]] in RESP2; RESP3
@@ -67,7 +75,7 @@ func (c *conn) hello(args [][]byte) {
 				c.w.Error("WRONGPASS invalid username-password pair or user is disabled.")
 				return
 			}
-			c.authed = true
+			c.authenticated()
 			i += 2
 		case "SETNAME":
 			if i+1 >= len(args) {

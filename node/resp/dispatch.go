@@ -7,6 +7,7 @@ import (
 
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/node/internal/inflight"
 	"github.com/stratacache/stratacache/tiers"
 )
 
@@ -285,6 +286,8 @@ func (c *conn) id(key []byte) (artifact.ID, bool) {
 // engineError writes the reply for an engine failure.
 func (c *conn) engineError(err error) {
 	switch {
+	case errors.Is(err, inflight.ErrBusy):
+		c.w.Error(busyReply)
 	case errors.Is(err, actors.ErrTooLarge):
 		c.w.Error("ERR value too large: " + err.Error())
 	case errors.Is(err, actors.ErrNoSpace):

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/node/internal/inflight"
 )
 
 // waitFor polls cond (a condition on the server's state, not a sleep to
@@ -206,4 +208,85 @@ func pipelineUntilShutdown(t *testing.T, addr, prefix string, n, size int, stop 
 	_ = nc.Close() // unblocks the writer if the server stopped reading
 	wg.Wait()
 	return oks, sent
+}
+
+// Before AUTH a client may send only small commands: a declared 60 MB
+// value or an 11-argument command is refused on its header line, before
+// any byte of it is buffered, and the connection is closed.
+func TestPreAuthLimits(t *testing.T) {
+	s, addr := startServer(t, Config{AuthToken: "tok"})
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 10 {
+		c := dial(t, addr)
+		if _, err := io.WriteString(c.nc, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$60000000\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		expectErr(t, c.reply(), "ERR Protocol error: unauthenticated bulk length")
+		if _, err := c.r.ReadByte(); err != io.EOF {
+			t.Fatalf("connection %d not closed: %v", i, err)
+		}
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 8<<20 {
+		t.Fatalf("heap grew by %d bytes for 10 refused pre-auth values", grew)
+	}
+	c := dial(t, addr)
+	c.send("ECHO", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
+	expectErr(t, c.reply(), "ERR Protocol error: unauthenticated multibulk length")
+	// Small commands get NOAUTH as before; AUTH lifts the limits, also
+	// for a large value pipelined right behind it.
+	c = dial(t, addr)
+	expectErr(t, c.do("GET", "k"), "NOAUTH")
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	if _, err := c.nc.Write(append(encode("AUTH", "tok"), encode("SET", "k", big)...)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, c.reply(), "OK")
+	expect(t, c.reply(), "OK")
+	expect(t, c.do("STRLEN", "k"), int64(1<<20))
+	if s.Stats().ProtocolErrors != 11 {
+		t.Fatalf("protocol errors %d", s.Stats().ProtocolErrors)
+	}
+}
+
+// TestInflightBudget: values arriving and replies leaving share one budget.
+// A request that does not fit waits, then gets -BUSY with its value
+// skipped (nothing stored, nothing allocated), and the connection goes on.
+func TestInflightBudget(t *testing.T) {
+	budget := inflight.New(1<<20, 50*time.Millisecond)
+	s, addr := startServer(t, Config{Budget: budget})
+	// A holds 900 KiB: a streamed SET whose value is half sent.
+	a := dial(t, addr)
+	val := bytes.Repeat([]byte("a"), 900<<10)
+	req := encode("SET", "a", val)
+	if _, err := a.nc.Write(req[:len(req)/2]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "A's value to hold its bytes", func() bool { return budget.Stats().Used == 900<<10 })
+	b := dial(t, addr)
+	expectErr(t, b.do("SET", "b", bytes.Repeat([]byte("b"), 200<<10)), "BUSY")
+	expectErr(t, b.do("SET", "b", bytes.Repeat([]byte("b"), 200<<10), "NX"), "BUSY") // the pooled-buffer path
+	expect(t, b.do("EXISTS", "b"), int64(0))
+	expect(t, b.do("PING"), "PONG")
+	if _, err := a.nc.Write(req[len(req)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, a.reply(), "OK")
+	expect(t, b.do("SET", "b", bytes.Repeat([]byte("b"), 200<<10)), "OK")
+	// Replies: two large GETs fit one after the other; the budget is back
+	// to zero when they are done.
+	expect(t, b.do("GET", "a"), val)
+	if r, ok := b.do("MGET", "a", "none").([]any); !ok || len(r) != 2 || r[1] != nil {
+		t.Fatalf("MGET: %v", r)
+	}
+	// An MGET whose values together exceed the budget is refused whole.
+	expectErr(t, b.do("MGET", "a", "b"), "BUSY")
+	if st := budget.Stats(); st.Used != 0 || st.Peak > st.Size || st.Refusals != 3 {
+		t.Fatalf("budget after the run: %+v", st)
+	}
+	_ = s
 }

@@ -6,8 +6,17 @@ package resp
 // connection, not isolated from other connections (there is no WATCH).
 type transaction struct {
 	cmds   [][][]byte
-	bytes  int64
+	bytes  int64  // held against the in-flight budget until EXEC or DISCARD
 	failed string // set when the queue overflowed: EXEC aborts
+}
+
+// releaseTx drops a transaction and gives back its budget (EXEC, DISCARD,
+// the connection's end).
+func (c *conn) releaseTx() {
+	if c.tx != nil {
+		c.s.cfg.Budget.Release(c.tx.bytes)
+		c.tx = nil
+	}
 }
 
 func (c *conn) multi() {
@@ -29,7 +38,14 @@ func (c *conn) queue(args [][]byte) {
 	}
 	if tx.failed == "" && tx.bytes+n > c.s.cfg.Limits.MaxRequest {
 		tx.failed = "transaction larger than the request limit"
-		tx.cmds = nil
+	} else if tx.failed == "" {
+		if err := c.s.cfg.Budget.Acquire(c.s.ctx, n); err != nil {
+			tx.failed = "transaction refused: " + busyReply
+		}
+	}
+	if tx.failed != "" && tx.cmds != nil {
+		c.s.cfg.Budget.Release(tx.bytes)
+		tx.cmds, tx.bytes = nil, 0
 	}
 	if tx.failed != "" {
 		c.w.Error("ERR " + tx.failed)
@@ -52,6 +68,7 @@ func (c *conn) exec() {
 		c.w.Error("ERR EXEC without MULTI")
 		return
 	}
+	defer c.s.cfg.Budget.Release(tx.bytes)
 	c.tx = nil
 	if tx.failed != "" {
 		c.w.Error("EXECABORT Transaction discarded because of previous errors.")
@@ -68,6 +85,6 @@ func (c *conn) discard() {
 		c.w.Error("ERR DISCARD without MULTI")
 		return
 	}
-	c.tx = nil
+	c.releaseTx()
 	c.w.OK()
 }

@@ -39,7 +39,27 @@ func DefaultLimits() Limits {
 const bigArg = 16 << 10
 
 // maxKeptArena is the arena capacity a connection keeps between commands.
-const maxKeptArena = 1 << 20
+const maxKeptArena = 64 << 10
+
+// freeArena is the arena a command may fill without drawing on the budget
+// (Reader.Acquire): per connection, bounded by the connection cap.
+const freeArena = 64 << 10
+
+// Before authentication a command may carry at most preAuthArgs arguments
+// of at most preAuthBulk bytes each, and the read buffer (hence an inline
+// command) is preAuthBuffer bytes: Redis's limits for unauthenticated
+// clients since 6.2 (CVE-2021-32675), so that a client without the token
+// cannot make the node allocate more than a few KiB.
+const (
+	preAuthArgs   = 10
+	preAuthBulk   = 16 << 10
+	preAuthBuffer = 16 << 10
+)
+
+// ErrBusy is wrapped by ReadCommand's error when Acquire refused a value
+// of the command: the whole command was read and skipped without being
+// stored anywhere, and the connection stays usable.
+var ErrBusy = errors.New("busy")
 
 // argRef locates one argument: in the arena (big < 0) or in big buffer i.
 type argRef struct {
@@ -69,6 +89,21 @@ type Reader struct {
 	// ones included) from the buffered reader it is given; the server arms
 	// a progress deadline per chunk there. Default io.ReadFull.
 	ReadFull func(r io.Reader, dst []byte) error
+	// Acquire and Release, when set, account the bytes a command makes the
+	// Reader hold (large values, and the arena beyond freeArena) against
+	// the node's budget; they are taken before the memory is and given
+	// back by Done. An Acquire error skips the value (ErrBusy).
+	Acquire func(n int64) error
+	Release func(n int64)
+	// Unauthenticated applies the pre-auth limits (preAuthArgs,
+	// preAuthBulk); a connection clears it on AUTH and calls Grow.
+	Unauthenticated bool
+
+	held      int64 // bytes taken with Acquire for the current command
+	arenaHeld int64 // the part of held that covers the arena
+	busy      error // the Acquire error of the current command
+	under     io.Reader
+	maxBuf    int
 
 	streamed  bool
 	streamErr error
@@ -98,8 +133,40 @@ func NewReader(r io.Reader, lim Limits) *Reader {
 	if !ok || br.Size() < lim.MaxInline {
 		br = bufio.NewReaderSize(r, lim.MaxInline)
 	}
-	return &Reader{r: br, lim: lim}
+	return &Reader{r: br, lim: lim, under: r, maxBuf: lim.MaxInline}
 }
+
+// NewPreAuthReader is NewReader for a connection that must authenticate
+// first: Unauthenticated is set and the read buffer is small until Grow.
+func NewPreAuthReader(r io.Reader, lim Limits) *Reader {
+	rd := NewReader(bufio.NewReaderSize(r, preAuthBuffer), lim)
+	if lim.MaxInline <= 0 {
+		lim.MaxInline = DefaultLimits().MaxInline
+	}
+	rd.under, rd.maxBuf, rd.Unauthenticated = r, lim.MaxInline, true
+	return rd
+}
+
+// Grow lifts the pre-auth limits and gives the Reader its full-size read
+// buffer, keeping what the small one already holds (a pipelined command
+// after AUTH).
+func (r *Reader) Grow() {
+	r.Unauthenticated = false
+	if r.r.Size() >= r.maxBuf {
+		return
+	}
+	var rest io.Reader = r.under
+	if n := r.r.Buffered(); n > 0 {
+		b, _ := r.r.Peek(n) // the old buffer is dropped with the old reader: no copy needed
+		rest = io.MultiReader(bytes.NewReader(b), r.under)
+	}
+	r.r = bufio.NewReaderSize(rest, r.maxBuf)
+}
+
+// Done ends the current command: its buffers go back to the pool and its
+// budget is released. The server calls it once the command has executed,
+// before waiting for the next one (ReadCommand calls it too).
+func (r *Reader) Done() { r.release() }
 
 // Buffered reports how many bytes are waiting in the read buffer: when it is
 // zero the server flushes its replies (end of a pipelined batch).
@@ -120,6 +187,23 @@ func (r *Reader) release() {
 	r.streamed, r.streamErr = false, nil
 	clear(r.args)
 	r.args = r.args[:0]
+	if r.held > 0 {
+		r.Release(r.held)
+		r.held, r.arenaHeld = 0, 0
+	}
+	r.busy = nil
+}
+
+// acquire takes n bytes of budget for the current command.
+func (r *Reader) acquire(n int64) error {
+	if r.Acquire == nil || n <= 0 {
+		return nil
+	}
+	if err := r.Acquire(n); err != nil {
+		return err
+	}
+	r.held += n
+	return nil
 }
 
 // Close returns the Reader's pooled buffers; the Reader must not be used
@@ -148,11 +232,17 @@ func (r *Reader) ReadCommand() ([][]byte, error) {
 			if !ok || n > int64(r.lim.MaxArgs) {
 				return nil, fmt.Errorf("%w: invalid multibulk length", ErrProtocol)
 			}
+			if r.Unauthenticated && n > preAuthArgs {
+				return nil, fmt.Errorf("%w: unauthenticated multibulk length", ErrProtocol)
+			}
 			if n <= 0 {
 				continue // "*0" and "*-1" are empty commands
 			}
 			if err := r.multibulk(int(n)); err != nil {
 				return nil, err
+			}
+			if r.busy != nil {
+				return nil, fmt.Errorf("%w: %w", ErrBusy, r.busy)
 			}
 		}
 		for _, ref := range r.refs {
@@ -206,11 +296,14 @@ func (r *Reader) multibulk(n int) error {
 		if !ok || size < 0 || size > r.lim.MaxBulk {
 			return fmt.Errorf("%w: invalid bulk length", ErrProtocol)
 		}
+		if r.Unauthenticated && size > preAuthBulk {
+			return fmt.Errorf("%w: unauthenticated bulk length", ErrProtocol)
+		}
 		total += size
 		if total > r.lim.MaxRequest {
 			return fmt.Errorf("%w: request larger than %d bytes", ErrProtocol, r.lim.MaxRequest)
 		}
-		if i == 2 && n == 3 && r.StreamSet != nil && size >= r.streamMin() && r.isSet() {
+		if i == 2 && n == 3 && r.StreamSet != nil && size >= r.streamMin() && r.busy == nil && r.isSet() {
 			handled, err := r.stream(size)
 			if err != nil {
 				return err
@@ -229,6 +322,28 @@ func (r *Reader) multibulk(n int) error {
 // bulk reads one bulk string body of size bytes plus its CRLF. Only now,
 // with size checked, is memory set aside for it.
 func (r *Reader) bulk(size int) error {
+	if r.busy == nil {
+		var err error
+		if size >= bigArg {
+			err = r.acquire(int64(size))
+		} else if need := int64(len(r.arena)+size) - freeArena - r.arenaHeld; need > 0 {
+			need = max(need, freeArena) // in steps, not per argument
+			if err = r.acquire(need); err == nil {
+				r.arenaHeld += need
+			}
+		}
+		if err != nil {
+			r.busy = err
+		}
+	}
+	if r.busy != nil {
+		// Refused: skip the value (and every later one of the command)
+		// without holding it anywhere.
+		if _, err := r.r.Discard(size); err != nil {
+			return eofMidCommand(err)
+		}
+		return r.crlf()
+	}
 	if size >= bigArg {
 		b := bufpool.Shared.Get(size)
 		r.bigs = append(r.bigs, b)

@@ -15,7 +15,11 @@ import (
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/node/internal/connserver"
+	"github.com/stratacache/stratacache/node/internal/inflight"
 )
+
+// busyReply answers a request refused by the in-flight budget.
+const busyReply = "BUSY too many bytes in flight on this node (limits.max_inflight_mb); retry later"
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("resp: server closed")
@@ -49,6 +53,9 @@ type Config struct {
 	// Info, when set, appends extra "key:value" lines for INFO's
 	// stratacache section. It must not block.
 	Info func(b *bytes.Buffer)
+	// Budget bounds the value bytes in flight (read and written) on this
+	// node's connections, shared with the native port; nil: unbounded.
+	Budget *inflight.Budget
 }
 
 // Stats is a snapshot of the server's counters.
@@ -193,7 +200,16 @@ type conn struct {
 // an applied command's reply is never thrown away by the server.
 func (c *conn) serve() {
 	s := c.s
-	c.r = NewReader(c.nc, s.cfg.Limits)
+	if c.authed {
+		c.r = NewReader(c.nc, s.cfg.Limits)
+	} else {
+		c.r = NewPreAuthReader(c.nc, s.cfg.Limits)
+	}
+	if b := s.cfg.Budget; b != nil {
+		c.r.Acquire = func(n int64) error { return b.Acquire(s.ctx, n) }
+		c.r.Release = b.Release
+	}
+	defer c.releaseTx()
 	c.r.StreamSet = c.streamSet
 	c.r.ReadFull = c.nc.ReadFull
 	defer c.r.Close()
@@ -213,6 +229,12 @@ func (c *conn) serve() {
 			}
 		}
 		args, err := c.r.ReadCommand()
+		if errors.Is(err, ErrBusy) {
+			// The command was skipped whole: answer and go on.
+			c.w.Error(busyReply)
+			s.commands.Add(1)
+			continue
+		}
 		if err != nil {
 			if errors.Is(err, ErrProtocol) {
 				s.protocolErrors.Add(1)
@@ -230,6 +252,7 @@ func (c *conn) serve() {
 		} else {
 			name = c.dispatch(args)
 		}
+		c.r.Done()
 		s.commands.Add(1)
 		if s.cfg.Observe != nil && name != "" {
 			s.cfg.Observe(name, time.Since(start))

@@ -23,6 +23,11 @@ func (c *conn) streamSet(key []byte, n int64, fill func(dst []byte) error) (bool
 		return false, nil
 	}
 	c.streamStart = time.Now()
+	// The reserved tier bytes are in flight until the value has arrived.
+	if err := c.s.cfg.Budget.Acquire(c.s.ctx, n); err != nil {
+		return true, err // fill is not called: the Reader skips the value
+	}
+	defer c.s.cfg.Budget.Release(n)
 	return true, c.s.cfg.Engine.StoreFill(c.s.ctx, id, n, actors.StoreOptions{}, fill)
 }
 
