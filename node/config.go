@@ -73,6 +73,9 @@ type Config struct {
 // /metrics.
 type TelemetryConfig struct {
 	Export bool `yaml:"export"`
+	// Pprof serves Go's profiler on the admin port's /debug/pprof/ (behind
+	// auth.token when one is set); off by default.
+	Pprof bool `yaml:"pprof"`
 }
 
 // DiskConfig is the local disk tier at the bottom of the chain: one file,

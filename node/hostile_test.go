@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -237,4 +238,61 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestAdminExposure: with a token, the admin port answers the probes to
+// anyone and everything else (metrics, stats, the web view, pprof) only
+// with the token; pprof exists only when telemetry.pprof is set.
+func TestAdminExposure(t *testing.T) {
+	cfg := testConfig()
+	cfg.Auth.Token = "s3cret"
+	cfg.Telemetry.Pprof = true
+	n := startNode(t, cfg)
+	base := "http://" + n.Addrs().Admin
+	get := func(path string, auth func(*http.Request)) int {
+		req, err := http.NewRequest("GET", base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != nil {
+			auth(req)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	bearer := func(tok string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	}
+	basic := func(r *http.Request) { r.SetBasicAuth("admin", "s3cret") }
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if code := get(p, nil); code != 200 {
+			t.Errorf("%s without token: %d, want 200 (probes stay open)", p, code)
+		}
+	}
+	for _, p := range []string{"/metrics", "/stats.txt", "/", "/v1/stats", "/debug/pprof/", "/debug/pprof/cmdline"} {
+		if code := get(p, nil); code != 401 {
+			t.Errorf("%s without token: %d, want 401", p, code)
+		}
+		if code := get(p, bearer("wrong")); code != 401 {
+			t.Errorf("%s with a wrong token: %d, want 401", p, code)
+		}
+		if code := get(p, bearer("s3cret")); code != 200 {
+			t.Errorf("%s with the token: %d, want 200", p, code)
+		}
+		if code := get(p, basic); code != 200 {
+			t.Errorf("%s with basic auth: %d, want 200", p, code)
+		}
+	}
+	// Without telemetry.pprof there is no profiler, token or not.
+	cfg.Telemetry.Pprof = false
+	n2 := startNode(t, cfg)
+	base = "http://" + n2.Addrs().Admin
+	if code := get("/debug/pprof/cmdline", bearer("s3cret")); code != 404 {
+		t.Errorf("pprof off: %d, want 404", code)
+	}
 }

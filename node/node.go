@@ -20,6 +20,7 @@ import (
 	"github.com/stratacache/stratacache/cluster"
 	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/node/admin"
+	"github.com/stratacache/stratacache/node/internal/authtoken"
 	"github.com/stratacache/stratacache/node/internal/inflight"
 	"github.com/stratacache/stratacache/node/native"
 	"github.com/stratacache/stratacache/node/resp"
@@ -49,6 +50,7 @@ type Node struct {
 	shutErr  error
 	cluster  *cluster.Node // nil unless cfg.Cluster.Enabled()
 	budget   *inflight.Budget
+	token    *authtoken.Token // auth.token, live (CONFIG SET requirepass)
 }
 
 // New validates cfg, builds the engine (BuildEngine) and binds the
@@ -131,12 +133,14 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 		_ = eng.Close()
 		return nil, err
 	}
+	n.token = authtoken.New(cfg.Auth.Token)
 	lim := cfg.Limits
 	idle := seconds(lim.IdleTimeoutS)
 	n.budget = inflight.New(lim.MaxInflightMB<<20, seconds(lim.InflightWaitS))
 	if cfg.Listen.Admin != "" {
 		n.admin, err = admin.New(admin.Config{Engine: eng, Ready: n.ready.Load, Page: n.page, Logger: log,
-			NoMetrics: !cfg.Telemetry.Export, Status: n.adminStatus, Errors: errs})
+			NoMetrics: !cfg.Telemetry.Export, Status: n.adminStatus, Errors: errs,
+			Token: n.token, Pprof: cfg.Telemetry.Pprof})
 		if err != nil {
 			return fail(err)
 		}
@@ -149,9 +153,9 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 	}
 	if cfg.Listen.RESP != "" {
 		n.resp, err = resp.New(resp.Config{
-			Engine:    eng,
-			AuthToken: cfg.Auth.Token,
-			TLS:       tlsCfg,
+			Engine: eng,
+			Token:  n.token,
+			TLS:    tlsCfg,
 			Limits: resp.Limits{
 				MaxBulk:    lim.MaxPayloadMB << 20,
 				MaxRequest: lim.MaxRequestMB << 20,
@@ -176,7 +180,7 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 	if cfg.Listen.Native != "" {
 		n.native, err = native.NewServer(native.ServerConfig{
 			Engine:       eng,
-			AuthToken:    cfg.Auth.Token,
+			Token:        n.token,
 			TLS:          tlsCfg,
 			MaxPayload:   lim.MaxPayloadMB << 20,
 			MaxRequest:   lim.MaxRequestMB << 20,

@@ -151,8 +151,8 @@ func TestNodeServesAllPortsAndAdmin(t *testing.T) {
 	if code, body := httpGet(t, base+"/v1/stats"); code != 200 || !strings.Contains(body, `"protocol":"resp","addr":"`+a.RESP+`","connections":1`) {
 		t.Fatalf("/v1/stats %d:\n%s", code, body)
 	}
-	if code, _ := httpGet(t, base+"/debug/pprof/"); code != 200 {
-		t.Fatalf("pprof %d", code)
+	if code, _ := httpGet(t, base+"/debug/pprof/"); code != 404 {
+		t.Fatalf("pprof is served without telemetry.pprof: %d", code)
 	}
 	if code, _ := httpGet(t, base+"/nope"); code != 404 {
 		t.Fatalf("unknown path %d", code)

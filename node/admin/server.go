@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sort"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/node/internal/authtoken"
 )
 
 // Config configures the admin server.
@@ -49,6 +51,15 @@ type Config struct {
 	// (defaults DefaultSampleInterval, DefaultHistoryLen).
 	SampleInterval time.Duration
 	HistoryLen     int
+	// Token, when it holds a token, protects every endpoint but /healthz
+	// and /readyz (the probes): a request must carry it as
+	// "Authorization: Bearer <token>" or as the password of HTTP basic
+	// auth (any user name: a browser asks for it). nil: no auth.
+	Token *authtoken.Token
+	// Pprof serves /debug/pprof/ (behind Token like the rest); off by
+	// default: profiles and the command line are not for anyone who can
+	// reach the port.
+	Pprof bool
 }
 
 // Server is the admin HTTP server.
@@ -94,29 +105,57 @@ func New(cfg Config) (*Server, error) {
 	}, []string{"protocol", "op"})
 	s.reg.MustRegister(newEngineCollector(cfg.Engine), s.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	protect := s.protect
 	if !cfg.NoMetrics {
-		s.mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+		s.mux.Handle("/metrics", protect(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)})))
 	}
+	// The probes stay open: a kubelet or load balancer carries no token.
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("/readyz", s.readyz)
-	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
-	s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	s.mux.HandleFunc("/stats.txt", s.page)
+	if cfg.Pprof {
+		s.mux.Handle("/debug/pprof/", protect(http.HandlerFunc(pprof.Index)))
+		s.mux.Handle("/debug/pprof/cmdline", protect(http.HandlerFunc(pprof.Cmdline)))
+		s.mux.Handle("/debug/pprof/profile", protect(http.HandlerFunc(pprof.Profile)))
+		s.mux.Handle("/debug/pprof/symbol", protect(http.HandlerFunc(pprof.Symbol)))
+		s.mux.Handle("/debug/pprof/trace", protect(http.HandlerFunc(pprof.Trace)))
+	}
+	s.mux.Handle("/stats.txt", protect(http.HandlerFunc(s.page)))
 	web, err := newWebView(s)
 	if err != nil {
 		return nil, fmt.Errorf("admin: web view: %w", err)
 	}
 	s.web = web
-	web.register(s.mux, func(h http.Handler) http.Handler { return h })
+	web.register(s.mux, protect)
 	s.http = &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	return s, nil
+}
+
+// protect is the admin port's access rule (Config.Token) around h.
+func (s *Server) protect(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok := s.cfg.Token; tok.Required() && !tok.Check(requestToken(r)) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="stratacache admin", charset="UTF-8"`)
+			http.Error(w, "unauthorized: this node's auth token is required (Authorization: Bearer <token>)\n", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// requestToken is the token a request presents: a bearer token, or the
+// password of basic auth.
+func requestToken(r *http.Request) []byte {
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return []byte(strings.TrimSpace(a[7:]))
+	}
+	if _, pass, ok := r.BasicAuth(); ok {
+		return []byte(pass)
+	}
+	return nil
 }
 
 // Registry is the server's metrics registry, for the node's own collectors.

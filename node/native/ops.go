@@ -1,7 +1,6 @@
 package native
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,7 +156,7 @@ func (c *conn) onHello(reqID uint64, p Prefix) error {
 		c.replyError(reqID, CodeUnsupported, "protocol version "+v+" not supported (this node speaks "+strconv.Itoa(int(Version))+")")
 		return errors.New("bad hello version")
 	}
-	if tok := c.s.cfg.AuthToken; tok != "" && subtle.ConstantTimeCompare(h.GetAuthToken(), []byte(tok)) != 1 {
+	if tok := c.s.cfg.Token; tok.Required() && !tok.Check(h.GetAuthToken()) {
 		c.s.authFailures.Add(1)
 		c.replyError(reqID, CodeAuth, "invalid auth token")
 		return errors.New("auth failed")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/messages"
+	"github.com/stratacache/stratacache/node/internal/authtoken"
 	"github.com/stratacache/stratacache/node/internal/connserver"
 	"github.com/stratacache/stratacache/node/internal/inflight"
 )
@@ -25,8 +26,11 @@ var ErrServerClosed = errors.New("native: server closed")
 type ServerConfig struct {
 	// Engine stores the artifacts; the server does not close it.
 	Engine *actors.Engine
-	// AuthToken, when set, must be presented in the HELLO frame.
+	// AuthToken, when set, must be presented in the HELLO frame. Token,
+	// when set, is used instead: a holder shared with the node's other
+	// ports whose value may change while the server runs.
 	AuthToken string
+	Token     *authtoken.Token
 	// TLS, when set, wraps every accepted connection.
 	TLS *tls.Config
 	// MaxPayload, MaxRequest and MaxBatch bound a frame (DefaultLimits when
@@ -102,6 +106,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Token == nil {
+		cfg.Token = authtoken.New(cfg.AuthToken)
 	}
 	s := &Server{cfg: cfg, lim: lim, log: log}
 	s.cs = connserver.New(connserver.Config{

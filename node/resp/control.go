@@ -2,7 +2,6 @@ package resp
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"path"
 	"strconv"
 	"strings"
@@ -25,11 +24,11 @@ func (c *conn) auth(args [][]byte) {
 		c.wrongArity(args)
 		return
 	}
-	if c.s.cfg.AuthToken == "" {
+	if !c.s.token.Required() {
 		c.w.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 		return
 	}
-	if subtle.ConstantTimeCompare(pass, []byte(c.s.cfg.AuthToken)) != 1 {
+	if !c.s.token.Check(pass) {
 		c.s.authFailures.Add(1)
 		c.w.Error("WRONGPASS invalid username-password pair or user is disabled.")
 		return
@@ -69,8 +68,7 @@ func (c *conn) hello(args [][]byte) {
 				c.w.Error("ERR syntax error")
 				return
 			}
-			if c.s.cfg.AuthToken != "" && (string(args[i+1]) != "default" ||
-				subtle.ConstantTimeCompare(args[i+2], []byte(c.s.cfg.AuthToken)) != 1) {
+			if c.s.token.Required() && (string(args[i+1]) != "default" || !c.s.token.Check(args[i+2])) {
 				c.s.authFailures.Add(1)
 				c.w.Error("WRONGPASS invalid username-password pair or user is disabled.")
 				return

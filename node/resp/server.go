@@ -14,6 +14,7 @@ import (
 
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/node/internal/authtoken"
 	"github.com/stratacache/stratacache/node/internal/connserver"
 	"github.com/stratacache/stratacache/node/internal/inflight"
 )
@@ -29,8 +30,11 @@ type Config struct {
 	// Engine stores the values; the server does not close it.
 	Engine *actors.Engine
 	// AuthToken, when set, must be presented with AUTH before any other
-	// command (Redis's requirepass).
+	// command (Redis's requirepass). Token, when set, is used instead: a
+	// holder shared with the node's other ports that CONFIG SET
+	// requirepass changes live.
 	AuthToken string
+	Token     *authtoken.Token
 	// TLS, when set, wraps every accepted connection.
 	TLS *tls.Config
 	// Limits bound one command; DefaultLimits when zero.
@@ -76,9 +80,10 @@ type Stats struct {
 
 // Server serves RESP2 on any number of listeners.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	keys keyspace
+	cfg   Config
+	log   *slog.Logger
+	token *authtoken.Token
+	keys  keyspace
 	// stripes serialise the read-modify-write commands (SET NX/XX/GET,
 	// EXPIRE) per key hash; plain SET and GET never take them.
 	stripes [256]sync.Mutex
@@ -118,7 +123,10 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, started: time.Now()}
+	if cfg.Token == nil {
+		cfg.Token = authtoken.New(cfg.AuthToken)
+	}
+	s := &Server{cfg: cfg, log: log, started: time.Now(), token: cfg.Token}
 	s.cs = connserver.New(connserver.Config{
 		MaxConns:     cfg.MaxConns,
 		IdleTimeout:  cfg.IdleTimeout,
@@ -130,7 +138,7 @@ func New(cfg Config) (*Server, error) {
 		OnClose:      func() { s.cancel() },
 		Logger:       log,
 		Handle: func(nc *connserver.Conn) {
-			(&conn{s: s, nc: nc, cid: s.nextID.Add(1), authed: cfg.AuthToken == ""}).serve()
+			(&conn{s: s, nc: nc, cid: s.nextID.Add(1), authed: !s.token.Required()}).serve()
 		},
 	})
 	s.keys.init(func(key []byte) bool {
