@@ -221,6 +221,16 @@ func TestUnreachableClassifiesJoinErrors(t *testing.T) {
 	if !unreachable(refused) {
 		t.Errorf("refused dial not retryable: %v", refused)
 	}
+	// Go's resolver errors as memberlist formats them: a name with no
+	// records yet, and a DNS server that cannot answer.
+	for _, e := range []error{
+		errors.New("1 error occurred:\n\t* Failed to resolve stratacache-gossip:7946: lookup stratacache-gossip on 10.96.0.10:53: no such host"),
+		errors.New("1 error occurred:\n\t* Failed to resolve stratacache-gossip:7946: lookup stratacache-gossip on 10.96.0.10:53: server misbehaving"),
+	} {
+		if !unreachable(e) {
+			t.Errorf("a seed name that does not resolve (yet) must be retried: %v", e)
+		}
+	}
 	wrongKey := errors.New("1 error occurred:\n\t* Failed to join 127.0.0.1:7946: No installed keys could decrypt the message")
 	if unreachable(wrongKey) {
 		t.Errorf("a wrong key must fail the start: %v", wrongKey)

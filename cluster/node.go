@@ -255,8 +255,12 @@ func unreachable(err error) bool {
 		return true
 	}
 	msg := strings.ToLower(err.Error())
+	// A seed name that does not resolve yet is not up yet either: the DNS
+	// records of a Kubernetes StatefulSet's pods (headless Service) appear
+	// only once the pods exist, and they all start together.
 	for _, s := range []string{"dial ", "connection refused", "i/o timeout", "no route to host",
-		"network is unreachable", "connection reset", "unreachable"} {
+		"network is unreachable", "connection reset", "unreachable",
+		"no such host", "server misbehaving", "temporary failure in name resolution"} {
 		if strings.Contains(msg, s) {
 			return true
 		}
