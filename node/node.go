@@ -140,7 +140,7 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 	if cfg.Listen.Admin != "" {
 		n.admin, err = admin.New(admin.Config{Engine: eng, Ready: n.ready.Load, Page: n.page, Logger: log,
 			NoMetrics: !cfg.Telemetry.Export, Status: n.adminStatus, Errors: errs,
-			Token: n.token, Pprof: cfg.Telemetry.Pprof})
+			Token: n.token, Pprof: cfg.Telemetry.Pprof, Drain: n.Drain})
 		if err != nil {
 			return fail(err)
 		}

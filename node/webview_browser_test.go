@@ -20,7 +20,7 @@ import (
 
 // BrowserEnv names a Chrome or Chromium binary for the browser test; by
 // default it looks for Debian's chromium (.ci/run installs it).
-const BrowserEnv = "STRATACACHE_CHROME"
+const BrowserEnv = "STRATACACHE_TEST_CHROME"
 
 func findBrowser() string {
 	if p := os.Getenv(BrowserEnv); p != "" {

@@ -4,6 +4,7 @@
 //	stratacache sim [flags]            replay traces through eviction policies
 //	stratacache bench engine|tiers|net measure the engine, tiers, network
 //	stratacache local-cluster [flags]  N nodes in one process
+//	stratacache drain [flags]          preStop: not ready, flush write-back
 //	stratacache version
 //
 // Each subcommand lives in its own file as run<Name>(args, stdout, stderr).
@@ -33,6 +34,7 @@ func commands() map[string]command {
 		"sim":           {runSim, "replay traces or generated workloads through the eviction policies"},
 		"bench":         {runBench, "measure: bench engine | tiers | net | cluster"},
 		"local-cluster": {runLocalCluster, "N clustered nodes in this process on loopback, with a live table"},
+		"drain":         {runDrain, "ask a running node to stop reporting ready and flush write-back (a preStop hook)"},
 		"version":       {runVersion, "print the version"},
 	}
 }

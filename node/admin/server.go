@@ -60,6 +60,11 @@ type Config struct {
 	// default: profiles and the command line are not for anyone who can
 	// reach the port.
 	Pprof bool
+	// Drain, when set, serves POST /v1/drain (Kubernetes' preStop hook
+	// calls it through `stratacache drain`, behind Token like the rest):
+	// the node stops reporting ready and flushes its write-back links,
+	// within ctx.
+	Drain func(ctx context.Context) error
 }
 
 // Server is the admin HTTP server.
@@ -126,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.web = web
 	web.register(s.mux, protect)
+	if cfg.Drain != nil {
+		s.mux.Handle("POST "+DrainPath, protect(http.HandlerFunc(s.serveDrain)))
+	}
 	s.http = &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/node/internal/authtoken"
 )
 
 func getStats(t *testing.T, s *Server, path string) *Stats {
@@ -290,5 +291,55 @@ func TestErrorLog(t *testing.T) {
 	recs = el.Records(nil)
 	if len(recs) != 3 || recs[0].Message != "e2" || recs[2].Message != "e4" {
 		t.Errorf("ring %+v", recs)
+	}
+}
+
+func TestDrainEndpoint(t *testing.T) {
+	eng := newEngine(t)
+	var drained int
+	s, err := New(Config{Engine: eng, Token: authtoken.New("tok"), Drain: func(ctx context.Context) error {
+		if _, ok := ctx.Deadline(); !ok {
+			t.Error("drain without a deadline")
+		}
+		drained++
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path, auth string) int {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(method, path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		s.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for _, c := range []struct {
+		method, path, auth string
+		want               int
+	}{
+		{"POST", "/v1/drain", "", 401},
+		{"POST", "/v1/drain", "Bearer nope", 401},
+		{"POST", "/v1/drain", "tok", 401},
+		{"GET", "/v1/drain", "Bearer tok", 405},
+		{"POST", "/v1/drain?timeout=forever", "Bearer tok", 400},
+		{"POST", "/v1/drain?timeout=11m", "Bearer tok", 400},
+		{"POST", "/v1/drain?timeout=5s", "Bearer tok", 200},
+	} {
+		if got := do(c.method, c.path, c.auth); got != c.want {
+			t.Errorf("%s %s (%q): %d, want %d", c.method, c.path, c.auth, got, c.want)
+		}
+	}
+	if drained != 1 {
+		t.Errorf("drained %d times", drained)
+	}
+	none, err := New(Config{Engine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, none, "/v1/drain"); code != 404 {
+		t.Errorf("drain without Config.Drain: %d", code)
 	}
 }
