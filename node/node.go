@@ -82,6 +82,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.cluster = cn
+	if n.admin != nil {
+		n.admin.Registry().MustRegister(newClusterCollector(cn))
+	}
 	// The listeners are bound now (port 0 resolved): tell the cluster, so
 	// that clients following it can route to this node's client ports.
 	a := n.Addrs()

@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"runtime"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratacache/stratacache/actors"
@@ -118,5 +120,27 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.linkFlushFailures, float64(k.FlushFailures), l...)
 		counter(c.linkBackpressure, float64(k.BackpressureWaits), l...)
 		counter(c.linkDemotions, float64(k.Demotions), l...)
+	}
+}
+
+// readyAndBuild are two small gauges dashboards and alerts key on:
+// stratacache_ready (1 while /readyz answers 200) and stratacache_build_info
+// (always 1; the version in its labels).
+func readyAndBuild(ready func() bool, version string) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "stratacache_ready",
+			Help: "1 while the node reports ready (/readyz), 0 while it starts, drains or stops.",
+		}, func() float64 {
+			if ready == nil || ready() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "stratacache_build_info",
+			Help:        "Always 1; the labels say which build runs.",
+			ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+		}, func() float64 { return 1 }),
 	}
 }

@@ -110,6 +110,7 @@ func New(cfg Config) (*Server, error) {
 	}, []string{"protocol", "op"})
 	s.reg.MustRegister(newEngineCollector(cfg.Engine), s.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reg.MustRegister(readyAndBuild(cfg.Ready, buildVersion())...)
 	protect := s.protect
 	if !cfg.NoMetrics {
 		s.mux.Handle("/metrics", protect(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)})))
