@@ -493,6 +493,33 @@ func (e *Engine) Delete(ctx context.Context, id artifact.ID) (bool, error) {
 	return found, nil
 }
 
+// SetTTL makes id expire remaining from now (0: never) in every tier that
+// holds it, in place (tiers.TTLSetter): the payload is not stored again, so
+// a concurrent Delete cannot be undone by it. It reports whether any tier
+// held id. Tiers that cannot change metadata in place (a remote tier)
+// keep their copy's expiry.
+func (e *Engine) SetTTL(ctx context.Context, id artifact.ID, remaining time.Duration) (bool, error) {
+	if err := e.check(id); err != nil {
+		return false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	found := false
+	for _, st := range e.tiers {
+		ts, ok := st.tier.(tiers.TTLSetter)
+		if !ok {
+			continue
+		}
+		held, err := ts.SetTTL(id, remaining)
+		if err != nil {
+			return found, fmt.Errorf("set ttl in tier %q: %w", st.tier.Name(), err)
+		}
+		found = found || held
+	}
+	return found, nil
+}
+
 // Flush writes every dirty artifact down through every write-back link, top
 // link first so that flushed data continues down the chain. It returns an
 // error naming the links that still hold dirty artifacts (the tier below

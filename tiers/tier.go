@@ -2,6 +2,7 @@ package tiers
 
 import (
 	"errors"
+	"time"
 
 	"github.com/stratacache/stratacache/artifact"
 )
@@ -152,4 +153,13 @@ type FillPutter interface {
 	// (ErrTooLarge, a collision) are checked before fill is called; fill
 	// is not called when PutFill fails early. fill must not keep dst.
 	PutFill(id artifact.ID, n int64, opts PutOptions, fill func(dst []byte) error) error
+}
+
+// TTLSetter is an optional interface of tiers that can change an
+// artifact's expiry in place, without storing its payload again (Redis's
+// EXPIRE and PERSIST). Test for it with a type assertion.
+type TTLSetter interface {
+	// SetTTL makes id expire remaining from now (0: never). It reports
+	// whether the tier held id.
+	SetTTL(id artifact.ID, remaining time.Duration) (bool, error)
 }

@@ -3,6 +3,7 @@ package memory
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/stratacache/stratacache/artifact"
 )
@@ -28,6 +29,8 @@ type entry struct {
 	meta artifact.Meta
 
 	accessed atomic.Int64
+	// ttl is meta.TTL, changeable in place (SetTTL) while views read it.
+	ttl      atomic.Int64
 	pins     atomic.Int32 // changed under Tier.policyMu
 	refs     atomic.Int32
 	// sum caches the payload checksum when it is computed after Put
@@ -44,7 +47,8 @@ func (e *entry) sameKey(id artifact.ID) bool {
 
 // expired reports whether the entry's TTL has passed at now (unix ns).
 func (e *entry) expired(now int64) bool {
-	return e.meta.TTL > 0 && now-e.meta.Created >= int64(e.meta.TTL)
+	ttl := e.ttl.Load()
+	return ttl > 0 && now-e.meta.Created >= ttl
 }
 
 // Bytes returns the payload; valid until Release.
@@ -57,6 +61,7 @@ func (e *entry) Bytes() []byte { return e.data }
 // 0.3 ms per 4 MiB) and later calls reuse the result.
 func (e *entry) Meta() artifact.Meta {
 	m := e.meta
+	m.TTL = time.Duration(e.ttl.Load())
 	m.Accessed = e.accessed.Load()
 	m.Pins = e.pins.Load()
 	m.Checksum = e.checksum()

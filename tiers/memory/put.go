@@ -73,6 +73,7 @@ func (t *Tier) prepare(id artifact.ID, n int64, opts tiers.PutOptions) (*shard, 
 	e.meta.Accessed = now
 	e.meta.Pins = 0
 	e.accessed.Store(now)
+	e.ttl.Store(int64(opts.Meta.TTL))
 	e.refs.Store(1)
 	return sh, e, nil
 }

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"errors"
 	"time"
 
 	"github.com/stratacache/stratacache/artifact"
@@ -99,7 +100,7 @@ func (t *Tier) lookup(id artifact.ID) (*entry, error) {
 		sh.collisions.Add(1)
 		return nil, tiers.ErrCollision
 	}
-	if e.meta.TTL > 0 && e.expired(time.Now().UnixNano()) {
+	if e.expired(time.Now().UnixNano()) {
 		t.expire(e)
 		return nil, tiers.ErrNotFound
 	}
@@ -204,4 +205,22 @@ func (t *Tier) adjustPin(id artifact.ID, pin bool) error {
 		t.policy.Unpin(id.Hash)
 	}
 	return nil
+}
+
+// SetTTL makes id expire remaining from now (0: never), in place; see
+// tiers.TTLSetter.
+func (t *Tier) SetTTL(id artifact.ID, remaining time.Duration) (bool, error) {
+	e, err := t.lookup(id)
+	if err != nil {
+		if errors.Is(err, tiers.ErrNotFound) || errors.Is(err, tiers.ErrCollision) {
+			return false, nil
+		}
+		return false, err
+	}
+	var ttl int64
+	if remaining > 0 {
+		ttl = time.Now().UnixNano() - e.meta.Created + int64(remaining)
+	}
+	e.ttl.Store(ttl)
+	return true, nil
 }

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/tiers"
@@ -170,4 +172,44 @@ func (e *Engine) Unpin(id artifact.ID) error {
 		e.o.Policy.Unpin(en.hash)
 	}
 	return nil
+}
+
+// SetTTL makes id expire remaining from now (0: never), in place: the
+// extent header is rewritten with the new TTL (one small write, synced when
+// every put is). A crash that tears the write loses the artifact (its
+// header checksum fails when it is next read), never serves it with a
+// mixed header. See tiers.TTLSetter.
+func (e *Engine) SetTTL(id artifact.ID, remaining time.Duration) (bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en, err := e.lookupLocked(id)
+	if err != nil {
+		if errors.Is(err, tiers.ErrNotFound) {
+			return false, nil
+		}
+		return false, err
+	}
+	var ttl time.Duration
+	if remaining > 0 {
+		ttl = time.Duration(e.now()-en.meta.Created) + remaining
+	}
+	h := extent.Header{
+		Generation: en.gen, KeyHash: en.hash, Length: en.length, Checksum: en.checksum,
+		Created: en.meta.Created, TTL: ttl, Epoch: en.meta.Epoch,
+		Namespace: en.id.Namespace, DType: en.meta.DType, Shape: en.meta.Shape, Key: en.id.Key,
+	}
+	buf := make([]byte, en.hdrLen)
+	if _, err := h.Encode(buf); err != nil {
+		return false, fmt.Errorf("%s: set ttl %s: %w", e.o.Name, id, err)
+	}
+	if err := e.m.WriteAt(buf, int64(en.off)); err != nil {
+		return false, fmt.Errorf("%s: set ttl %s: %w", e.o.Name, id, err)
+	}
+	if e.o.SyncEachPut {
+		if err := e.m.Sync(); err != nil {
+			return false, fmt.Errorf("%s: set ttl %s: sync: %w", e.o.Name, id, err)
+		}
+	}
+	en.meta.TTL = ttl
+	return true, nil
 }
