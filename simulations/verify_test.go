@@ -1,0 +1,166 @@
+package simulations
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stratacache/stratacache/simulations/trace"
+	"github.com/stratacache/stratacache/simulations/workload"
+)
+
+// verified lists the policies with a brute-force reference
+// (reference_test.go).
+var verified = []string{"lru", "fifo", "lfu", "s3fifo", "sieve", "arc", "prefix", PolicyMIN}
+
+// mismatch is the first difference between a production cache and its
+// reference.
+type mismatch struct {
+	request int
+	what    string
+}
+
+func (m *mismatch) Error() string { return fmt.Sprintf("request %d: %s", m.request, m.what) }
+
+// compareWithReference replays tr through the production cache of policy
+// and through its reference, request by request, and reports the first
+// request whose hits or victims differ (nil: none), plus both hit totals.
+// For MIN the victims are compared by their (next use, depth): which of two
+// blocks that are never used again and equally deep goes first is free.
+func compareWithReference(tr *trace.Trace, policy string, capacity int) (err *mismatch, hits, refHits int) {
+	c, e := NewCache(policy, capacity, tr)
+	if e != nil {
+		return &mismatch{-1, e.Error()}, 0, 0
+	}
+	var got []uint32
+	c.(Evictor).SetEvictFunc(func(b uint32) { got = append(got, b) })
+	ref := newRefCache(newRefPolicy(policy, capacity, tr), capacity)
+	var mr *refMIN
+	if policy == PolicyMIN {
+		mr = ref.pol.(*refMIN)
+	}
+	for r := 0; r < tr.Len(); r++ {
+		lo, hi := int(tr.Offsets[r]), int(tr.Offsets[r+1])
+		blocks := tr.Blocks[lo:hi]
+		got = got[:0]
+		h := c.Access(blocks, lo)
+		rh := ref.Access(blocks, lo)
+		hits += h
+		refHits += rh
+		if err != nil {
+			continue
+		}
+		want := ref.victims
+		same := slices.Equal(got, want)
+		if mr != nil && !same && len(got) == len(want) {
+			key := func(b uint32) [2]int { return [2]int{mr.nextUse(b), int(tr.Depth[b])} }
+			same = true
+			for i := range got {
+				if key(got[i]) != key(want[i]) {
+					same = false
+				}
+			}
+		}
+		switch {
+		case h != rh:
+			err = &mismatch{r, fmt.Sprintf("hits %d, reference %d", h, rh)}
+		case !same:
+			err = &mismatch{r, fmt.Sprintf("victims %v, reference %v (request %v)", got, want, blocks)}
+		case c.Len() != ref.Len():
+			err = &mismatch{r, fmt.Sprintf("holds %d blocks, reference %d", c.Len(), ref.Len())}
+		case c.Len() > capacity:
+			err = &mismatch{r, fmt.Sprintf("holds %d blocks, capacity %d", c.Len(), capacity)}
+		}
+	}
+	if pc, ok := c.(*PolicyCache); ok && pc.Failed != ref.failed && err == nil {
+		err = &mismatch{tr.Len(), fmt.Sprintf("%d failed inserts, reference %d", pc.Failed, ref.failed)}
+	}
+	return err, hits, refHits
+}
+
+// randomTree builds a trace that is a prefix tree: each request follows an
+// earlier request's path for a random length, then adds fresh blocks.
+func randomTree(seed uint64, requests, roots, maxLen int) *trace.Trace {
+	r := rand.New(rand.NewPCG(seed, 0x7EE))
+	b := trace.NewBuilder(fmt.Sprintf("tree-%d", seed), trace.FormatGenerated, 16, false)
+	var paths [][]uint64
+	next := uint64(roots + 1)
+	for i := 0; i < requests; i++ {
+		var p []uint64
+		if len(paths) > 0 && r.IntN(4) > 0 {
+			old := paths[r.IntN(len(paths))]
+			p = append(p, old[:1+r.IntN(len(old))]...)
+		} else {
+			p = append(p, uint64(1+r.IntN(roots)))
+		}
+		for n := r.IntN(maxLen); n > 0 && len(p) < maxLen; n-- {
+			p = append(p, next)
+			next++
+		}
+		paths = append(paths, p)
+		if err := b.Add(int64(i), uint32(16*len(p)), 1, p); err != nil {
+			panic(err)
+		}
+	}
+	return b.Trace()
+}
+
+// randomNonTree builds a trace whose block ids ignore the prefix rule: a
+// block appears under different parents and may repeat inside a request.
+func randomNonTree(seed uint64, requests, ids, maxLen int) *trace.Trace {
+	r := rand.New(rand.NewPCG(seed, 0xBAD7EE))
+	b := trace.NewBuilder(fmt.Sprintf("nontree-%d", seed), trace.FormatGenerated, 16, false)
+	for i := 0; i < requests; i++ {
+		p := make([]uint64, 1+r.IntN(maxLen))
+		for j := range p {
+			p[j] = uint64(1 + r.IntN(ids))
+		}
+		if err := b.Add(int64(i), uint32(16*len(p)), 1, p); err != nil {
+			panic(err)
+		}
+	}
+	return b.Trace()
+}
+
+func generated(tb testing.TB, kind string, seed uint64, requests int) *trace.Trace {
+	tb.Helper()
+	cfg := workload.DefaultConfig()
+	cfg.Seed = seed
+	cfg.Requests = requests
+	tr, err := workload.Generate(kind, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tr
+}
+
+// TestPoliciesMatchReferences compares every policy with its brute-force
+// reference, eviction by eviction, on seeded random prefix trees, generated
+// workloads and random traces that are not trees, at capacities from one
+// block up.
+func TestPoliciesMatchReferences(t *testing.T) {
+	type tc struct {
+		tr   *trace.Trace
+		caps []int
+	}
+	var cases []tc
+	for seed := uint64(1); seed <= 4; seed++ {
+		cases = append(cases,
+			tc{randomTree(seed, 600, 3, 12), []int{1, 2, 3, 7, 20, 60}},
+			tc{randomNonTree(seed, 400, 40, 6), []int{1, 2, 5, 15}},
+		)
+	}
+	for _, kind := range []string{workload.KindChat, workload.KindAgent, workload.KindMix} {
+		cases = append(cases, tc{generated(t, kind, 101, 600), []int{50, 200, 800}})
+	}
+	for _, c := range cases {
+		for _, policy := range verified {
+			for _, capacity := range c.caps {
+				if err, _, _ := compareWithReference(c.tr, policy, capacity); err != nil {
+					t.Errorf("%s on %s at %d blocks: %v", policy, c.tr.Name, capacity, err)
+				}
+			}
+		}
+	}
+}
