@@ -50,7 +50,16 @@ type fields struct {
 	in, out uint32
 	keys    []uint64
 	hasKeys bool
+	seen    uint8 // the known keys read so far (seenXxx bits)
 }
+
+// Bits of fields.seen: a known key given twice makes the line ambiguous.
+const (
+	seenHashIDs uint8 = 1 << iota
+	seenTimestamp
+	seenInput
+	seenOutput
+)
 
 func read(r io.Reader, opts Options, sizeHint int) (*Trace, error) {
 	sc := bufio.NewScanner(r)
@@ -134,6 +143,21 @@ func parseLine(s *scanner, f *fields, format Format) error {
 		if done {
 			break
 		}
+		var bit uint8
+		switch string(k) {
+		case "hash_ids":
+			bit = seenHashIDs
+		case "timestamp":
+			bit = seenTimestamp
+		case "input_length":
+			bit = seenInput
+		case "output_length":
+			bit = seenOutput
+		}
+		if f.seen&bit != 0 {
+			return s.errorf("repeated key %q", k)
+		}
+		f.seen |= bit
 		switch string(k) {
 		case "hash_ids":
 			f.keys, err = s.uintArray(f.keys)

@@ -147,3 +147,43 @@ func BenchmarkReadConversation(b *testing.B) {
 		}
 	}
 }
+
+// A key given twice in one line is ambiguous (which hash_ids is the
+// prompt?): the line is refused, as any other malformed line.
+func TestRepeatedKeyRefused(t *testing.T) {
+	for _, line := range []string{
+		`{"hash_ids": [1, 2], "hash_ids": [3]}`,
+		`{"timestamp": 1, "hash_ids": [1], "timestamp": 2}`,
+		`{"input_length": 1, "hash_ids": [1], "input_length": 2}`,
+		`{"output_length": 1, "output_length": 2, "hash_ids": [1]}`,
+	} {
+		_, err := Read(strings.NewReader(line+"\n"), Options{})
+		if !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), "repeated") {
+			t.Errorf("%s: err %v, want a syntax error naming the repeated key", line, err)
+		}
+	}
+	// Unknown keys may repeat: they are skipped.
+	if _, err := Read(strings.NewReader(`{"x": 1, "x": 2, "hash_ids": [1]}`+"\n"), Options{}); err != nil {
+		t.Errorf("repeated unknown key: %v", err)
+	}
+}
+
+func TestIsTree(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		tree bool
+	}{
+		{`{"hash_ids": [1, 2, 3]}` + "\n" + `{"hash_ids": [1, 2, 4]}`, true},
+		{`{"hash_ids": [1, 2]}` + "\n" + `{"hash_ids": [3, 2]}`, false}, // 2 under two parents
+		{`{"hash_ids": [1, 1]}`, false},                                 // a block twice
+		{`{"hash_ids": [5, 6, 5]}`, false},
+	} {
+		tr, err := Read(strings.NewReader(c.in+"\n"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.IsTree() != c.tree {
+			t.Errorf("%q: IsTree %v, want %v", c.in, tr.IsTree(), c.tree)
+		}
+	}
+}

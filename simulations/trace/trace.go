@@ -104,6 +104,25 @@ func (t *Trace) NumBlocks() int {
 	return len(t.Parent) - 1
 }
 
+// IsTree reports whether every block has the same parent wherever it
+// occurs (the previous block of its request, 0 for a request's first
+// block), i.e. the trace is a prefix tree, as real prefix-hash traces are.
+// A request of a tree never holds a block twice. Traces built from keys
+// that ignore the prefix rule (hand-written ids, a broken exporter) are
+// not trees; the simulator's caches handle both, trees on a faster path.
+func (t *Trace) IsTree() bool {
+	for r := 0; r < t.Len(); r++ {
+		var prev uint32
+		for _, b := range t.Blocks[t.Offsets[r]:t.Offsets[r+1]] {
+			if t.Parent[b] != prev {
+				return false
+			}
+			prev = b
+		}
+	}
+	return true
+}
+
 // Accesses is the total number of block accesses (sum of request lengths).
 func (t *Trace) Accesses() int { return len(t.Blocks) }
 
