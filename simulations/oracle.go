@@ -20,6 +20,7 @@ type Oracle struct {
 	tr *trace.Trace
 	// next[pos] for the access at Blocks[pos].
 	next []uint32
+	tree bool
 }
 
 // NewOracle computes the next-use array of tr in one backward pass.
@@ -34,7 +35,7 @@ func NewOracle(tr *trace.Trace) *Oracle {
 		next[pos] = last[b]
 		last[b] = uint32(pos)
 	}
-	return &Oracle{tr: tr, next: next}
+	return &Oracle{tr: tr, next: next, tree: tr.IsTree()}
 }
 
 // MIN is Belady's optimal replacement for the reference semantics: the
@@ -47,6 +48,14 @@ func NewOracle(tr *trace.Trace) *Oracle {
 // past, so it sinks below every live entry and is dropped when the heap is
 // compacted (once it holds twice the cached blocks). No per-block index is
 // kept: memory follows the cached blocks, not the trace's distinct blocks.
+//
+// On a trace that is not a prefix tree (Trace.IsTree is false: a block
+// under different parents, or twice in one request) the argument that lets
+// victims be taken up front from the top of the heap does not hold, so
+// requests take a general path: each distinct block of the request's first
+// capacity blocks is pinned, a cached block seen only past the capacity is
+// an ordinary candidate keyed by its next use after the request, and every
+// block keeps exactly one live heap entry.
 type MIN struct {
 	o        *Oracle
 	depth    []uint32
@@ -55,6 +64,8 @@ type MIN struct {
 	n        int
 	heap     []entry
 	onEvict  func(uint32)
+	tree     bool
+	mark     bitset // general path: the request's pinned blocks
 }
 
 // entry is a block and its key: next use << depthBits | depth.
@@ -67,13 +78,18 @@ const depthBits = 24
 
 // NewMIN builds an empty MIN cache of capacity blocks over o's trace.
 func NewMIN(capacity int, o *Oracle) *MIN {
-	return &MIN{
+	m := &MIN{
 		o:        o,
 		depth:    o.tr.Depth,
 		capacity: capacity,
 		in:       newBitset(o.tr.NumBlocks() + 1),
 		heap:     make([]entry, 0, 2*min(capacity, o.tr.NumBlocks())+64),
+		tree:     o.tree,
 	}
+	if !m.tree {
+		m.mark = newBitset(o.tr.NumBlocks() + 1)
+	}
+	return m
 }
 
 // Name is "min".
@@ -101,6 +117,10 @@ func (m *MIN) Access(blocks []uint32, pos int) int {
 	if len(req) > m.capacity {
 		req = req[:m.capacity]
 	}
+	if !m.tree {
+		m.accessGeneral(blocks, req, pos)
+		return hit
+	}
 	missing := 0
 	for _, b := range req[hit:] {
 		if !in.has(b) {
@@ -119,15 +139,10 @@ func (m *MIN) Access(blocks []uint32, pos int) int {
 			break
 		}
 	}
-	// Blocks past the capacity are not cached by this request; in a tree
-	// they cannot be cached at all (their depth exceeds the capacity), but
-	// a trace whose ids change parents can hold one: it gets a new entry
-	// like any accessed block.
-	for i := len(blocks) - 1; i >= 0; i-- {
-		b := blocks[i]
-		if i >= len(req) && !in.has(b) {
-			continue
-		}
+	// Blocks past the capacity are not cached by this request, and in a
+	// tree they cannot be cached at all (their depth exceeds the capacity).
+	for i := len(req) - 1; i >= 0; i-- {
+		b := req[i]
 		m.push(entry{key: m.key(b, pos+i), id: b})
 		if !in.has(b) {
 			in.set(b)
@@ -138,6 +153,91 @@ func (m *MIN) Access(blocks []uint32, pos int) int {
 		m.compact(end)
 	}
 	return hit
+}
+
+// accessGeneral applies a request of a trace that is not a tree. A block's
+// live entry is keyed by its first access at or after the end of the
+// request that last applied it; an entry keyed inside the current request
+// belongs to a block the request accesses, so it is replaced here: blocks
+// of req get fresh entries after the evictions (they are pinned), cached
+// blocks seen only past the capacity get theirs before (they are
+// candidates).
+func (m *MIN) accessGeneral(blocks, req []uint32, pos int) {
+	in, mark := m.in, m.mark
+	end := uint64(pos + len(blocks))
+	missing := 0
+	for _, b := range req {
+		if !mark.has(b) {
+			mark.set(b)
+			if !in.has(b) {
+				missing++
+			}
+		}
+	}
+	// next is the first access of the block at blocks[i] at or after end.
+	next := func(i int) uint64 {
+		nu := uint64(pos + i)
+		for nu != never && nu < end {
+			nu = uint64(m.o.next[nu])
+		}
+		return nu
+	}
+	key := func(b uint32, nu uint64) uint64 {
+		return nu<<depthBits | uint64(m.depth[b]&(1<<depthBits-1))
+	}
+	// Re-key cached blocks seen only past the capacity, once each (their
+	// last occurrence in the request; mark keeps the once).
+	for i := len(blocks) - 1; i >= len(req); i-- {
+		if b := blocks[i]; in.has(b) && !mark.has(b) {
+			mark.set(b)
+			m.push(entry{key: key(b, next(i)), id: b})
+		}
+	}
+	for e := m.n + missing - m.capacity; e > 0; e-- {
+		if !m.evictGeneral(end) {
+			break
+		}
+	}
+	for i := len(req) - 1; i >= 0; i-- {
+		b := req[i]
+		if !mark.has(b) {
+			continue // applied at a deeper occurrence
+		}
+		mark.clear(b)
+		m.push(entry{key: key(b, next(i)), id: b})
+		if !in.has(b) {
+			in.set(b)
+			m.n++
+		}
+	}
+	for _, b := range blocks[len(req):] {
+		mark.clear(b)
+	}
+	if len(m.heap) >= 2*max(m.n, 512) {
+		m.compact(end)
+	}
+}
+
+// evictGeneral removes the cached block with the farthest next use; every
+// entry keyed before end is stale or belongs to a block of the request.
+func (m *MIN) evictGeneral(end uint64) bool {
+	for len(m.heap) > 0 {
+		top := m.heap[0]
+		m.pop()
+		if nu := top.key >> depthBits; nu != never && nu < end {
+			continue
+		}
+		if !m.in.has(top.id) {
+			continue // cannot happen: one live entry per cached block
+		}
+		m.in.clear(top.id)
+		m.n--
+		if m.onEvict != nil {
+			m.onEvict(top.id)
+		}
+		return true
+	}
+	return false
 }
 
 // evictTop removes the cached block with the farthest next use. Entries

@@ -12,10 +12,17 @@ import (
 // A request longer than the capacity caches only its first capacity blocks
 // (the prefix is what later requests can hit); its deeper blocks count as
 // misses and are not inserted.
+//
+// Order of calls on a miss: room is made first (Evict until the cache has
+// a free slot), then the block is inserted, as a tier with a byte budget
+// does and as the papers of SIEVE, S3-FIFO and the LRU family state it.
+// ARC is the exception: its REPLACE depends on the missed key (a ghost hit
+// adapts the target p before the victim is chosen), so it is driven
+// insert-first (Insert, Pin, then Evict while over capacity), the order in
+// which tiers/eviction.ARC follows the FAST'03 paper exactly.
 type PolicyCache struct {
 	p        eviction.Policy
 	pa       eviction.ParentAware
-	parent   []uint32
 	in       bitset
 	n        int
 	capacity int
@@ -25,26 +32,44 @@ type PolicyCache struct {
 	// a request's victims can be taken before its blocks are applied,
 	// with pins on its cached blocks only. Same victims, fewer calls.
 	upfront bool
+	// insertFirst: the policy chooses its victim knowing the missed key
+	// (ARC).
+	insertFirst bool
+	// tree: the trace is a prefix tree (no block twice in a request, one
+	// parent per block). Otherwise requests take the general path.
+	tree bool
+	// general path scratch: blocks of the request already applied, and
+	// the distinct blocks in application order with their parents.
+	mark  bitset
+	apply []applied
 
 	// Failed counts blocks not inserted because the policy found no
 	// victim although an unpinned key existed (a policy bug).
 	Failed int
 }
 
+// applied is one distinct block of a request and the block before it.
+type applied struct{ b, parent uint32 }
+
 // NewPolicyCache wraps p (empty, built for capacity) for trace tr's id
-// space. A ParentAware policy is told each block's parent before the
-// block is inserted.
+// space. A ParentAware policy is told each block's parent (the block
+// before it in the request) before the block is inserted.
 func NewPolicyCache(p eviction.Policy, capacity int, tr *trace.Trace) *PolicyCache {
 	c := &PolicyCache{
 		p:        p,
-		parent:   tr.Parent,
 		in:       newBitset(tr.NumBlocks() + 1),
 		capacity: capacity,
+		tree:     tr.IsTree(),
 	}
 	c.pa, _ = p.(eviction.ParentAware)
 	switch p.Name() {
 	case "lru", "fifo":
 		c.upfront = true
+	case "arc":
+		c.insertFirst = true
+	}
+	if !c.tree {
+		c.mark = newBitset(tr.NumBlocks() + 1)
 	}
 	return c
 }
@@ -75,6 +100,11 @@ func (c *PolicyCache) Access(blocks []uint32, _ int) int {
 	if len(req) > c.capacity {
 		req = req[:c.capacity]
 	}
+	if !c.tree {
+		c.accessGeneral(req)
+		return hit
+	}
+	// In a tree the hit blocks are distinct and cached: hit <= capacity.
 	missing := 0
 	for _, b := range req[hit:] {
 		if !in.has(b) {
@@ -106,19 +136,11 @@ func (c *PolicyCache) Access(blocks []uint32, _ int) int {
 			c.p.Touch(uint64(b))
 			continue
 		}
-		if !c.makeRoom() {
-			c.Failed++
-			continue
+		var parent uint32
+		if i > 0 {
+			parent = req[i-1]
 		}
-		if c.pa != nil {
-			c.pa.SetParent(uint64(b), uint64(c.parent[b]))
-		}
-		c.p.Insert(uint64(b))
-		in.set(b)
-		c.n++
-		if pin {
-			c.p.Pin(uint64(b))
-		}
+		c.insert(b, parent, pin)
 	}
 	if pin {
 		for _, b := range req {
@@ -128,6 +150,100 @@ func (c *PolicyCache) Access(blocks []uint32, _ int) int {
 		}
 	}
 	return hit
+}
+
+// insert adds the missing block b, making room per the policy's order;
+// pin pins it until the request's end.
+func (c *PolicyCache) insert(b, parent uint32, pin bool) bool {
+	if c.insertFirst {
+		c.add(b, parent)
+		// Never its own victim: the paper's x enters after REPLACE.
+		pinned := pin || c.n > c.capacity
+		if pinned {
+			c.p.Pin(uint64(b))
+		}
+		for c.n > c.capacity {
+			if !c.evictOne() {
+				c.p.Remove(uint64(b))
+				c.in.clear(b)
+				c.n--
+				c.Failed++
+				return false
+			}
+		}
+		if pinned && !pin {
+			c.p.Unpin(uint64(b))
+		}
+		return true
+	}
+	if !c.makeRoom() {
+		c.Failed++
+		return false
+	}
+	c.add(b, parent)
+	if pin {
+		c.p.Pin(uint64(b))
+	}
+	return true
+}
+
+func (c *PolicyCache) add(b, parent uint32) {
+	if c.pa != nil {
+		c.pa.SetParent(uint64(b), uint64(parent))
+	}
+	c.p.Insert(uint64(b))
+	c.in.set(b)
+	c.n++
+}
+
+// accessGeneral applies a request of a trace that is not a tree: each
+// distinct block once, at its deepest occurrence, with the block before
+// that occurrence as its parent; every distinct cached block pinned while
+// the request evicts.
+func (c *PolicyCache) accessGeneral(req []uint32) {
+	in, mark := c.in, c.mark
+	c.apply = c.apply[:0]
+	missing := 0
+	for i := len(req) - 1; i >= 0; i-- {
+		b := req[i]
+		if mark.has(b) {
+			continue
+		}
+		mark.set(b)
+		var parent uint32
+		if i > 0 {
+			parent = req[i-1]
+		}
+		c.apply = append(c.apply, applied{b, parent})
+		if !in.has(b) {
+			missing++
+		}
+	}
+	for _, a := range c.apply {
+		mark.clear(a.b)
+	}
+	pin := c.n+missing > c.capacity
+	if pin {
+		for _, a := range c.apply {
+			if in.has(a.b) {
+				c.p.Pin(uint64(a.b))
+			}
+		}
+	}
+	for _, a := range c.apply {
+		if in.has(a.b) {
+			c.p.Touch(uint64(a.b))
+			continue
+		}
+		c.insert(a.b, a.parent, pin)
+	}
+	if pin {
+		for _, a := range c.apply {
+			if in.has(a.b) {
+				c.p.Unpin(uint64(a.b))
+			}
+		}
+	}
 }
 
 func (c *PolicyCache) accessUpfront(req []uint32, hit, missing int) int {
@@ -168,23 +284,13 @@ func (c *PolicyCache) accessUpfront(req []uint32, hit, missing int) int {
 
 // Insert adds block b (touching it when present), evicting as needed; it
 // reports whether b is cached afterwards. Multi-tier mode uses it for
-// demotions.
-func (c *PolicyCache) Insert(b uint32) bool {
+// demotions and write-through copies, whose parent is given.
+func (c *PolicyCache) Insert(b, parent uint32) bool {
 	if c.in.has(b) {
 		c.p.Touch(uint64(b))
 		return true
 	}
-	if !c.makeRoom() {
-		c.Failed++
-		return false
-	}
-	if c.pa != nil {
-		c.pa.SetParent(uint64(b), uint64(c.parent[b]))
-	}
-	c.p.Insert(uint64(b))
-	c.in.set(b)
-	c.n++
-	return true
+	return c.insert(b, parent, false)
 }
 
 // Remove forgets block b (a promotion out of an exclusive lower tier).

@@ -33,7 +33,7 @@ type refPolicy interface {
 	// parent (0 for a request's first block).
 	add(b, parent uint32)
 	// victim picks an unpinned cached block, forgets it and returns it.
-	victim(pinned func(uint32) bool) (uint32, bool)
+	victim(pinned []bool) (uint32, bool)
 }
 
 // missPolicy is a reference policy that handles a whole miss itself (ARC):
@@ -41,7 +41,7 @@ type refPolicy interface {
 type missPolicy interface {
 	name() string
 	touch(b uint32)
-	miss(b uint32, full bool, pinned func(uint32) bool, evict func(uint32)) bool
+	miss(b uint32, full bool, pinned []bool, evict func(uint32)) bool
 }
 
 // requestAware policies are told where each request sits in the trace.
@@ -52,8 +52,10 @@ type requestAware interface {
 // refCache drives a reference policy.
 type refCache struct {
 	capacity int
-	pol      any // refPolicy or missPolicy
-	cached   map[uint32]bool
+	pol      any    // refPolicy or missPolicy
+	cached   []bool // by block id
+	inReq    []bool // the blocks of the request being applied (pinned)
+	done     []bool // the blocks it has applied
 	n        int
 	// victims of the request being applied, in eviction order.
 	victims []uint32
@@ -61,8 +63,9 @@ type refCache struct {
 	tick    uint64
 }
 
-func newRefCache(p any, capacity int) *refCache {
-	return &refCache{capacity: capacity, pol: p, cached: map[uint32]bool{}}
+func newRefCache(p any, capacity int, tr *trace.Trace) *refCache {
+	n := tr.NumBlocks() + 1
+	return &refCache{capacity: capacity, pol: p, cached: make([]bool, n), inReq: make([]bool, n), done: make([]bool, n)}
 }
 
 func (c *refCache) Name() string { return "ref-" + c.pol.(interface{ name() string }).name() }
@@ -72,7 +75,7 @@ func (c *refCache) evicted(v uint32) {
 	if !c.cached[v] {
 		panic(fmt.Sprintf("%s evicted %d, which is not cached", c.Name(), v))
 	}
-	delete(c.cached, v)
+	c.cached[v] = false
 	c.n--
 	c.victims = append(c.victims, v)
 }
@@ -89,12 +92,16 @@ func (c *refCache) Access(blocks []uint32, pos int) int {
 		hit++
 	}
 	req := blocks[:min(len(blocks), c.capacity)]
-	inReq := map[uint32]bool{}
+	inReq, done := c.inReq, c.done
 	for _, b := range req {
 		inReq[b] = true
 	}
-	pinned := func(b uint32) bool { return inReq[b] }
-	done := map[uint32]bool{}
+	defer func() {
+		for _, b := range req {
+			inReq[b], done[b] = false, false
+		}
+	}()
+	pinned := inReq
 	for i := len(req) - 1; i >= 0; i-- {
 		b := req[i]
 		if done[b] {
@@ -181,6 +188,9 @@ type refScan struct {
 	kind string
 	es   entries
 	tick uint64
+	// prefix: parent[b] == gen marks b as having a cached child.
+	parent []uint64
+	gen    uint64
 }
 
 func (r *refScan) name() string { return r.kind }
@@ -193,20 +203,14 @@ func (r *refScan) touch(b uint32) {
 }
 
 func (r *refScan) add(b, parent uint32) {
+	if parent == b { // a block after itself (not a tree): a root, as documented
+		parent = 0
+	}
 	r.tick++
 	r.es = append(r.es, refEntry{b: b, parent: parent, freq: 1, last: r.tick, born: r.tick})
 }
 
-func (r *refScan) hasChildren(b uint32) bool {
-	for _, e := range r.es {
-		if e.parent == b {
-			return true
-		}
-	}
-	return false
-}
-
-func (r *refScan) victim(pinned func(uint32) bool) (uint32, bool) {
+func (r *refScan) victim(pinned []bool) (uint32, bool) {
 	best := -1
 	less := func(a, b refEntry) bool {
 		switch r.kind {
@@ -219,12 +223,18 @@ func (r *refScan) victim(pinned func(uint32) bool) (uint32, bool) {
 		}
 		return a.last < b.last
 	}
+	if r.kind == "prefix" { // mark the blocks with a cached child
+		r.gen++
+		for _, e := range r.es {
+			r.parent[e.parent] = r.gen
+		}
+	}
 	for _, leavesOnly := range []bool{true, false} {
 		for i, e := range r.es {
-			if pinned(e.b) {
+			if pinned[e.b] {
 				continue
 			}
-			if r.kind == "prefix" && leavesOnly && r.hasChildren(e.b) {
+			if r.kind == "prefix" && leavesOnly && r.parent[e.b] == r.gen {
 				continue
 			}
 			if best < 0 || less(e, r.es[best]) {
@@ -257,10 +267,10 @@ func (r *refSIEVE) touch(b uint32) { r.q[r.q.find(b)].visited = true }
 
 func (r *refSIEVE) add(b, _ uint32) { r.q = append(r.q, refEntry{b: b}) }
 
-func (r *refSIEVE) victim(pinned func(uint32) bool) (uint32, bool) {
+func (r *refSIEVE) victim(pinned []bool) (uint32, bool) {
 	free := 0
 	for _, e := range r.q {
-		if !pinned(e.b) {
+		if !pinned[e.b] {
 			free++
 		}
 	}
@@ -273,7 +283,7 @@ func (r *refSIEVE) victim(pinned func(uint32) bool) (uint32, bool) {
 			r.wraps++
 		}
 		e := &r.q[r.hand]
-		if !pinned(e.b) {
+		if !pinned[e.b] {
 			if !e.visited {
 				// The next block to examine is the one after the victim,
 				// which slides into its index; after the newest block the
@@ -324,17 +334,17 @@ func (r *refS3FIFO) add(b, _ uint32) {
 	r.s = append(r.s, refEntry{b: b})
 }
 
-func countUnpinned(q entries, pinned func(uint32) bool) int {
+func countUnpinned(q entries, pinned []bool) int {
 	n := 0
 	for _, e := range q {
-		if !pinned(e.b) {
+		if !pinned[e.b] {
 			n++
 		}
 	}
 	return n
 }
 
-func (r *refS3FIFO) victim(pinned func(uint32) bool) (uint32, bool) {
+func (r *refS3FIFO) victim(pinned []bool) (uint32, bool) {
 	sFree, mFree := countUnpinned(r.s, pinned), countUnpinned(r.m, pinned)
 	if sFree == 0 && mFree == 0 {
 		return 0, false
@@ -343,7 +353,7 @@ func (r *refS3FIFO) victim(pinned func(uint32) bool) (uint32, bool) {
 	if sFree > 0 && (len(r.s) >= small || mFree == 0) {
 		for i := 0; i < len(r.s); {
 			e := r.s[i]
-			if pinned(e.b) {
+			if pinned[e.b] {
 				i++
 				continue
 			}
@@ -364,7 +374,7 @@ func (r *refS3FIFO) victim(pinned func(uint32) bool) (uint32, bool) {
 			i = 0
 		}
 		e := &r.m[i]
-		if pinned(e.b) {
+		if pinned[e.b] {
 			i++
 			continue
 		}
@@ -406,9 +416,9 @@ func (r *refARC) touch(b uint32) { // case I
 	r.t2 = append(r.t2, b)
 }
 
-func oldestUnpinned(l []uint32, pinned func(uint32) bool) int {
+func oldestUnpinned(l []uint32, pinned []bool) int {
 	for i, b := range l {
-		if !pinned(b) {
+		if !pinned[b] {
 			return i
 		}
 	}
@@ -416,7 +426,7 @@ func oldestUnpinned(l []uint32, pinned func(uint32) bool) int {
 }
 
 // replace is the paper's REPLACE(x, p).
-func (r *refARC) replace(xInB2 bool, pinned func(uint32) bool, evict func(uint32)) bool {
+func (r *refARC) replace(xInB2 bool, pinned []bool, evict func(uint32)) bool {
 	fromT1 := len(r.t1) >= 1 && ((xInB2 && len(r.t1) == r.p) || len(r.t1) > r.p)
 	i1, i2 := oldestUnpinned(r.t1, pinned), oldestUnpinned(r.t2, pinned)
 	if fromT1 && i1 < 0 {
@@ -442,7 +452,7 @@ func (r *refARC) replace(xInB2 bool, pinned func(uint32) bool, evict func(uint32
 	return true
 }
 
-func (r *refARC) miss(x uint32, full bool, pinned func(uint32) bool, evict func(uint32)) bool {
+func (r *refARC) miss(x uint32, full bool, pinned []bool, evict func(uint32)) bool {
 	c := r.c
 	evicted := false
 	ev := func(v uint32) { evicted = true; evict(v) }
@@ -511,13 +521,13 @@ type refMIN struct {
 	// uses[b] lists the positions (in the trace's Blocks) that access b.
 	uses  map[uint32][]int
 	es    entries
-	next  map[uint32]int // next use of each cached block, refreshed lazily
+	next  []int // next use of each cached block, refreshed lazily
 	end   int
 	depth []uint32
 }
 
 func newRefMIN(tr *trace.Trace) *refMIN {
-	r := &refMIN{uses: map[uint32][]int{}, next: map[uint32]int{}, depth: tr.Depth}
+	r := &refMIN{uses: map[uint32][]int{}, next: make([]int, tr.NumBlocks()+1), depth: tr.Depth}
 	for pos, b := range tr.Blocks {
 		r.uses[b] = append(r.uses[b], pos)
 	}
@@ -543,10 +553,10 @@ func (r *refMIN) nextUse(b uint32) int {
 	return u[i]
 }
 
-func (r *refMIN) victim(pinned func(uint32) bool) (uint32, bool) {
+func (r *refMIN) victim(pinned []bool) (uint32, bool) {
 	best, bestUse := -1, 0
 	for i, e := range r.es {
-		if pinned(e.b) {
+		if pinned[e.b] {
 			continue
 		}
 		u := r.next[e.b]
@@ -561,16 +571,14 @@ func (r *refMIN) victim(pinned func(uint32) bool) (uint32, bool) {
 	if best < 0 {
 		return 0, false
 	}
-	v := r.es.remove(best).b
-	delete(r.next, v)
-	return v, true
+	return r.es.remove(best).b, true
 }
 
 // newRefPolicy builds the reference of a policy name for capacity blocks.
 func newRefPolicy(name string, capacity int, tr *trace.Trace) any {
 	switch name {
 	case "lru", "fifo", "lfu", "prefix":
-		return &refScan{kind: name}
+		return &refScan{kind: name, parent: make([]uint64, tr.NumBlocks()+1)}
 	case "sieve":
 		return &refSIEVE{}
 	case "s3fifo":

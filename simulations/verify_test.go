@@ -1,6 +1,7 @@
 package simulations
 
 import (
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -35,7 +36,7 @@ func compareWithReference(tr *trace.Trace, policy string, capacity int) (err *mi
 	}
 	var got []uint32
 	c.(Evictor).SetEvictFunc(func(b uint32) { got = append(got, b) })
-	ref := newRefCache(newRefPolicy(policy, capacity, tr), capacity)
+	ref := newRefCache(newRefPolicy(policy, capacity, tr), capacity, tr)
 	var mr *refMIN
 	if policy == PolicyMIN {
 		mr = ref.pol.(*refMIN)
@@ -164,3 +165,39 @@ func TestPoliciesMatchReferences(t *testing.T) {
 		}
 	}
 }
+
+// verifyFull runs the reference comparison on the whole shared traces at
+// the capacities of the verification table in docs/SIMULATIONS.md (about a
+// minute of CPU per capacity); without it the test compares a prefix of
+// each trace at 1,000 blocks.
+var verifyFull = flag.Bool("verify.full", false, "compare every policy with its reference on the whole shared traces")
+
+// TestPoliciesMatchReferencesOnSharedTraces compares every policy with its
+// reference on both shared traces (skipped where they are absent).
+func TestPoliciesMatchReferencesOnSharedTraces(t *testing.T) {
+	for _, name := range []string{"conversation_trace.jsonl", "synthetic_trace.jsonl"} {
+		tr := loadShared(t, name)
+		caps := verifyCapacities
+		if !*verifyFull {
+			caps = []int{1000}
+			n := 2500
+			if raceEnabled {
+				n = 600
+			}
+			tr = tr.Slice(0, n)
+		}
+		for _, policy := range verified {
+			for _, capacity := range caps {
+				err, hits, refHits := compareWithReference(tr, policy, capacity)
+				if err != nil {
+					t.Errorf("%s on %s at %d blocks: %v", policy, tr.Name, capacity, err)
+				}
+				t.Logf("%s %-7s %5d: %.4f reference %.4f", tr.Name, policy, capacity,
+					float64(hits)/float64(tr.Accesses()), float64(refHits)/float64(tr.Accesses()))
+			}
+		}
+	}
+}
+
+// verifyCapacities are the capacities of the verification table.
+var verifyCapacities = []int{1000, 5000}
