@@ -197,3 +197,24 @@ func TestClusterPrefixRoutingBeatsRandom(t *testing.T) {
 		t.Errorf("prefix-load mean TTFT %.1f above random %.1f", results["prefix-load"].MeanTTFTMs, results["random"].MeanTTFTMs)
 	}
 }
+
+// TestWriteThroughFlushesDeepestFirst: a lower tier receives a request's
+// blocks in the order the top tier applies them, deepest first, so an
+// LRU-like lower tier holds each chain with its leaf least recent and
+// evicts leaves before the blocks they hang from.
+func TestWriteThroughFlushesDeepestFirst(t *testing.T) {
+	tr := build(t, []uint64{1, 2, 3})
+	specs := []TierSpec{{Name: "cpu", Capacity: 3, Policy: "lru", GBps: 50}, {Name: "cxl", Capacity: 3, Policy: "lru", GBps: 30}}
+	tt, err := newTiered(tr, specs, WriteThrough, DefaultCostModel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out TieredResult
+	tt.request(0, &out)
+	lower := tt.tiers[1].Policy()
+	for _, want := range []uint64{3, 2, 1} { // dense ids of keys 3, 2, 1
+		if got, ok := lower.Evict(); !ok || got != want {
+			t.Fatalf("lower tier evicts %d (%v), want %d: the chain's leaf first", got, ok, want)
+		}
+	}
+}

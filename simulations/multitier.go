@@ -144,97 +144,25 @@ type tiered struct {
 	tiers      []*PolicyCache
 	res        []TierResult
 	link       LinkPolicy
+	cost       CostModel
 	blockBytes int64
 }
 
 // RunTiered replays tr through a chain of tiers (top first).
 func RunTiered(tr *trace.Trace, specs []TierSpec, link LinkPolicy, cost CostModel, progress Progress) (TieredResult, error) {
-	if err := cost.Validate(); err != nil {
+	t, err := newTiered(tr, specs, link, cost)
+	if err != nil {
 		return TieredResult{}, err
-	}
-	if len(specs) == 0 {
-		return TieredResult{}, fmt.Errorf("%w: no tiers", ErrConfig)
-	}
-	t := &tiered{tr: tr, link: link, blockBytes: int64(tr.BlockTokens) * cost.KVBytesPerToken}
-	for i, s := range specs {
-		c, err := NewCache(s.Policy, s.Capacity, tr)
-		if err != nil {
-			return TieredResult{}, fmt.Errorf("tier %s: %w", s.Name, err)
-		}
-		pc, ok := c.(*PolicyCache)
-		if !ok {
-			return TieredResult{}, fmt.Errorf("%w: tier %s: multi-tier mode drives eviction policies only, not %q", ErrConfig, s.Name, s.Policy)
-		}
-		if s.GBps <= 0 {
-			return TieredResult{}, fmt.Errorf("%w: tier %s bandwidth %g", ErrConfig, s.Name, s.GBps)
-		}
-		t.tiers = append(t.tiers, pc)
-		t.res = append(t.res, TierResult{Name: s.Name, Policy: pc.Name(), Capacity: s.Capacity, GBps: s.GBps})
-		if i+1 < len(specs) {
-			i := i
-			pc.SetEvictFunc(func(b uint32) { t.onEvict(i, b) })
-		} else {
-			pc.SetEvictFunc(func(uint32) { t.res[len(t.res)-1].DroppedBytes += t.blockBytes })
-		}
 	}
 	start := time.Now()
 	out := TieredResult{
 		Trace: tr.Name, Link: link.String(), Requests: tr.Len(), Blocks: tr.Accesses(),
 		KVBytesPerToken: cost.KVBytesPerToken, PrefillTokensSec: cost.PrefillTokensPerSec,
 	}
-	top := t.tiers[0]
 	for r := 0; r < tr.Len(); r++ {
-		lo, hi := tr.Offsets[r], tr.Offsets[r+1]
-		blocks := tr.Blocks[lo:hi]
-		n := len(blocks)
-		in := tr.InputTokens[r]
-		for i := 0; i < n; i++ {
-			out.PrefillSec += cost.prefillSec(blockTokens(i, n, in, tr.BlockTokens))
-		}
-		// The hit prefix: each block found in the highest tier holding it.
-		hit := 0
-		for ; hit < n; hit++ {
-			b := blocks[hit]
-			k := t.find(b)
-			if k < 0 {
-				break
-			}
-			t.res[k].HitBlocks++
-			out.SavedSec += cost.saving(blockTokens(hit, n, in, tr.BlockTokens), t.res[k].GBps)
-			if k > 0 {
-				t.res[k].PromotedBytes += t.blockBytes
-			}
-		}
-		out.HitBlocks += hit
-		req := blocks
-		if len(req) > top.capacity {
-			req = req[:top.capacity]
-		}
-		if t.link == WriteBack {
-			// Exclusive tiers: the blocks move to the top.
-			for _, b := range req {
-				if !top.Contains(b) {
-					for _, lower := range t.tiers[1:] {
-						lower.Remove(b)
-					}
-				}
-			}
-		} else {
-			// Inclusive tiers: every block of the request, new or not, is
-			// written through to the tiers that lack it.
-			for k, lower := range t.tiers[1:] {
-				for _, b := range req {
-					if !lower.Contains(b) {
-						if lower.Insert(b) {
-							t.res[k+1].FlushedBytes += t.blockBytes
-						}
-					}
-				}
-			}
-		}
-		top.Access(blocks, int(lo))
+		t.request(r, &out)
 		if progress != nil && r&4095 == 4095 {
-			progress(int(hi))
+			progress(int(tr.Offsets[r+1]))
 		}
 	}
 	out.Seconds = time.Since(start).Seconds()
@@ -257,6 +185,100 @@ func RunTiered(tr *trace.Trace, specs []TierSpec, link LinkPolicy, cost CostMode
 	return out, nil
 }
 
+func newTiered(tr *trace.Trace, specs []TierSpec, link LinkPolicy, cost CostModel) (*tiered, error) {
+	if err := cost.Validate(); err != nil {
+		return nil, err
+	}
+	if len(specs) == 0 {
+		return nil, fmt.Errorf("%w: no tiers", ErrConfig)
+	}
+	t := &tiered{tr: tr, link: link, cost: cost, blockBytes: int64(tr.BlockTokens) * cost.KVBytesPerToken}
+	for i, s := range specs {
+		c, err := NewCache(s.Policy, s.Capacity, tr)
+		if err != nil {
+			return nil, fmt.Errorf("tier %s: %w", s.Name, err)
+		}
+		pc, ok := c.(*PolicyCache)
+		if !ok {
+			return nil, fmt.Errorf("%w: tier %s: multi-tier mode drives eviction policies only, not %q", ErrConfig, s.Name, s.Policy)
+		}
+		if s.GBps <= 0 {
+			return nil, fmt.Errorf("%w: tier %s bandwidth %g", ErrConfig, s.Name, s.GBps)
+		}
+		t.tiers = append(t.tiers, pc)
+		t.res = append(t.res, TierResult{Name: s.Name, Policy: pc.Name(), Capacity: s.Capacity, GBps: s.GBps})
+		if i+1 < len(specs) {
+			i := i
+			pc.SetEvictFunc(func(b uint32) { t.onEvict(i, b) })
+		} else {
+			pc.SetEvictFunc(func(uint32) { t.res[len(t.res)-1].DroppedBytes += t.blockBytes })
+		}
+	}
+	return t, nil
+}
+
+// request applies request r of the trace, adding its figures to out.
+func (t *tiered) request(r int, out *TieredResult) {
+	tr, cost := t.tr, t.cost
+	lo, hi := tr.Offsets[r], tr.Offsets[r+1]
+	blocks := tr.Blocks[lo:hi]
+	n := len(blocks)
+	in := tr.InputTokens[r]
+	for i := 0; i < n; i++ {
+		out.PrefillSec += cost.prefillSec(blockTokens(i, n, in, tr.BlockTokens))
+	}
+	// The hit prefix: each block found in the highest tier holding it.
+	hit := 0
+	for ; hit < n; hit++ {
+		b := blocks[hit]
+		k := t.find(b)
+		if k < 0 {
+			break
+		}
+		t.res[k].HitBlocks++
+		out.SavedSec += cost.saving(blockTokens(hit, n, in, tr.BlockTokens), t.res[k].GBps)
+		if k > 0 {
+			t.res[k].PromotedBytes += t.blockBytes
+		}
+	}
+	out.HitBlocks += hit
+	top := t.tiers[0]
+	req := blocks
+	if len(req) > top.capacity {
+		req = req[:top.capacity]
+	}
+	if t.link == WriteBack {
+		// Exclusive tiers: the blocks move to the top.
+		for _, b := range req {
+			if !top.Contains(b) {
+				for _, lower := range t.tiers[1:] {
+					lower.Remove(b)
+				}
+			}
+		}
+	} else {
+		// Inclusive tiers: every block of the request, new or not, is
+		// written through to the tiers that lack it, deepest first like
+		// the top tier applies it, so that a lower LRU-like tier orders a
+		// chain the same way (its leaves least recent, evicted first).
+		for k, lower := range t.tiers[1:] {
+			for i := len(req) - 1; i >= 0; i-- {
+				b := req[i]
+				if !lower.Contains(b) {
+					var parent uint32
+					if i > 0 {
+						parent = req[i-1]
+					}
+					if lower.Insert(b, parent) {
+						t.res[k+1].FlushedBytes += t.blockBytes
+					}
+				}
+			}
+		}
+	}
+	top.Access(blocks, int(lo))
+}
+
 // find returns the index of the highest tier holding b, or -1.
 func (t *tiered) find(b uint32) int {
 	for k, c := range t.tiers {
@@ -275,7 +297,7 @@ func (t *tiered) onEvict(i int, b uint32) {
 	if lower.Contains(b) {
 		return
 	}
-	if lower.Insert(b) {
+	if lower.Insert(b, t.tr.Parent[b]) {
 		if t.link == WriteBack {
 			t.res[i+1].DemotedBytes += t.blockBytes
 		} else {
