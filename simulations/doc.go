@@ -13,7 +13,13 @@
 // (miss-ratio-curve plots). The policy found with the simulator lives with
 // the others in tiers/eviction/duel.
 //
-// simulations imports tiers/eviction, its own sub-packages and
-// golang.org/x/sys/unix (thread CPU time for benchmarks) only: no actors,
-// cluster, node or network code, and no second implementation of a policy.
+// The multi-node mode routes with clientsdk's Index and ScoreNodes (the
+// scorer schedulers embed), fed by the nodes' ownership updates as a
+// scheduler's index is, with the lag, losses and false positives that
+// Knowledge describes.
+//
+// simulations imports tiers/eviction, clientsdk (its index and scorer, no
+// network use), its own sub-packages and golang.org/x/sys/unix (thread CPU
+// time for benchmarks) only: no actors, cluster or node code, and no second
+// implementation of a policy or of the scorer.
 package simulations

@@ -2,6 +2,7 @@ package simulations
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/stratacache/stratacache/simulations/trace"
@@ -122,63 +123,58 @@ func TestParseTiersAndCapacities(t *testing.T) {
 }
 
 func TestRoutersChoose(t *testing.T) {
-	nodes := []NodeState{{QueueSec: 2, Requests: 5}, {QueueSec: 0.5, Requests: 9}, {QueueSec: 0.5, Requests: 3}}
-	scores := []int{10, 4, 4}
-	blocks := make([]uint32, 12)
+	nodes := []NodeState{
+		{QueueSec: 2, Requests: 5, CachedTokens: 5120, Score: 5120 - 2*25000},
+		{QueueSec: 0.5, Requests: 9, CachedTokens: 2048, Score: 2048 - 0.5*25000},
+		{QueueSec: 0.5, Requests: 3, CachedTokens: 2048, Score: 2048 - 0.5*25000},
+	}
 	cases := []struct {
 		name string
 		want int
 	}{
 		{"least-loaded", 2}, // equal queues: fewer requests wins
 		{"prefix", 0},       // longest prefix regardless of load
-		// prefix-load: node 0 costs 2 + 2x0.02 s, node 2 0.5 + 8x0.02 s.
-		{"prefix-load", 2},
+		{"prefix-load", 2},  // the best score; ties to the less loaded
 	}
 	for _, c := range cases {
-		r, err := NewRouter(c.name, 1, 0.02)
+		r, err := NewRouter(c.name, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := r.Route(blocks, nodes, scores); got != c.want {
+		if got := r.Route(nodes); got != c.want {
 			t.Errorf("%s chose %d, want %d", c.name, got, c.want)
 		}
 	}
-	// With slow prefill a long prefix outweighs the queue; with fast
-	// prefill the queue wins.
-	r, _ := NewRouter("prefix-load", 1, 0.5)
-	if got := r.Route(blocks, nodes, scores); got != 0 {
-		t.Errorf("slow prefill: chose %d, want 0", got)
-	}
-	r, _ = NewRouter("prefix-load", 1, 0.01)
-	if got := r.Route(blocks, nodes, scores); got != 2 {
-		t.Errorf("fast prefill: chose %d, want 2", got)
-	}
-	rr, _ := NewRouter("round-robin", 1, 0)
+	rr, _ := NewRouter("round-robin", 1)
 	for i := 0; i < 6; i++ {
-		if got := rr.Route(blocks, nodes, nil); got != i%3 {
+		if got := rr.Route(nodes); got != i%3 {
 			t.Fatalf("round-robin step %d chose %d", i, got)
 		}
 	}
-	if _, err := NewRouter("nope", 1, 0); !errors.Is(err, ErrConfig) {
+	if _, err := NewRouter("nope", 1); !errors.Is(err, ErrConfig) {
 		t.Fatalf("bad router: %v", err)
 	}
+}
+
+func runCluster(t *testing.T, tr *trace.Trace, router string, caps []int, k Knowledge) ClusterResult {
+	t.Helper()
+	r, err := NewRouter(router, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := RunCluster(tr, ClusterConfig{Policy: "lru", Capacities: caps, Router: r, Knowledge: k, Cost: DefaultCostModel()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 func TestClusterPrefixRoutingBeatsRandom(t *testing.T) {
 	tr := genTrace(t, workload.KindChat, 4000)
 	caps := []int{1500, 1500, 1500, 1500}
-	cost := DefaultCostModel()
-	blockSec := float64(tr.BlockTokens) / cost.PrefillTokensPerSec
 	results := map[string]ClusterResult{}
 	for _, name := range Routers {
-		r, err := NewRouter(name, 3, blockSec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := RunCluster(tr, "lru", caps, r, nil, cost, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := runCluster(t, tr, name, caps, Knowledge{})
 		total := 0
 		for _, n := range res.Nodes {
 			total += n.Requests
@@ -198,23 +194,80 @@ func TestClusterPrefixRoutingBeatsRandom(t *testing.T) {
 	}
 }
 
-// TestWriteThroughFlushesDeepestFirst: a lower tier receives a request's
-// blocks in the order the top tier applies them, deepest first, so an
-// LRU-like lower tier holds each chain with its leaf least recent and
-// evicts leaves before the blocks they hang from.
-func TestWriteThroughFlushesDeepestFirst(t *testing.T) {
-	tr := build(t, []uint64{1, 2, 3})
-	specs := []TierSpec{{Name: "cpu", Capacity: 3, Policy: "lru", GBps: 50}, {Name: "cxl", Capacity: 3, Policy: "lru", GBps: 30}}
-	tt, err := newTiered(tr, specs, WriteThrough, DefaultCostModel())
-	if err != nil {
-		t.Fatal(err)
+// TestRouterViewFollowsUpdates: the routers' index learns a block only once
+// its update has arrived (lag), forgets it on the holder's delete, names
+// another holder when the indexed owner drops a block, and learns nothing
+// from dropped updates.
+func TestRouterViewFollowsUpdates(t *testing.T) {
+	v := newRouterView(3, 10, Knowledge{LagSec: 1}, 25000)
+	nodes := make([]NodeState, 3)
+	score := func(now float64) []int {
+		v.advance(now)
+		v.score([]uint32{1, 2}, 1024, 512, nodes)
+		return []int{nodes[0].CachedTokens, nodes[1].CachedTokens, nodes[2].CachedTokens}
 	}
-	var out TieredResult
-	tt.request(0, &out)
-	lower := tt.tiers[1].Policy()
-	for _, want := range []uint64{3, 2, 1} { // dense ids of keys 3, 2, 1
-		if got, ok := lower.Evict(); !ok || got != want {
-			t.Fatalf("lower tier evicts %d (%v), want %d: the chain's leaf first", got, ok, want)
+	v.publish(10, 1, 1, true)
+	v.publish(10, 1, 2, true)
+	if got := score(10.5); !slices.Equal(got, []int{0, 0, 0}) {
+		t.Fatalf("before the lag: %v", got)
+	}
+	if got := score(11); !slices.Equal(got, []int{0, 1024, 0}) {
+		t.Fatalf("after the lag: %v", got)
+	}
+	v.publish(12, 2, 2, true) // node 2 stores block 2 too: newest owner
+	if got := score(13); !slices.Equal(got, []int{0, 512, 512}) {
+		t.Fatalf("two holders: %v", got)
+	}
+	v.publish(13, 2, 2, false) // node 2 drops it: node 1 still has it
+	if got := score(14); !slices.Equal(got, []int{0, 1024, 0}) {
+		t.Fatalf("after the newest owner's delete: %v", got)
+	}
+	v.publish(14, 1, 1, false)
+	if got := score(15); !slices.Equal(got, []int{0, 0, 0}) {
+		t.Fatalf("root gone, nothing scores: %v", got)
+	}
+	// Queued work costs its seconds at the prefill rate.
+	nodes[1].QueueSec = 0.01
+	v.publish(15, 1, 1, true)
+	v.advance(16)
+	v.score([]uint32{1, 2}, 1024, 512, nodes)
+	if nodes[1].Score != 1024-250 {
+		t.Fatalf("score %v, want 1024 tokens - 0.01 s x 25000 tokens/s", nodes[1].Score)
+	}
+
+	lost := newRouterView(2, 10, Knowledge{Drop: 1}, 25000)
+	lost.publish(0, 0, 1, true)
+	lost.advance(1)
+	lost.score([]uint32{1}, 512, 512, nodes[:2])
+	if nodes[0].CachedTokens != 0 || lost.Dropped != 1 {
+		t.Fatalf("a dropped update was applied: %+v", nodes[0])
+	}
+}
+
+// TestKnowledgeCostsHits: stale or lossy knowledge never helps prefix
+// routing much and far stale knowledge clearly hurts; summaries that claim
+// everything show up as the nodes' false-positive rate.
+func TestKnowledgeCostsHits(t *testing.T) {
+	tr := genTrace(t, workload.KindChat, 3000)
+	caps := []int{1000, 1000, 1000, 1000}
+	exact := runCluster(t, tr, "prefix-load", caps, Knowledge{})
+	stale := runCluster(t, tr, "prefix-load", caps, Knowledge{LagSec: 600})
+	lossy := runCluster(t, tr, "prefix-load", caps, Knowledge{Drop: 0.5, Seed: 1})
+	noisy := runCluster(t, tr, "prefix-load", caps, Knowledge{FPR: 0.5, Seed: 1})
+	t.Logf("exact %.4f, lag 600 s %.4f, drop 50%% %.4f (%d of %d), fpr 0.5 %.4f", exact.HitRate, stale.HitRate, lossy.HitRate,
+		lossy.DroppedUpdates, lossy.Updates, noisy.HitRate)
+	if stale.HitRate >= exact.HitRate || lossy.HitRate >= exact.HitRate {
+		t.Errorf("exact %.4f, lag 600 s %.4f, drop 50%% %.4f: bad knowledge did not cost hits", exact.HitRate, stale.HitRate, lossy.HitRate)
+	}
+	if lossy.DroppedUpdates == 0 || lossy.DroppedUpdates > lossy.Updates*6/10 || lossy.DroppedUpdates < lossy.Updates*4/10 {
+		t.Errorf("dropped %d of %d updates, want about half", lossy.DroppedUpdates, lossy.Updates)
+	}
+	for i := range caps {
+		if e, n := exact.Nodes[i].FalsePositiveRate, noisy.Nodes[i].FalsePositiveRate; n <= e || n < 0.02 {
+			t.Errorf("node %d: false-positive rate %.3f with noisy summaries, %.3f exact", i, n, e)
 		}
+	}
+	if _, err := RunCluster(tr, ClusterConfig{Policy: "lru", Capacities: caps, Router: prefixLoad{}, Cost: DefaultCostModel(), Knowledge: Knowledge{Drop: 2}}, nil); !errors.Is(err, ErrConfig) {
+		t.Errorf("drop share 2: %v", err)
 	}
 }

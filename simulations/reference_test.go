@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/stratacache/stratacache/simulations/trace"
+	"github.com/stratacache/stratacache/tiers/eviction/duel"
 )
 
 // Brute-force references of every policy the simulator runs, written from
@@ -587,6 +588,217 @@ func newRefPolicy(name string, capacity int, tr *trace.Trace) any {
 		return &refARC{c: capacity}
 	case PolicyMIN:
 		return newRefMIN(tr)
+	case "duel":
+		return newRefDuel(capacity)
 	}
 	return nil
+}
+
+// refDuel is the duel policy of tiers/eviction/duel as its documentation
+// states it: resident keys in probation (seen once) or protected (seen
+// again, or inserted while the ghost remembers them), a ghost of the
+// fingerprints of the last GhostFactor x capacity evicted keys, and two
+// sampled shadow caches (one always LRU, one always filtering) whose
+// decayed hit counts pick the mode. Lists are scanned for the least
+// recent unpinned key by stamp.
+type refDuel struct {
+	cfg        duel.Config
+	main       *refDuelCore
+	lr, fl     *refDuelCore
+	mask       uint64
+	hitsLR     float64
+	hitsFL     float64
+	samples    int
+	filterMode bool
+}
+
+type refDuelEntry struct {
+	key   uint64
+	seg   int // 1 probation, 2 protected
+	stamp uint64
+}
+
+type refDuelCore struct {
+	capacity  int
+	filter    bool
+	probation float64
+	es        []refDuelEntry
+	clock     uint64
+	ring      []uint32 // evicted fingerprints, oldest first
+	ringCap   int
+	ghost     map[uint32]int
+}
+
+func newRefDuel(capacity int) *refDuel {
+	cfg := duel.DefaultConfig()
+	capacity = max(1, capacity)
+	d := &refDuel{cfg: cfg, main: newRefDuelCore(capacity, false, cfg)}
+	s := 1
+	for capacity/(s*2) >= cfg.ShadowMin {
+		s *= 2
+	}
+	d.mask = uint64(s - 1)
+	d.lr = newRefDuelCore(max(1, capacity/s), false, cfg)
+	d.fl = newRefDuelCore(max(1, capacity/s), true, cfg)
+	return d
+}
+
+func newRefDuelCore(capacity int, filter bool, cfg duel.Config) *refDuelCore {
+	return &refDuelCore{capacity: capacity, filter: filter, probation: cfg.ProbationShare * float64(capacity),
+		ringCap: max(1, cfg.GhostFactor*capacity), ghost: map[uint32]int{}}
+}
+
+// duelMix is the key hash duel documents for sampling and fingerprints.
+func duelMix(k uint64) uint64 {
+	k ^= k >> 33
+	k *= 0xff51afd7ed558ccd
+	k ^= k >> 33
+	return k
+}
+
+func (c *refDuelCore) find(k uint64) int {
+	for i := range c.es {
+		if c.es[i].key == k {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c *refDuelCore) insert(k uint64) {
+	c.clock++
+	if i := c.find(k); i >= 0 {
+		c.es[i].seg, c.es[i].stamp = 2, c.clock
+		return
+	}
+	seg := 1
+	if c.ghost[uint32(duelMix(k)>>32)|1] > 0 {
+		seg = 2
+	}
+	c.es = append(c.es, refDuelEntry{key: k, seg: seg, stamp: c.clock})
+}
+
+func (c *refDuelCore) touch(k uint64) {
+	if i := c.find(k); i >= 0 {
+		c.clock++
+		c.es[i].seg, c.es[i].stamp = 2, c.clock
+	}
+}
+
+func (c *refDuelCore) count(seg int) int {
+	n := 0
+	for _, e := range c.es {
+		if e.seg == seg {
+			n++
+		}
+	}
+	return n
+}
+
+// oldest is the index of the least recent unpinned key of seg, or -1.
+func (c *refDuelCore) oldest(seg int, pinned func(uint64) bool) int {
+	best := -1
+	for i, e := range c.es {
+		if e.seg == seg && !pinned(e.key) && (best < 0 || e.stamp < c.es[best].stamp) {
+			best = i
+		}
+	}
+	return best
+}
+
+func (c *refDuelCore) evict(pinned func(uint64) bool) (uint64, bool) {
+	v := -1
+	if c.filter {
+		for tries := c.count(2) + 1; tries > 0 && v < 0; tries-- {
+			if float64(c.count(1)) > c.probation {
+				if v = c.oldest(1, pinned); v >= 0 {
+					break
+				}
+			}
+			p := c.oldest(2, pinned)
+			if p < 0 {
+				v = c.oldest(1, pinned)
+				break
+			}
+			// Demote the protected tail to probation's newest end.
+			c.clock++
+			c.es[p].seg, c.es[p].stamp = 1, c.clock
+		}
+	} else {
+		a, b := c.oldest(1, pinned), c.oldest(2, pinned)
+		switch {
+		case a < 0:
+			v = b
+		case b < 0:
+			v = a
+		case c.es[a].stamp < c.es[b].stamp:
+			v = a
+		default:
+			v = b
+		}
+	}
+	if v < 0 {
+		return 0, false
+	}
+	k := c.es[v].key
+	c.es = slices.Delete(c.es, v, v+1)
+	if len(c.ring) == c.ringCap {
+		if c.ghost[c.ring[0]]--; c.ghost[c.ring[0]] == 0 {
+			delete(c.ghost, c.ring[0])
+		}
+		c.ring = c.ring[1:]
+	}
+	fp := uint32(duelMix(k)>>32) | 1
+	c.ring = append(c.ring, fp)
+	c.ghost[fp]++
+	return k, true
+}
+
+// access is a shadow's step (no pins).
+func (c *refDuelCore) access(k uint64) bool {
+	if c.find(k) >= 0 {
+		c.touch(k)
+		return true
+	}
+	for len(c.es) >= c.capacity {
+		if _, ok := c.evict(func(uint64) bool { return false }); !ok {
+			break
+		}
+	}
+	c.insert(k)
+	return false
+}
+
+func (d *refDuel) sample(k uint64) {
+	if duelMix(k)&d.mask != 0 {
+		return
+	}
+	if d.lr.access(k) {
+		d.hitsLR++
+	}
+	if d.fl.access(k) {
+		d.hitsFL++
+	}
+	d.samples++
+	if d.samples >= d.cfg.Window {
+		d.samples = 0
+		d.hitsLR /= 2
+		d.hitsFL /= 2
+	}
+	d.filterMode = d.hitsFL > d.hitsLR*(1+d.cfg.Margin)
+	d.main.filter = d.filterMode
+}
+
+func (d *refDuel) name() string { return "duel" }
+func (d *refDuel) touch(b uint32) {
+	d.sample(uint64(b))
+	d.main.touch(uint64(b))
+}
+func (d *refDuel) add(b, _ uint32) {
+	d.sample(uint64(b))
+	d.main.insert(uint64(b))
+}
+func (d *refDuel) victim(pinned []bool) (uint32, bool) {
+	k, ok := d.main.evict(func(k uint64) bool { return pinned[k] })
+	return uint32(k), ok
 }

@@ -6,14 +6,76 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/stratacache/stratacache/simulations/mrcplot"
 )
 
-// WriteTable prints hit rates as a table: one row per capacity, one
-// column per policy, in the order first seen in results.
-func WriteTable(w io.Writer, results []Result) error {
+// Table is a table of text cells: a header row and data rows, written as
+// aligned text or as a Markdown table.
+type Table struct {
+	Head []string
+	Rows [][]string
+}
+
+// Add appends a row.
+func (t *Table) Add(cells ...string) { t.Rows = append(t.Rows, cells) }
+
+// WriteText writes the table with right-aligned columns.
+func (t *Table) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, row := range append([][]string{t.Head}, t.Rows...) {
+		for _, c := range row {
+			fmt.Fprintf(tw, "%s\t", c)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// WriteMarkdown writes the table in GitHub Markdown, numbers aligned
+// right.
+func (t *Table) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	line := func(cells []string) {
+		b.WriteString("|")
+		for _, c := range cells {
+			b.WriteString(" " + c + " |")
+		}
+		b.WriteString("\n")
+	}
+	line(t.Head)
+	b.WriteString("|")
+	for i := range t.Head {
+		if i == 0 {
+			b.WriteString("---|")
+		} else {
+			b.WriteString("---:|")
+		}
+	}
+	b.WriteString("\n")
+	for _, r := range t.Rows {
+		line(r)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Write writes the table as Markdown or as aligned text.
+func (t *Table) Write(w io.Writer, markdown bool) error {
+	if markdown {
+		return t.WriteMarkdown(w)
+	}
+	return t.WriteText(w)
+}
+
+// HitRateTable lays hit rates out with one row per capacity and one column
+// per policy, in the order first seen in results (an infinite cache, which
+// has no capacity, shows the same figure on every row). With gap, each
+// policy's cell also gives the share of the LRU-to-MIN gap it closes at
+// that capacity (when both ran).
+func HitRateTable(results []Result, gap bool) *Table {
 	var policies []string
 	var caps []int
 	seenP := map[string]bool{}
@@ -34,29 +96,148 @@ func WriteTable(w io.Writer, results []Result) error {
 	if len(caps) == 0 {
 		caps = []int{0}
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "capacity\t")
-	for _, p := range policies {
-		fmt.Fprintf(tw, "%s\t", p)
-	}
-	fmt.Fprintln(tw)
+	t := &Table{Head: append([]string{"capacity"}, policies...)}
 	for _, c := range caps {
-		fmt.Fprintf(tw, "%d\t", c)
+		row := []string{strconv.Itoa(c)}
 		for _, p := range policies {
 			v, ok := cell[p][c]
 			if !ok {
-				// An infinite cache has no capacity: same figure on every row.
 				v, ok = cell[p][0]
 			}
 			if ok {
-				fmt.Fprintf(tw, "%.4f\t", v)
+				cellText := fmt.Sprintf("%.4f", v)
+				l, okL := cell["lru"][c]
+				m, okM := cell[PolicyMIN][c]
+				if gap && okL && okM && m > l && p != "lru" && p != PolicyMIN && p != PolicyInfinite {
+					cellText += fmt.Sprintf(" (%.1f%%)", 100*(v-l)/(m-l))
+				}
+				row = append(row, cellText)
 			} else {
-				fmt.Fprint(tw, "-\t")
+				row = append(row, "-")
 			}
 		}
-		fmt.Fprintln(tw)
+		t.Rows = append(t.Rows, row)
 	}
-	return tw.Flush()
+	return t
+}
+
+// TracesTable is HitRateTable for results of several traces: one row per
+// (trace, capacity), in the order first seen.
+func TracesTable(results []Result) *Table {
+	var traces []string
+	by := map[string][]Result{}
+	for _, r := range results {
+		if _, ok := by[r.Trace]; !ok {
+			traces = append(traces, r.Trace)
+		}
+		by[r.Trace] = append(by[r.Trace], r)
+	}
+	var t *Table
+	for _, name := range traces {
+		sub := HitRateTable(by[name], false)
+		if t == nil {
+			t = &Table{Head: append([]string{"trace"}, sub.Head...)}
+		}
+		for _, row := range sub.Rows {
+			t.Rows = append(t.Rows, append([]string{name}, row...))
+		}
+	}
+	if t == nil {
+		t = &Table{Head: []string{"trace", "capacity"}}
+	}
+	return t
+}
+
+// GapTable sums up, per trace and over all traces, for every policy of
+// results other than lru, min and infinite, over the capacities where lru
+// and min ran: the pooled share of the LRU-to-MIN gap the policy closes
+// (its hit blocks above LRU's over MIN's), and how many capacities it is
+// below LRU at ("2 below").
+func GapTable(results []Result) *Table {
+	type key struct {
+		trace string
+		c     int
+	}
+	lru, mn := map[key]Result{}, map[key]Result{}
+	var policies, traces []string
+	seenP, seenT := map[string]bool{}, map[string]bool{}
+	for _, r := range results {
+		if !seenT[r.Trace] {
+			seenT[r.Trace] = true
+			traces = append(traces, r.Trace)
+		}
+		switch r.Policy {
+		case "lru":
+			lru[key{r.Trace, r.Capacity}] = r
+		case PolicyMIN:
+			mn[key{r.Trace, r.Capacity}] = r
+		case PolicyInfinite:
+		default:
+			if !seenP[r.Policy] {
+				seenP[r.Policy] = true
+				policies = append(policies, r.Policy)
+			}
+		}
+	}
+	type sum struct {
+		num, den     int
+		below, cells int
+	}
+	sums := map[string]map[string]*sum{} // trace ("" = all) -> policy
+	for _, r := range results {
+		k := key{r.Trace, r.Capacity}
+		l, ok1 := lru[k]
+		m, ok2 := mn[k]
+		if !ok1 || !ok2 || !seenP[r.Policy] {
+			continue
+		}
+		for _, tr := range []string{r.Trace, ""} {
+			if sums[tr] == nil {
+				sums[tr] = map[string]*sum{}
+			}
+			sm := sums[tr][r.Policy]
+			if sm == nil {
+				sm = &sum{}
+				sums[tr][r.Policy] = sm
+			}
+			sm.cells++
+			if r.HitBlocks < l.HitBlocks {
+				sm.below++
+			}
+			sm.num += r.HitBlocks - l.HitBlocks
+			sm.den += m.HitBlocks - l.HitBlocks
+		}
+	}
+	t := &Table{Head: append([]string{"trace"}, policies...)}
+	for _, tr := range append(traces, "") {
+		name := tr
+		if tr == "" {
+			name = "all traces"
+		}
+		row := []string{name}
+		for _, p := range policies {
+			sm := sums[tr][p]
+			switch {
+			case sm == nil:
+				row = append(row, "-")
+				continue
+			case sm.den > 0:
+				row = append(row, fmt.Sprintf("%.1f%%", 100*float64(sm.num)/float64(sm.den)))
+			default:
+				row = append(row, "=")
+			}
+			if sm.below > 0 {
+				row[len(row)-1] += fmt.Sprintf(" (%d below)", sm.below)
+			}
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	return t
+}
+
+// WriteTable prints hit rates as aligned text (see HitRateTable).
+func WriteTable(w io.Writer, results []Result) error {
+	return HitRateTable(results, false).WriteText(w)
 }
 
 // WriteJSON prints one JSON object per result, one per line.

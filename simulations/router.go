@@ -12,54 +12,32 @@ type NodeState struct {
 	QueueSec float64
 	// Requests routed to the node so far.
 	Requests int
-}
-
-// PrefixScorer reports, for each node, how many leading blocks of a
-// request the node holds. The clientsdk scorer is meant to satisfy it once
-// it exists; CacheScorer is the stand-in.
-type PrefixScorer interface {
-	Score(blocks []uint32, dst []int) []int
-}
-
-// CacheScorer is the stand-in prefix scorer: it reads the simulated nodes'
-// caches directly, i.e. it knows exactly what every node holds (a real
-// scheduler learns it from the ownership directory, with some lag).
-type CacheScorer struct {
-	Nodes []*PolicyCache
-}
-
-// Score implements PrefixScorer.
-func (s CacheScorer) Score(blocks []uint32, dst []int) []int {
-	dst = dst[:0]
-	for _, c := range s.Nodes {
-		h := 0
-		for h < len(blocks) && c.Contains(blocks[h]) {
-			h++
-		}
-		dst = append(dst, h)
-	}
-	return dst
+	// CachedTokens and Score come from clientsdk's Index.ScoreNodes over
+	// what the router knows (see Knowledge), for routers that use them:
+	// the tokens of the request's cached prefix the node holds itself
+	// (Score.LocalTokens), and those tokens minus the queue converted to
+	// tokens at the prefill rate (Score.Score with Member.Load = QueueSec
+	// and LoadWeight = prefill tokens per second).
+	CachedTokens int
+	Score        float64
 }
 
 // Router picks the node for a request.
 type Router interface {
 	Name() string
-	// Route returns a node index for the request blocks of input tokens
-	// given the nodes' states and prefix scores (scores may be nil for
-	// routers that do not use them).
-	Route(blocks []uint32, nodes []NodeState, scores []int) int
-	// NeedsScores tells the simulator to compute prefix scores.
+	// Route returns a node index given the nodes' states.
+	Route(nodes []NodeState) int
+	// NeedsScores tells the simulator to score the request with the
+	// clientsdk scorer before routing.
 	NeedsScores() bool
 }
 
 // Routers lists the router names NewRouter accepts.
 var Routers = []string{"random", "round-robin", "least-loaded", "prefix", "prefix-load"}
 
-// NewRouter builds a router by name; seed drives "random". blockSec is the
-// prefill time of one block (prefix-load trades cached blocks against
-// queued seconds with it).
-func NewRouter(name string, seed uint64, blockSec float64) (Router, error) {
-	switch strings.ToLower(name) {
+// NewRouter builds a router by name; seed drives "random".
+func NewRouter(name string, seed uint64) (Router, error) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
 	case "random":
 		return &randomRouter{r: rand.New(rand.NewPCG(seed, 0x5eed))}, nil
 	case "round-robin", "rr":
@@ -69,7 +47,7 @@ func NewRouter(name string, seed uint64, blockSec float64) (Router, error) {
 	case "prefix", "prefix-aware":
 		return prefixRouter{}, nil
 	case "prefix-load", "prefix+load":
-		return prefixLoad{blockSec: blockSec}, nil
+		return prefixLoad{}, nil
 	}
 	return nil, fmt.Errorf("%w: router %q (want %s)", ErrConfig, name, strings.Join(Routers, ", "))
 }
@@ -78,7 +56,7 @@ type randomRouter struct{ r *rand.Rand }
 
 func (r *randomRouter) Name() string      { return "random" }
 func (r *randomRouter) NeedsScores() bool { return false }
-func (r *randomRouter) Route(_ []uint32, nodes []NodeState, _ []int) int {
+func (r *randomRouter) Route(nodes []NodeState) int {
 	return r.r.IntN(len(nodes))
 }
 
@@ -86,7 +64,7 @@ type roundRobin struct{ next int }
 
 func (r *roundRobin) Name() string      { return "round-robin" }
 func (r *roundRobin) NeedsScores() bool { return false }
-func (r *roundRobin) Route(_ []uint32, nodes []NodeState, _ []int) int {
+func (r *roundRobin) Route(nodes []NodeState) int {
 	n := r.next % len(nodes)
 	r.next = n + 1
 	return n
@@ -105,7 +83,7 @@ type leastLoaded struct{}
 
 func (leastLoaded) Name() string      { return "least-loaded" }
 func (leastLoaded) NeedsScores() bool { return false }
-func (leastLoaded) Route(_ []uint32, nodes []NodeState, _ []int) int {
+func (leastLoaded) Route(nodes []NodeState) int {
 	best := 0
 	for i := 1; i < len(nodes); i++ {
 		if lessLoaded(nodes[i], nodes[best]) {
@@ -115,34 +93,36 @@ func (leastLoaded) Route(_ []uint32, nodes []NodeState, _ []int) int {
 	return best
 }
 
-// prefixRouter sends a request to the node with the longest cached
-// prefix; ties go to the less loaded node.
+// prefixRouter sends a request to the node believed to hold the longest
+// cached prefix; ties go to the less loaded node.
 type prefixRouter struct{}
 
 func (prefixRouter) Name() string      { return "prefix" }
 func (prefixRouter) NeedsScores() bool { return true }
-func (prefixRouter) Route(_ []uint32, nodes []NodeState, scores []int) int {
+func (prefixRouter) Route(nodes []NodeState) int {
 	best := 0
 	for i := 1; i < len(nodes); i++ {
-		if scores[i] > scores[best] || (scores[i] == scores[best] && lessLoaded(nodes[i], nodes[best])) {
+		a, b := nodes[i], nodes[best]
+		if a.CachedTokens > b.CachedTokens || (a.CachedTokens == b.CachedTokens && lessLoaded(a, b)) {
 			best = i
 		}
 	}
 	return best
 }
 
-// prefixLoad minimises the estimated time to first token: queued work plus
-// the prefill of the blocks the node lacks.
-type prefixLoad struct{ blockSec float64 }
+// prefixLoad takes the best clientsdk score: cached tokens minus queued
+// work in tokens, i.e. the least estimated time to first token (queue
+// plus the prefill of what the node lacks).
+type prefixLoad struct{}
 
 func (prefixLoad) Name() string      { return "prefix-load" }
 func (prefixLoad) NeedsScores() bool { return true }
-func (p prefixLoad) Route(blocks []uint32, nodes []NodeState, scores []int) int {
-	best, bestCost := 0, 0.0
-	for i := range nodes {
-		cost := nodes[i].QueueSec + float64(len(blocks)-scores[i])*p.blockSec
-		if i == 0 || cost < bestCost || (cost == bestCost && lessLoaded(nodes[i], nodes[best])) {
-			best, bestCost = i, cost
+func (prefixLoad) Route(nodes []NodeState) int {
+	best := 0
+	for i := 1; i < len(nodes); i++ {
+		a, b := nodes[i], nodes[best]
+		if a.Score > b.Score || (a.Score == b.Score && lessLoaded(a, b)) {
+			best = i
 		}
 	}
 	return best

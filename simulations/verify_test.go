@@ -3,8 +3,11 @@ package simulations
 import (
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stratacache/stratacache/simulations/trace"
@@ -13,7 +16,7 @@ import (
 
 // verified lists the policies with a brute-force reference
 // (reference_test.go).
-var verified = []string{"lru", "fifo", "lfu", "s3fifo", "sieve", "arc", "prefix", PolicyMIN}
+var verified = []string{"lru", "fifo", "lfu", "s3fifo", "sieve", "arc", "prefix", "duel", PolicyMIN}
 
 // mismatch is the first difference between a production cache and its
 // reference.
@@ -182,7 +185,7 @@ func TestPoliciesMatchReferencesOnSharedTraces(t *testing.T) {
 			caps = []int{1000}
 			n := 2500
 			if raceEnabled {
-				n = 600
+				caps, n = []int{300}, 400
 			}
 			tr = tr.Slice(0, n)
 		}
@@ -201,3 +204,93 @@ func TestPoliciesMatchReferencesOnSharedTraces(t *testing.T) {
 
 // verifyCapacities are the capacities of the verification table.
 var verifyCapacities = []int{1000, 5000}
+
+// verifyDoc names the document whose test:verify block the verification
+// table is written to (docs/SIMULATIONS.md from the repository root).
+var verifyDoc = flag.String("verify.doc", "", "write the verification table into this document's test:verify block")
+
+// TestVerificationTable writes the table of docs/SIMULATIONS.md that shows
+// every policy against its reference: on both shared traces at the table's
+// capacities (whole traces) and on the seeded random traces of
+// TestPoliciesMatchReferences. Run with
+//
+//	go test ./simulations -run TestVerificationTable -verify.doc ../docs/SIMULATIONS.md -timeout 1h
+func TestVerificationTable(t *testing.T) {
+	if *verifyDoc == "" {
+		t.Skip("writes docs/SIMULATIONS.md's verification table; give -verify.doc")
+	}
+	type col struct {
+		name string
+		trs  []*trace.Trace
+		caps []int
+	}
+	var cols []col
+	for _, name := range []string{"conversation_trace.jsonl", "synthetic_trace.jsonl"} {
+		tr := loadShared(t, name)
+		for _, c := range verifyCapacities {
+			cols = append(cols, col{fmt.Sprintf("%s, %d", strings.TrimSuffix(name, "_trace.jsonl"), c), []*trace.Trace{tr}, []int{c}})
+		}
+	}
+	var trees, nontrees, gens []*trace.Trace
+	for seed := uint64(1); seed <= 4; seed++ {
+		trees = append(trees, randomTree(seed, 600, 3, 12))
+		nontrees = append(nontrees, randomNonTree(seed, 400, 40, 6))
+	}
+	for _, kind := range []string{workload.KindChat, workload.KindAgent, workload.KindMix} {
+		gens = append(gens, generated(t, kind, 101, 600))
+	}
+	cols = append(cols,
+		col{"4 random trees x 6 capacities", trees, []int{1, 2, 3, 7, 20, 60}},
+		col{"4 non-trees x 4 capacities", nontrees, []int{1, 2, 5, 15}},
+		col{"3 generated x 3 capacities", gens, []int{50, 200, 800}})
+	tab := &Table{Head: []string{"policy"}}
+	for _, c := range cols {
+		tab.Head = append(tab.Head, c.name)
+	}
+	for _, policy := range verified {
+		row := []string{policy}
+		for _, c := range cols {
+			evictions, maxDiff, differ := 0, 0.0, ""
+			for _, tr := range c.trs {
+				for _, capacity := range c.caps {
+					var n int
+					counted, _ := NewCache(policy, capacity, tr)
+					counted.(Evictor).SetEvictFunc(func(uint32) { n++ })
+					Replay(tr, counted, capacity, nil)
+					evictions += n
+					err, hits, refHits := compareWithReference(tr, policy, capacity)
+					d := math.Abs(float64(hits-refHits)) / float64(tr.Accesses())
+					maxDiff = max(maxDiff, d)
+					if err != nil && differ == "" {
+						differ = fmt.Sprintf("%s at %d: %v", tr.Name, capacity, err)
+						t.Errorf("%s: %s", policy, differ)
+					}
+				}
+			}
+			cell := fmt.Sprintf("%.4f, %d evictions identical", maxDiff, evictions)
+			if differ != "" {
+				cell = fmt.Sprintf("%.4f, DIFFERS (%s)", maxDiff, differ)
+			}
+			row = append(row, cell)
+		}
+		tab.Add(row...)
+		t.Logf("%v", row)
+	}
+	var b strings.Builder
+	b.WriteString("`go test ./simulations -run TestVerificationTable -verify.doc ../docs/SIMULATIONS.md -timeout 1h`\n\n")
+	b.WriteString("Each cell: the largest hit-rate difference from the reference, and the evictions compared one by one (all identical, in order).\n\n")
+	if err := tab.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(*verifyDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := ReplaceDocBlock(string(raw), "test", "verify", b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(*verifyDoc, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -112,6 +112,97 @@ func TestSimBadFlags(t *testing.T) {
 	}
 }
 
+// TestSimFlagsEveryMode: -json and -csv work in every mode, policy lists
+// in the multi-tier and multi-node modes run one configuration per policy,
+// and what a mode cannot do is refused with an error naming it.
+func TestSimFlagsEveryMode(t *testing.T) {
+	dir := t.TempDir()
+	gen := []string{"-workload", "mix", "-requests", "1500", "-quiet"}
+	run := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := runSim(append(append([]string{}, gen...), args...), &out, &errb)
+		return out.String(), err
+	}
+	out, err := run("-tiers", "cpu:300,cxl:1000", "-policy", "lru,s3fifo", "-csv", filepath.Join(dir, "t.csv"))
+	if err != nil || !strings.Contains(out, "s3fifo") || !strings.Contains(out, " lru ") {
+		t.Fatalf("tiers with two policies: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "t.csv")); err != nil || strings.Count(string(b), "\n") != 5 {
+		t.Fatalf("tiers csv: %v\n%s", err, b)
+	}
+	out, err = run("-nodes", "2", "-node-capacity", "500", "-policy", "lru,sieve", "-route", "prefix-load,random",
+		"-lag", "0,1", "-drop", "0,10%", "-json")
+	if err != nil || strings.Count(out, "\"router\"") != 2*(4+1) {
+		t.Fatalf("nodes: %v: %d results\n%s", err, strings.Count(out, "\"router\""), out)
+	}
+	if !strings.Contains(out, "\"lag_seconds\":1") || !strings.Contains(out, "\"drop\":0.1") || !strings.Contains(out, "\"policy\":\"sieve\"") {
+		t.Fatalf("nodes JSON lacks the knowledge or the policy:\n%s", out)
+	}
+	out, err = run("-nodes", "2", "-node-capacity", "500", "-route", "prefix-load", "-fpr", "1%", "-per-node", "-markdown")
+	if err != nil || !strings.Contains(out, "| node |") && !strings.Contains(out, "false positives |") {
+		t.Fatalf("per-node table: %v\n%s", err, out)
+	}
+	if _, err := run("-bench", "-bench-time", "1ms", "-policy", "lru", "-capacity", "100", "-csv", filepath.Join(dir, "b.csv")); err != nil {
+		t.Fatalf("bench csv: %v", err)
+	}
+	var b, e bytes.Buffer
+	err = runSim([]string{"-workload", "chat,agent", "-seed", "5,6", "-requests", "800", "-policy", "lru,duel,min", "-capacity", "2%,5%", "-gap", "-markdown", "-quiet"}, &b, &e)
+	if err != nil || !strings.Contains(b.String(), "| gen-agent-s6 |") || !strings.Contains(b.String(), "| all traces |") {
+		t.Fatalf("gap table over four traces: %v\n%s", err, b.String())
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-tiers", "cpu:300", "-plot", filepath.Join(dir, "x.svg")}, "-plot"},
+		{[]string{"-nodes", "2", "-plot", filepath.Join(dir, "x.svg")}, "-plot"},
+		{[]string{"-bench", "-plot", filepath.Join(dir, "x.svg")}, "-plot"},
+		{[]string{"-nodes", "2", "-policy", "all"}, "min"},
+		{[]string{"-tiers", "cpu:300", "-policy", "lru,infinite"}, "infinite"},
+		{[]string{"-tiers", "cpu:300:lru,cxl:900:fifo", "-policy", "lru,sieve"}, "names its own"},
+		{[]string{"-lag", "1"}, "-nodes"},
+		{[]string{"-tiers", "cpu:300", "-route", "prefix"}, "-nodes"},
+		{[]string{"-link", "write-through"}, "-tiers"},
+		{[]string{"-nodes", "2", "-drop", "150%"}, "drop"},
+		{[]string{"-nodes", "2", "-lag", "-1"}, "lag"},
+		{[]string{"-nodes", "2", "-tiers", "cpu:300"}, "at most one"},
+		{[]string{"-json", "-markdown"}, "not both"},
+		{[]string{"-policy", "lru,fifo", "-gap"}, "lru and min"},
+	} {
+		if _, err := run(c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err %v, want one naming %q", c.args, err, c.want)
+		}
+	}
+	var o2, e2 bytes.Buffer
+	for _, args := range [][]string{{"-turns", "3"}, {"-arrival-rate", "1"}, {"-system-prompt-share", "0.5"}} {
+		if err := runSim(append([]string{"-trace", "x.jsonl"}, args...), &o2, &e2); err == nil || !strings.Contains(err.Error(), "-workload") {
+			t.Errorf("%v without -workload: %v", args, err)
+		}
+	}
+}
+
+// TestSimGeneratorFlags: the generator's parameters reach it.
+func TestSimGeneratorFlags(t *testing.T) {
+	line := func(args ...string) string {
+		var out, errb bytes.Buffer
+		if err := runSim(append([]string{"-workload", "chat", "-requests", "1000", "-policy", "lru,infinite", "-capacity", "300", "-quiet"}, args...), &out, &errb); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return out.String()
+	}
+	base := line()
+	for _, args := range [][]string{{"-turns", "8"}, {"-system-prompt-share", "0.2"}, {"-prompt-zipf", "2"},
+		{"-arrival-rate", "0.5"}, {"-think-seconds", "5"}, {"-system-prompts", "3"}, {"-seed", "9"}} {
+		if got := line(args...); got == base {
+			t.Errorf("%v changed nothing:\n%s", args, got)
+		}
+	}
+	var out, errb bytes.Buffer
+	if err := runSim([]string{"-workload", "agent", "-requests", "500", "-agent-steps", "0.5"}, &out, &errb); err == nil {
+		t.Errorf("agent steps below 1 accepted")
+	}
+}
+
 func TestSimLenient(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "t.jsonl")

@@ -7,8 +7,14 @@ const (
 	classDoc
 )
 
-// system starts a context with a Zipf-popular system prompt.
+// system starts a context with a Zipf-popular system prompt, or, for the
+// sessions outside SystemPromptShare, a private one of the same length.
+// (The draw is skipped at share 1 so that default traces keep their seeds.)
 func (g *gen) system(c *ctx) {
+	if s := g.cfg.SystemPromptShare; s < 1 && (s == 0 || g.r.Float64() >= s) {
+		g.appendUnique(c, g.cfg.SystemPromptTokens)
+		return
+	}
 	id := int(g.prompts.Uint64())
 	g.appendShared(c, classSystem, id, g.cfg.SystemPromptTokens)
 }

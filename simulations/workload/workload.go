@@ -44,6 +44,11 @@ type Config struct {
 	SystemPrompts      int
 	SystemPromptTokens int
 	PromptZipf         float64
+	// SystemPromptShare is the share of sessions that open with one of the
+	// shared system prompts; the others open with a private prompt of the
+	// same length. DefaultConfig sets 1; unlike the other fields, 0 is
+	// kept as 0 (no session shares a prompt).
+	SystemPromptShare float64
 
 	// Chat: turns per conversation are geometric with mean ChatTurns; each
 	// turn adds UserTokens (exponential mean) and an answer of
@@ -85,6 +90,7 @@ func DefaultConfig() Config {
 		SystemPrompts:      20,
 		SystemPromptTokens: 1500,
 		PromptZipf:         1.2,
+		SystemPromptShare:  1,
 		ChatTurns:          4,
 		UserTokens:         600,
 		OutputTokens:       350,
@@ -148,6 +154,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: SystemPrompts and Documents must be positive", ErrConfig)
 	case c.ChatTurns < 1 || c.AgentSteps < 1:
 		return fmt.Errorf("%w: ChatTurns and AgentSteps must be >= 1", ErrConfig)
+	case !(c.SystemPromptShare >= 0 && c.SystemPromptShare <= 1):
+		return fmt.Errorf("%w: SystemPromptShare %g (want 0..1)", ErrConfig, c.SystemPromptShare)
+	case c.ChatTurns > 1e6 || c.AgentSteps > 1e6:
+		return fmt.Errorf("%w: ChatTurns and AgentSteps must be at most 1e6", ErrConfig)
 	case c.SystemPromptTokens < 0 || c.ToolSpecTokens < 0 || c.DocTokens < 0:
 		return fmt.Errorf("%w: negative token count", ErrConfig)
 	}

@@ -107,3 +107,38 @@ func TestBadConfig(t *testing.T) {
 		t.Fatalf("err %v, want ErrConfig", err)
 	}
 }
+
+// TestSystemPromptShare: fewer sessions behind a shared prompt means less
+// reuse; share 1 is the default trace, bit for bit.
+func TestSystemPromptShare(t *testing.T) {
+	def, err := Generate(KindSysPrompt, small(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := 2.0
+	for _, share := range []float64{1, 0.5, 0} {
+		cfg := small(3)
+		cfg.SystemPromptShare = share
+		tr, err := Generate(KindSysPrompt, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := reuse(tr)
+		t.Logf("share %.1f: reuse %.4f", share, r)
+		if r >= prev {
+			t.Errorf("share %.1f: reuse %.4f not below %.4f", share, r, prev)
+		}
+		prev = r
+		if share == 1 && (tr.Accesses() != def.Accesses() || reuse(def) != r) {
+			t.Errorf("share 1 differs from the default trace")
+		}
+	}
+	if share0 := prev; share0 != 0 {
+		t.Errorf("no shared prompt, single-turn sessions: reuse %.4f, want 0", share0)
+	}
+	cfg := small(3)
+	cfg.SystemPromptShare = 1.5
+	if _, err := Generate(KindChat, cfg); !errors.Is(err, ErrConfig) {
+		t.Errorf("share 1.5: %v", err)
+	}
+}

@@ -25,15 +25,19 @@ type core struct {
 	capacity int
 	filter   bool
 	clock    uint64
+	// probation is the most keys probation holds in filter mode before its
+	// tail goes ahead of protected keys.
+	probation float64
 }
 
-func newCore(capacity int, filter bool) core {
+func newCore(capacity int, filter bool, cfg Config) core {
 	return core{
-		nodes:    make([]node, 1, capacity+1),
-		idx:      newIndex(capacity),
-		ghost:    newGhost(ghostFactor * capacity),
-		capacity: capacity,
-		filter:   filter,
+		nodes:     make([]node, 1, capacity+1),
+		idx:       newIndex(capacity),
+		ghost:     newGhost(cfg.GhostFactor * capacity),
+		capacity:  capacity,
+		filter:    filter,
+		probation: cfg.ProbationShare * float64(capacity),
 	}
 }
 
@@ -156,7 +160,7 @@ func (c *core) evict() (uint64, bool) {
 		// Each demotion moves one protected key to probation; bounded by
 		// the protected count.
 		for tries := c.lists[segProtected].n + 1; tries > 0 && v == 0; tries-- {
-			if float64(c.lists[segProbation].n) > probationShare*float64(c.capacity) {
+			if float64(c.lists[segProbation].n) > c.probation {
 				v = c.oldest(segProbation)
 				if v != 0 {
 					break

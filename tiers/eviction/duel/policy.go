@@ -1,19 +1,30 @@
 package duel
 
-// Tunables, measured on the conversation and synthetic traces.
-const (
-	// probationShare is the share of the capacity new keys may hold in
+// Config holds the tunables. DefaultConfig's values were chosen on
+// generated training traces only (docs/SIMULATIONS.md, "Held-out
+// evaluation"), never on the traces the policy is reported on.
+type Config struct {
+	// ProbationShare is the share of the capacity new keys may hold in
 	// filter mode before they are evicted ahead of protected keys.
-	probationShare = 0.05
-	// ghostFactor sizes the ghost: ids of this many capacities of evicted
+	ProbationShare float64
+	// GhostFactor sizes the ghost: ids of this many capacities of evicted
 	// keys are remembered; a ghost hit is admitted straight to protected.
-	ghostFactor = 4
-	// shadowMin is the least capacity of a sampled shadow cache.
-	shadowMin = 256
-	// window is the number of sampled accesses after which the shadows'
+	GhostFactor int
+	// ShadowMin is the least capacity of a sampled shadow cache.
+	ShadowMin int
+	// Window is the number of sampled accesses after which the shadows'
 	// hit counts are halved (an exponential memory of the recent winner).
-	window = 4096
-)
+	Window int
+	// Margin: filter mode is followed only while its shadow hits this
+	// share more than LRU's, so that near-ties, where the shadows'
+	// sampling noise decides, go to LRU.
+	Margin float64
+}
+
+// DefaultConfig returns the tuned values.
+func DefaultConfig() Config {
+	return Config{ProbationShare: 0.05, GhostFactor: 4, ShadowMin: 256, Window: 4096, Margin: 0.01}
+}
 
 const (
 	segNone uint8 = iota
@@ -45,19 +56,41 @@ type Duel struct {
 	hitsFL   float64
 	samples  int
 	filter   bool
+	cfg      Config
 }
 
-// New returns an empty Duel for capacity keys (capacity > 0).
-func New(capacity int) *Duel {
+// New returns an empty Duel for capacity keys (capacity > 0) with
+// DefaultConfig.
+func New(capacity int) *Duel { return NewConfig(capacity, DefaultConfig()) }
+
+// NewConfig returns an empty Duel for capacity keys with cfg; zero fields
+// take DefaultConfig's values.
+func NewConfig(capacity int, cfg Config) *Duel {
+	def := DefaultConfig()
+	if cfg.ProbationShare <= 0 {
+		cfg.ProbationShare = def.ProbationShare
+	}
+	if cfg.GhostFactor <= 0 {
+		cfg.GhostFactor = def.GhostFactor
+	}
+	if cfg.ShadowMin <= 0 {
+		cfg.ShadowMin = def.ShadowMin
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = def.Window
+	}
+	if cfg.Margin < 0 {
+		cfg.Margin = 0
+	}
 	capacity = max(1, capacity)
-	d := &Duel{c: newCore(capacity, false)}
+	d := &Duel{c: newCore(capacity, false, cfg), cfg: cfg}
 	s := 1
-	for capacity/(s*2) >= shadowMin {
+	for capacity/(s*2) >= cfg.ShadowMin {
 		s *= 2
 	}
 	d.mask = uint64(s - 1)
 	sc := max(1, capacity/s)
-	lr, fl := newCore(sc, false), newCore(sc, true)
+	lr, fl := newCore(sc, false, cfg), newCore(sc, true, cfg)
 	d.shadowLR, d.shadowFL = &lr, &fl
 	return d
 }
@@ -87,12 +120,12 @@ func (d *Duel) sample(key uint64) {
 		d.hitsFL++
 	}
 	d.samples++
-	if d.samples >= window {
+	if d.samples >= d.cfg.Window {
 		d.samples = 0
 		d.hitsLR /= 2
 		d.hitsFL /= 2
 	}
-	d.filter = d.hitsFL > d.hitsLR
+	d.filter = d.hitsFL > d.hitsLR*(1+d.cfg.Margin)
 	d.c.filter = d.filter
 }
 

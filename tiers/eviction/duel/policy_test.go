@@ -51,7 +51,7 @@ func TestLRUModeOrder(t *testing.T) {
 }
 
 func TestFilterModeEvictsProbationFirst(t *testing.T) {
-	c := newCore(20, true)
+	c := newCore(20, true, DefaultConfig())
 	for k := uint64(1); k <= 4; k++ {
 		c.insert(k)
 	}
@@ -92,8 +92,8 @@ func TestGhostIsBounded(t *testing.T) {
 		}
 		d.Insert(k)
 	}
-	if g := d.c.ghost.len(); g != ghostFactor*4 {
-		t.Fatalf("ghost holds %d ids, want its bound %d", g, ghostFactor*4)
+	if g := d.c.ghost.len(); g != DefaultConfig().GhostFactor*4 {
+		t.Fatalf("ghost holds %d ids, want its bound %d", g, DefaultConfig().GhostFactor*4)
 	}
 	if d.c.idx.n != 4 {
 		t.Fatalf("index holds %d keys, want 4", d.c.idx.n)
