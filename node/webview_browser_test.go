@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -11,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -35,17 +39,29 @@ func findBrowser() string {
 }
 
 // The live web view in a real browser: headless Chromium opens node a's
-// admin page in a three-node cluster, the members table lists all three
-// as alive, the charts draw, and the numbers move after writes.
+// admin page in a three-node cluster (auth token set, sent as basic auth),
+// the members table lists all three as alive, the charts draw, and the
+// numbers move after writes.
 func TestWebViewInBrowser(t *testing.T) {
 	start := time.Now()
 	browser := findBrowser()
 	if browser == "" {
 		t.Skipf("no Chromium found: install Debian's chromium (apt-get install chromium) or set %s to a Chrome binary; the web view's browser test is skipped", BrowserEnv)
 	}
-	a := startNode(t, clusterConfig("a"))
-	b := startNode(t, clusterConfig("b", a.Cluster().GossipAddr()))
-	c := startNode(t, clusterConfig("c", a.Cluster().GossipAddr()))
+	// The admin port's rule with a token: every page and JSON request
+	// carries it; the browser sends it as basic auth, as it does after a
+	// user answered its prompt.
+	const token = "browser-test-token"
+	withToken := func(cfg Config) Config { cfg.Auth.Token = token; return cfg }
+	a := startNode(t, withToken(clusterConfig("a")))
+	b := startNode(t, withToken(clusterConfig("b", a.Cluster().GossipAddr())))
+	c := startNode(t, withToken(clusterConfig("c", a.Cluster().GossipAddr())))
+	url := "http://" + a.Addrs().Admin + "/"
+	for _, path := range []string{"", "v1/stats", "static/app.js"} {
+		if code, _ := httpGet(t, url+path); code != http.StatusUnauthorized {
+			t.Fatalf("GET /%s without the token: %d, want 401", path, code)
+		}
+	}
 	waitUntil(t, "three members on every node", func() bool {
 		return len(a.Cluster().Members()) == 3 && len(b.Cluster().Members()) == 3 && len(c.Cluster().Members()) == 3
 	})
@@ -86,8 +102,14 @@ func TestWebViewInBrowser(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("start %s: %v", browser, err)
 	}
-	url := "http://" + a.Addrs().Admin + "/"
-	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+token))
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": basic}})
+		return err
+	}), chromedp.Navigate(url)); err != nil {
 		t.Fatalf("open %s in %s: %v", url, browser, err)
 	}
 
