@@ -30,9 +30,9 @@ type entry struct {
 
 	accessed atomic.Int64
 	// ttl is meta.TTL, changeable in place (SetTTL) while views read it.
-	ttl      atomic.Int64
-	pins     atomic.Int32 // changed under Tier.policyMu
-	refs     atomic.Int32
+	ttl  atomic.Int64
+	pins atomic.Int32 // changed under Tier.policyMu
+	refs atomic.Int32
 	// sum caches the payload checksum when it is computed after Put
 	// (Config.ChecksumOnPut false); summed says it is valid. Racing first
 	// readers compute the same value, so no lock is needed.
