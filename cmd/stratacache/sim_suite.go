@@ -91,6 +91,9 @@ var docsSuite = []suiteSection{
 	{ID: "routing-knowledge",
 		Args:   []string{"-trace", convTrace, "-nodes", "4", "-node-capacity", "5000", "-route", "prefix-load", "-lag", "0,0.1,1,10", "-drop", "0,1%,10%", "-markdown"},
 		Sample: []string{"-trace", convTrace, "-nodes", "4", "-node-capacity", "5000", "-route", "prefix-load", "-lag", "1", "-drop", "1%", "-markdown"}},
+	{ID: "routing-knowledge-chat", Small: true,
+		Args: []string{"-workload", "chat", "-requests", "5000", "-nodes", "4", "-node-capacity", "800", "-route", "round-robin,prefix-load",
+			"-lag", "0,1,10,60", "-drop", "0,10%", "-markdown"}},
 	{ID: "routing-summaries",
 		Args:   []string{"-trace", convTrace, "-nodes", "4", "-node-capacity", "5000", "-route", "prefix-load", "-fpr", "0,0.1%,1%,10%", "-per-node", "-markdown"},
 		Sample: []string{"-trace", convTrace, "-nodes", "4", "-node-capacity", "5000", "-route", "prefix-load", "-fpr", "1%", "-per-node", "-markdown"}},
@@ -235,7 +238,7 @@ func (r *suiteRun) regenerate(stdout io.Writer) error {
 		if doc, err = simulations.ReplaceDocBlock(doc, "sim", s.ID, body); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%-20s %6.1f s\n", s.ID, time.Since(start).Seconds())
+		fmt.Fprintf(stdout, "%-24s %6.1f s\n", s.ID, time.Since(start).Seconds())
 	}
 	return os.WriteFile(r.docPath, []byte(doc), 0o644)
 }
@@ -270,7 +273,7 @@ func (r *suiteRun) checkSections(stdout io.Writer, how func(suiteSection) string
 	for _, s := range r.sections {
 		mode := how(s)
 		if s.Volatile || mode == "skip" || (mode == "sample" && s.Sample == nil) {
-			fmt.Fprintf(stdout, "%-20s skipped\n", s.ID)
+			fmt.Fprintf(stdout, "%-24s skipped\n", s.ID)
 			continue
 		}
 		start := time.Now()
@@ -295,7 +298,7 @@ func (r *suiteRun) checkSections(stdout io.Writer, how func(suiteSection) string
 					errs = append(errs, fmt.Errorf("%w: section %s: %q is not in the document", errSuite, s.ID, l))
 				}
 			}
-			fmt.Fprintf(stdout, "%-20s sample matches (%.1f s)\n", s.ID, time.Since(start).Seconds())
+			fmt.Fprintf(stdout, "%-24s sample matches (%.1f s)\n", s.ID, time.Since(start).Seconds())
 			continue
 		}
 		got, err := s.render(s.Args, r.root, tmp, r.stderr)
@@ -315,7 +318,7 @@ func (r *suiteRun) checkSections(stdout io.Writer, how func(suiteSection) string
 				errs = append(errs, fmt.Errorf("%w: section %s: %s differs from the regenerated file", errSuite, s.ID, p))
 			}
 		}
-		fmt.Fprintf(stdout, "%-20s matches (%.1f s)\n", s.ID, time.Since(start).Seconds())
+		fmt.Fprintf(stdout, "%-24s matches (%.1f s)\n", s.ID, time.Since(start).Seconds())
 	}
 	return errors.Join(errs...)
 }
