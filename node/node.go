@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/stratacache/stratacache/node/admin"
 	"github.com/stratacache/stratacache/node/internal/authtoken"
 	"github.com/stratacache/stratacache/node/internal/inflight"
+	"github.com/stratacache/stratacache/node/internal/keylock"
 	"github.com/stratacache/stratacache/node/native"
 	"github.com/stratacache/stratacache/node/resp"
 )
@@ -51,6 +53,7 @@ type Node struct {
 	cluster  *cluster.Node // nil unless cfg.Cluster.Enabled()
 	budget   *inflight.Budget
 	token    *authtoken.Token // auth.token, live (CONFIG SET requirepass)
+	locks    keylock.Table    // every writer of a key, on either port
 }
 
 // New validates cfg, builds the engine (BuildEngine) and binds the
@@ -169,6 +172,9 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 			ReadTimeout:  seconds(lim.ReadTimeoutS),
 			WriteTimeout: seconds(lim.WriteTimeoutS),
 			Budget:       n.budget,
+			Locks:        &n.locks,
+			Params:       n.liveParams(),
+			Policy:       redisPolicy(cfg.CPUPolicy),
 			Logger:       log.With("component", "resp"),
 			Observe:      observe("resp"),
 			Info:         n.info,
@@ -193,6 +199,7 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 			ReadTimeout:  seconds(lim.ReadTimeoutS),
 			WriteTimeout: seconds(lim.WriteTimeoutS),
 			Budget:       n.budget,
+			Locks:        &n.locks,
 			Logger:       log.With("component", "native"),
 			Observe:      observe("native"),
 			Attrs: map[string]string{
@@ -480,4 +487,47 @@ func (n *Node) registerServerMetrics() {
 		counter("stratacache_connection_panics_total", "Connections closed by a recovered panic.", "native", func() float64 { return float64(st().Panics) })
 		counter("stratacache_write_stalls_total", "Clients disconnected for not reading their replies within limits.write_timeout_s.", "native", func() float64 { return float64(st().WriteStalls) })
 	}
+}
+
+// liveParams are the CONFIG SET parameters whose change reaches both data
+// ports (the per-port limits.max_connections and limits.idle_timeout_s);
+// requirepass changes the token the ports and the admin share.
+func (n *Node) liveParams() []resp.Param {
+	return []resp.Param{
+		{Name: "maxclients", Get: func() string { return strconv.Itoa(n.resp.MaxConns()) },
+			Set: func(v string) (func(), error) {
+				c, err := resp.IntParam(v, 1)
+				return func() {
+					n.resp.SetMaxConns(int(c))
+					if n.native != nil {
+						n.native.SetMaxConns(int(c))
+					}
+				}, err
+			}},
+		{Name: "timeout", Get: func() string { return strconv.FormatInt(int64(n.resp.IdleTimeout()/time.Second), 10) },
+			Set: func(v string) (func(), error) {
+				secs, err := resp.IntParam(v, 1)
+				return func() {
+					n.resp.SetIdleTimeout(time.Duration(secs) * time.Second)
+					if n.native != nil {
+						n.native.SetIdleTimeout(time.Duration(secs) * time.Second)
+					}
+				}, err
+			}},
+		{Name: "requirepass", Get: n.token.Get, Set: func(v string) (func(), error) {
+			return func() { n.token.Set(v) }, nil
+		}},
+	}
+}
+
+// redisPolicy names a cpu_policy as Redis's maxmemory-policy does where
+// Redis has one, and by its own name otherwise.
+func redisPolicy(p string) string {
+	switch p {
+	case "lru":
+		return "allkeys-lru"
+	case "lfu":
+		return "allkeys-lfu"
+	}
+	return p
 }

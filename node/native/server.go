@@ -17,6 +17,7 @@ import (
 	"github.com/stratacache/stratacache/node/internal/authtoken"
 	"github.com/stratacache/stratacache/node/internal/connserver"
 	"github.com/stratacache/stratacache/node/internal/inflight"
+	"github.com/stratacache/stratacache/node/internal/keylock"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -59,6 +60,9 @@ type ServerConfig struct {
 	// Budget bounds the payload bytes in flight (read and written) on this
 	// node's connections, shared with the RESP port; nil: unbounded.
 	Budget *inflight.Budget
+	// Locks are the per-key stripe locks every writer takes (PUT, MPUT,
+	// DELETE), shared with the RESP port; nil: the server's own.
+	Locks *keylock.Table
 }
 
 // Stats is a snapshot of the server's counters.
@@ -109,6 +113,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.Token == nil {
 		cfg.Token = authtoken.New(cfg.AuthToken)
+	}
+	if cfg.Locks == nil {
+		cfg.Locks = new(keylock.Table)
 	}
 	s := &Server{cfg: cfg, lim: lim, log: log}
 	s.cs = connserver.New(connserver.Config{
@@ -284,4 +291,21 @@ func (c *conn) resetOut() {
 		c.out = nil
 	}
 	c.out = c.out[:0]
+}
+
+// SetMaxConns changes the connection cap for connections accepted from
+// now on (CONFIG SET maxclients).
+func (s *Server) SetMaxConns(n int) { s.cs.SetMaxConns(n) }
+
+// SetIdleTimeout changes the idle timeout; connections pick it up when
+// they next wait for a request (CONFIG SET timeout).
+func (s *Server) SetIdleTimeout(d time.Duration) { s.cs.SetTimeouts(d, 0, 0) }
+
+// MaxConns is the connection cap in force.
+func (s *Server) MaxConns() int { return s.cs.MaxConns() }
+
+// IdleTimeout is the idle timeout in force.
+func (s *Server) IdleTimeout() time.Duration {
+	idle, _, _ := s.cs.Timeouts()
+	return idle
 }

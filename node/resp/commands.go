@@ -26,14 +26,21 @@ func (c *conn) get(key []byte) {
 		return
 	}
 	c.s.hits.Add(1)
+	c.writeView(v)
+}
+
+// writeView answers with v's bytes and releases v. A large value holds
+// its bytes of the in-flight budget (-BUSY when they do not fit) until it
+// has reached the socket: Bulk writes it before returning. Call it with no
+// key lock held: a client that reads slowly must not hold a stripe.
+func (c *conn) writeView(v tiers.View) {
+	defer v.Release()
 	n := c.outBytes(len(v.Bytes()))
 	if err := c.s.cfg.Budget.Acquire(c.s.ctx, n); err != nil {
-		v.Release()
 		c.w.Error(busyReply)
 		return
 	}
-	c.w.Bulk(v.Bytes()) // large values reach the socket before Bulk returns
-	v.Release()
+	c.w.Bulk(v.Bytes())
 	c.s.cfg.Budget.Release(n)
 }
 
@@ -139,9 +146,12 @@ func (c *conn) set(args [][]byte) {
 		return
 	}
 	eng := c.s.cfg.Engine
-	plain := !o.nx && !o.xx && !o.get && !o.keepTTL
-	if plain {
-		if err := eng.Store(c.s.ctx, id, args[2], actors.StoreOptions{Meta: artifact.Meta{TTL: o.ttl}}); err != nil {
+	mu := c.s.locks.Stripe(id.Hash)
+	mu.Lock()
+	if !o.nx && !o.xx && !o.get && !o.keepTTL {
+		err := eng.Store(c.s.ctx, id, args[2], actors.StoreOptions{Meta: artifact.Meta{TTL: o.ttl}})
+		mu.Unlock()
+		if err != nil {
 			c.engineError(err)
 			return
 		}
@@ -149,41 +159,46 @@ func (c *conn) set(args [][]byte) {
 		c.w.OK()
 		return
 	}
-	mu := &c.s.stripes[id.Hash%uint64(len(c.s.stripes))]
-	mu.Lock()
-	defer mu.Unlock()
-	old, _, err := eng.View(c.s.ctx, id, actors.Chain())
-	if err != nil && !isMiss(err) {
+	old, _, verr := eng.View(c.s.ctx, id, actors.Chain())
+	if verr != nil && !isMiss(verr) {
+		mu.Unlock()
+		c.engineError(verr)
+		return
+	}
+	exists := verr == nil
+	if exists && o.keepTTL {
+		o.ttl = remainingTTL(old.Meta())
+	}
+	var err error
+	stored := false
+	if !(o.nx && exists) && !(o.xx && !exists) {
+		err = eng.Store(c.s.ctx, id, args[2], actors.StoreOptions{Meta: artifact.Meta{TTL: o.ttl}})
+		stored = err == nil
+	}
+	mu.Unlock()
+	// The replies go out with the lock released (the old value's view
+	// stays valid): a slow reader holds no stripe.
+	if err != nil {
+		if exists {
+			old.Release()
+		}
 		c.engineError(err)
 		return
 	}
-	exists := err == nil
-	if exists {
-		defer old.Release()
-		if o.keepTTL {
-			o.ttl = remainingTTL(old.Meta())
-		}
+	if stored {
+		c.s.keys.add(args[1])
 	}
-	if (o.nx && exists) || (o.xx && !exists) {
-		if o.get && exists {
-			c.w.Bulk(old.Bytes())
-		} else {
-			c.w.Null()
-		}
-		return
-	}
-	if err := eng.Store(c.s.ctx, id, args[2], actors.StoreOptions{Meta: artifact.Meta{TTL: o.ttl}}); err != nil {
-		c.engineError(err)
-		return
-	}
-	c.s.keys.add(args[1])
 	switch {
 	case o.get && exists:
-		c.w.Bulk(old.Bytes())
-	case o.get:
+		c.writeView(old)
+		return
+	case o.get || !stored:
 		c.w.Null()
 	default:
 		c.w.OK()
+	}
+	if exists {
+		old.Release()
 	}
 }
 
@@ -215,19 +230,22 @@ func (c *conn) exists(keys [][]byte) {
 	c.w.Int(n)
 }
 
+// del deletes the keys under their stripe locks, taken together.
 func (c *conn) del(keys [][]byte) {
+	ids, ok := c.ids(keys, 1)
+	if !ok {
+		return
+	}
+	unlock := c.s.locks.LockAll(hashes(ids))
+	defer unlock()
 	var n int64
-	for _, k := range keys {
-		id, ok := c.id(k)
-		if !ok {
-			return
-		}
+	for i, id := range ids {
 		found, err := c.s.cfg.Engine.Delete(c.s.ctx, id)
 		if err != nil {
 			c.engineError(err)
 			return
 		}
-		c.s.keys.remove(k)
+		c.s.keys.remove(keys[i])
 		if found {
 			n++
 		}
@@ -235,9 +253,28 @@ func (c *conn) del(keys [][]byte) {
 	c.w.Int(n)
 }
 
-// mget takes a view of every key first, so that the large values' bytes
-// are taken from the budget at once, before the reply starts (a refusal
-// halfway through an array reply could not be told).
+// ids maps every step-th key of keys to its id; on a bad key it answers
+// the error and returns ok=false.
+func (c *conn) ids(keys [][]byte, step int) ([]artifact.ID, bool) {
+	ids := make([]artifact.ID, 0, (len(keys)+step-1)/step)
+	for i := 0; i < len(keys); i += step {
+		id, ok := c.id(keys[i])
+		if !ok {
+			return nil, false
+		}
+		ids = append(ids, id)
+	}
+	return ids, true
+}
+
+func hashes(ids []artifact.ID) []uint64 {
+	hs := make([]uint64, len(ids))
+	for i, id := range ids {
+		hs[i] = id.Hash
+	}
+	return hs
+}
+
 func (c *conn) mget(keys [][]byte) {
 	ids := make([]artifact.ID, len(keys))
 	for i, k := range keys {
@@ -281,23 +318,27 @@ func (c *conn) mget(keys [][]byte) {
 	}
 }
 
+// mset stores the pairs with every key's stripe held, so no other writer
+// interleaves. Like Redis's it is all or nothing for other writers, but not
+// for failures: a value the engine refuses (too large, no space) stops it
+// with the earlier pairs stored.
 func (c *conn) mset(kv [][]byte) {
 	if len(kv)%2 != 0 {
 		c.w.Error("ERR wrong number of arguments for 'mset' command")
 		return
 	}
-	for i := 0; i < len(kv); i += 2 {
-		if _, ok := c.id(kv[i]); !ok {
-			return
-		}
+	ids, ok := c.ids(kv, 2)
+	if !ok {
+		return
 	}
-	for i := 0; i < len(kv); i += 2 {
-		id, _ := c.id(kv[i])
-		if err := c.s.cfg.Engine.Store(c.s.ctx, id, kv[i+1], actors.StoreOptions{}); err != nil {
+	unlock := c.s.locks.LockAll(hashes(ids))
+	defer unlock()
+	for i, id := range ids {
+		if err := c.s.cfg.Engine.Store(c.s.ctx, id, kv[2*i+1], actors.StoreOptions{}); err != nil {
 			c.engineError(err)
 			return
 		}
-		c.s.keys.add(kv[i])
+		c.s.keys.add(kv[2*i])
 	}
 	c.w.OK()
 }
@@ -368,46 +409,59 @@ func (c *conn) ttl(key []byte, millis bool) {
 	}
 }
 
-// restore re-stores key's current payload with a new TTL (the engine has no
-// metadata-only update). The view keeps the old bytes valid while Store
-// copies them.
-func (c *conn) restore(key []byte, ttl time.Duration, onlyIfTTL bool) {
+// setTTL changes key's expiry in place (Engine.SetTTL: the payload is not
+// stored again) under the key's stripe. remaining < 0 deletes the key, as
+// Redis does for a non-positive EXPIRE; onlyIfTTL (PERSIST) answers 0 for a
+// key without one.
+func (c *conn) setTTL(key []byte, remaining time.Duration, onlyIfTTL bool) {
 	id, ok := c.id(key)
 	if !ok {
 		return
 	}
-	mu := &c.s.stripes[id.Hash%uint64(len(c.s.stripes))]
+	mu := c.s.locks.Stripe(id.Hash)
 	mu.Lock()
 	defer mu.Unlock()
 	eng := c.s.cfg.Engine
-	v, _, err := eng.View(c.s.ctx, id, actors.Chain())
-	if err != nil {
-		if isMiss(err) {
+	if onlyIfTTL {
+		v, _, err := eng.View(c.s.ctx, id, actors.Chain())
+		if err != nil {
+			if isMiss(err) {
+				c.w.Int(0)
+				return
+			}
+			c.engineError(err)
+			return
+		}
+		ttl := v.Meta().TTL
+		v.Release()
+		if ttl <= 0 {
 			c.w.Int(0)
 			return
 		}
-		c.engineError(err)
-		return
 	}
-	defer v.Release()
-	if onlyIfTTL && v.Meta().TTL <= 0 {
-		c.w.Int(0)
-		return
-	}
-	if ttl < 0 {
-		if _, err := eng.Delete(c.s.ctx, id); err != nil {
+	if remaining < 0 {
+		found, err := eng.Delete(c.s.ctx, id)
+		if err != nil {
 			c.engineError(err)
 			return
 		}
 		c.s.keys.remove(key)
-		c.w.Int(1)
+		c.w.Int(b2i(found))
 		return
 	}
-	if err := eng.Store(c.s.ctx, id, v.Bytes(), actors.StoreOptions{Meta: artifact.Meta{TTL: ttl}}); err != nil {
+	found, err := eng.SetTTL(c.s.ctx, id, remaining)
+	if err != nil {
 		c.engineError(err)
 		return
 	}
-	c.w.Int(1)
+	c.w.Int(b2i(found))
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (c *conn) expire(key, amount []byte, millis bool) {
@@ -417,14 +471,14 @@ func (c *conn) expire(key, amount []byte, millis bool) {
 		return
 	}
 	if n <= 0 {
-		c.restore(key, -1, false) // Redis deletes a key given a non-positive TTL
+		c.setTTL(key, -1, false) // Redis deletes a key given a non-positive TTL
 		return
 	}
 	d := secondsToDuration(n)
 	if millis {
 		d = millisToDuration(n)
 	}
-	c.restore(key, d, false)
+	c.setTTL(key, d, false)
 }
 
-func (c *conn) persist(key []byte) { c.restore(key, 0, true) }
+func (c *conn) persist(key []byte) { c.setTTL(key, 0, true) }

@@ -2,10 +2,7 @@ package resp
 
 import (
 	"bytes"
-	"path"
-	"strconv"
 	"strings"
-	"time"
 )
 
 func (c *conn) auth(args [][]byte) {
@@ -142,51 +139,5 @@ func (c *conn) client(args [][]byte) {
 		c.w.OK()
 	default:
 		c.w.Error("ERR unknown subcommand '" + printable(args[0]) + "'. Try CLIENT HELP.")
-	}
-}
-
-// config answers CONFIG GET for the parameters redis-benchmark and client
-// libraries ask about; CONFIG SET and RESETSTAT are accepted no-ops only
-// for those, so tools that tune a Redis server do not abort.
-func (c *conn) config(args [][]byte) {
-	if len(args) == 0 {
-		c.w.Error("ERR wrong number of arguments for 'config' command")
-		return
-	}
-	switch strings.ToUpper(string(args[0])) {
-	case "GET":
-		if len(args) < 2 {
-			c.w.Error("ERR wrong number of arguments for 'config|get' command")
-			return
-		}
-		var pairs []string
-		for _, p := range args[1:] {
-			for _, kv := range configParams(c.s) {
-				if ok, _ := path.Match(strings.ToLower(string(p)), kv[0]); ok {
-					pairs = append(pairs, kv[0], kv[1])
-				}
-			}
-		}
-		c.w.Array(len(pairs))
-		for _, s := range pairs {
-			c.w.BulkString(s)
-		}
-	case "SET", "RESETSTAT":
-		c.w.OK()
-	default:
-		c.w.Error("ERR unknown subcommand '" + printable(args[0]) + "'. Try CONFIG HELP.")
-	}
-}
-
-func configParams(s *Server) [][2]string {
-	idle, _, _ := s.cs.Timeouts()
-	return [][2]string{
-		{"save", ""},
-		{"appendonly", "no"},
-		{"databases", "1"},
-		{"maxclients", strconv.Itoa(s.cfg.MaxConns)},
-		{"proto-max-bulk-len", strconv.FormatInt(s.cfg.Limits.MaxBulk, 10)},
-		{"timeout", strconv.Itoa(int(idle / time.Second))},
-		{"maxmemory-policy", "allkeys-lru"},
 	}
 }

@@ -85,6 +85,11 @@ func (c *conn) dispatch(args [][]byte) string {
 			c.setnx(args[1], args[2])
 		}
 		return "SETNX"
+	case "GETSET":
+		if c.arity(args, 3) {
+			c.getset(args[1], args[2])
+		}
+		return "GETSET"
 	case "GETDEL":
 		if c.arity(args, 2) {
 			c.getdel(args[1])
@@ -166,6 +171,11 @@ func (c *conn) dispatch(args [][]byte) string {
 			c.scan(args[1:])
 		}
 		return "SCAN"
+	case "KEYS":
+		if c.arity(args, 2) {
+			c.keysCmd(args[1])
+		}
+		return "KEYS"
 	case "DBSIZE":
 		if c.arity(args, 1) {
 			c.w.Int(c.dbsize())

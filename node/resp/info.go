@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,14 +54,14 @@ func (c *conn) infoSection(b *bytes.Buffer, sec string, es *actors.EngineStats) 
 		line("stratacache_server", "resp2")
 		line("redis_mode", "standalone")
 		line("os", runtime.GOOS+" "+runtime.GOARCH)
-		line("arch_bits", 64)
+		line("arch_bits", strconv.IntSize)
 		line("go_version", runtime.Version())
 		line("process_id", os.Getpid())
 		line("uptime_in_seconds", int64(time.Since(s.started)/time.Second))
 		line("uptime_in_days", int64(time.Since(s.started)/(24*time.Hour)))
 	case "clients":
 		line("connected_clients", st.ConnsCurrent)
-		line("maxclients", s.cfg.MaxConns)
+		line("maxclients", s.cs.MaxConns())
 		line("rejected_connections", st.ConnsRejected)
 	case "memory":
 		// Redis's memory figures are the top (CPU) tier's.
@@ -74,7 +75,7 @@ func (c *conn) infoSection(b *bytes.Buffer, sec string, es *actors.EngineStats) 
 		line("used_memory_human", human(used))
 		line("maxmemory", capacity)
 		line("maxmemory_human", human(capacity))
-		line("maxmemory_policy", "allkeys-lru")
+		line("maxmemory_policy", s.policy())
 		line("go_heap_inuse", ms.HeapInuse)
 	case "stats":
 		var evictions uint64
@@ -93,8 +94,11 @@ func (c *conn) infoSection(b *bytes.Buffer, sec string, es *actors.EngineStats) 
 		line("connection_panics", st.Panics)
 		line("write_stalls", st.WriteStalls)
 	case "keyspace":
-		if len(es.Tiers) > 0 {
-			line("db0", fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", es.Tiers[0].Artifacts))
+		// The keys written through this port that are remembered for SCAN
+		// (docs/node.md); the node tracks no count of expiring keys, so
+		// Redis's expires= and avg_ttl= are left out rather than made up.
+		if n := s.keys.size(); n > 0 {
+			line("db0", fmt.Sprintf("keys=%d", n))
 		}
 	case "stratacache":
 		for _, t := range es.Tiers {
@@ -139,6 +143,7 @@ var commandTable = []commandInfo{
 	{"psetex", 4, []string{"write", "denyoom"}, 1, 1, 1},
 	{"setnx", 3, []string{"write", "denyoom", "fast"}, 1, 1, 1},
 	{"getdel", 2, []string{"write", "fast"}, 1, 1, 1},
+	{"getset", 3, []string{"write", "denyoom", "fast"}, 1, 1, 1},
 	{"incr", 2, []string{"write", "denyoom", "fast"}, 1, 1, 1},
 	{"decr", 2, []string{"write", "denyoom", "fast"}, 1, 1, 1},
 	{"incrby", 3, []string{"write", "denyoom", "fast"}, 1, 1, 1},
@@ -157,6 +162,7 @@ var commandTable = []commandInfo{
 	{"persist", 2, []string{"write", "fast"}, 1, 1, 1},
 	{"type", 2, []string{"readonly", "fast"}, 1, 1, 1},
 	{"scan", -2, []string{"readonly"}, 0, 0, 0},
+	{"keys", 2, []string{"readonly"}, 0, 0, 0},
 	{"dbsize", 1, []string{"readonly", "fast"}, 0, 0, 0},
 	{"flushall", -1, []string{"write"}, 0, 0, 0},
 	{"flushdb", -1, []string{"write"}, 0, 0, 0},
@@ -221,4 +227,22 @@ func (c *conn) commandEntry(ci *commandInfo) {
 	c.w.Int(int64(ci.first))
 	c.w.Int(int64(ci.last))
 	c.w.Int(int64(ci.step))
+}
+
+// policy is maxmemory-policy: the CPU tier's eviction policy.
+func (s *Server) policy() string {
+	if s.cfg.Policy == "" {
+		return "allkeys-lru"
+	}
+	return s.cfg.Policy
+}
+
+// cpuCapacity is maxmemory: the top tier's byte budget.
+func (s *Server) cpuCapacity() int64 {
+	var es actors.EngineStats
+	s.cfg.Engine.Stats(&es)
+	if len(es.Tiers) == 0 {
+		return 0
+	}
+	return es.Tiers[0].CapacityBytes
 }

@@ -100,3 +100,16 @@ func (k *keyspace) scan(cursor, count int, present func(key []byte) bool, visit 
 	}
 	return cursor
 }
+
+// size is the number of keys remembered (some may have been evicted since;
+// SCAN and DBSIZE prune those they meet).
+func (k *keyspace) size() int {
+	n := 0
+	for i := range k.shards {
+		sh := &k.shards[i]
+		sh.mu.Lock()
+		n += len(sh.keys)
+		sh.mu.Unlock()
+	}
+	return n
+}

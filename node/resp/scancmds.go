@@ -3,7 +3,6 @@ package resp
 import (
 	"bytes"
 	"math"
-	"path"
 	"strconv"
 	"strings"
 
@@ -16,7 +15,9 @@ func (c *conn) scan(args [][]byte) {
 		c.w.Error("ERR invalid cursor")
 		return
 	}
-	count, pattern := 10, ""
+	count := 10
+	var pattern []byte
+	matchAll, noType := true, false
 	for i := 1; i < len(args); i += 2 {
 		if i+1 == len(args) {
 			c.w.Error("ERR syntax error")
@@ -31,15 +32,10 @@ func (c *conn) scan(args [][]byte) {
 			}
 			count = int(min(n, 1<<20))
 		case "MATCH":
-			pattern = string(args[i+1])
-			if _, err := path.Match(pattern, ""); err != nil {
-				c.w.Error("ERR invalid MATCH pattern")
-				return
-			}
+			pattern, matchAll = args[i+1], string(args[i+1]) == "*"
 		case "TYPE":
 			if strings.ToLower(string(args[i+1])) != "string" {
-				count = 0 // every key here is a string: nothing matches
-				pattern = "\x00never"
+				noType = true // every key here is a string: nothing matches
 			}
 		default:
 			c.w.Error("ERR syntax error")
@@ -51,15 +47,37 @@ func (c *conn) scan(args [][]byte) {
 	}
 	var found [][]byte
 	next := c.s.keys.scan(int(cursor), max(count, 1), c.s.keys.present, func(key []byte) {
-		if pattern != "" {
-			if ok, _ := path.Match(pattern, string(key)); !ok {
-				return
-			}
+		if noType || (!matchAll && !globMatch(pattern, key)) {
+			return
 		}
 		found = append(found, bytes.Clone(key))
 	})
 	c.w.Array(2)
 	c.w.BulkString(strconv.Itoa(next))
+	c.w.Array(len(found))
+	for _, k := range found {
+		c.w.Bulk(k)
+	}
+}
+
+// keys answers KEYS pattern: every key written through this server that
+// the engine still holds and that matches (Redis glob rules). Like Redis's
+// KEYS it walks the whole keyspace in one command: SCAN is the way for
+// large keyspaces.
+func (c *conn) keysCmd(pattern []byte) {
+	all := string(pattern) == "*"
+	var found [][]byte
+	cursor := 0
+	for {
+		cursor = c.s.keys.scan(cursor, math.MaxInt, c.s.keys.present, func(key []byte) {
+			if all || globMatch(pattern, key) {
+				found = append(found, bytes.Clone(key))
+			}
+		})
+		if cursor == 0 {
+			break
+		}
+	}
 	c.w.Array(len(found))
 	for _, k := range found {
 		c.w.Bulk(k)
@@ -94,11 +112,17 @@ func (c *conn) flushall() {
 		if err != nil {
 			continue
 		}
-		if _, err := c.s.cfg.Engine.Delete(c.s.ctx, id); err != nil {
+		mu := c.s.locks.Stripe(id.Hash)
+		mu.Lock()
+		_, err = c.s.cfg.Engine.Delete(c.s.ctx, id)
+		if err == nil {
+			c.s.keys.remove(k)
+		}
+		mu.Unlock()
+		if err != nil {
 			c.engineError(err)
 			return
 		}
-		c.s.keys.remove(k)
 	}
 	c.w.OK()
 }

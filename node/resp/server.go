@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/stratacache/stratacache/node/internal/authtoken"
 	"github.com/stratacache/stratacache/node/internal/connserver"
 	"github.com/stratacache/stratacache/node/internal/inflight"
+	"github.com/stratacache/stratacache/node/internal/keylock"
 )
 
 // busyReply answers a request refused by the in-flight budget.
@@ -60,6 +60,15 @@ type Config struct {
 	// Budget bounds the value bytes in flight (read and written) on this
 	// node's connections, shared with the native port; nil: unbounded.
 	Budget *inflight.Budget
+	// Locks are the per-key stripe locks every writer takes, shared with
+	// the native port; nil: the server's own.
+	Locks *keylock.Table
+	// Params replace or add CONFIG GET/SET parameters (see Param): a node
+	// passes those whose change must reach its other ports too.
+	Params []Param
+	// Policy is the CPU tier's eviction policy as Redis names it
+	// (maxmemory-policy in CONFIG GET and INFO); "" reads allkeys-lru.
+	Policy string
 }
 
 // Stats is a snapshot of the server's counters.
@@ -84,9 +93,9 @@ type Server struct {
 	log   *slog.Logger
 	token *authtoken.Token
 	keys  keyspace
-	// stripes serialise the read-modify-write commands (SET NX/XX/GET,
-	// EXPIRE) per key hash; plain SET and GET never take them.
-	stripes [256]sync.Mutex
+	// locks serialise every writer of a key (shared with the native port
+	// through Config.Locks); reads take none.
+	locks   *keylock.Table
 	started time.Time
 
 	cs     *connserver.Server
@@ -126,7 +135,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Token == nil {
 		cfg.Token = authtoken.New(cfg.AuthToken)
 	}
-	s := &Server{cfg: cfg, log: log, started: time.Now(), token: cfg.Token}
+	if cfg.Locks == nil {
+		cfg.Locks = new(keylock.Table)
+	}
+	s := &Server{cfg: cfg, log: log, started: time.Now(), token: cfg.Token, locks: cfg.Locks}
 	s.cs = connserver.New(connserver.Config{
 		MaxConns:     cfg.MaxConns,
 		IdleTimeout:  cfg.IdleTimeout,
@@ -274,4 +286,21 @@ func (c *conn) serve() {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// SetMaxConns changes the connection cap for connections accepted from
+// now on (CONFIG SET maxclients).
+func (s *Server) SetMaxConns(n int) { s.cs.SetMaxConns(n) }
+
+// SetIdleTimeout changes the idle timeout; connections pick it up when
+// they next wait for a request (CONFIG SET timeout).
+func (s *Server) SetIdleTimeout(d time.Duration) { s.cs.SetTimeouts(d, 0, 0) }
+
+// MaxConns is the connection cap in force.
+func (s *Server) MaxConns() int { return s.cs.MaxConns() }
+
+// IdleTimeout is the idle timeout in force.
+func (s *Server) IdleTimeout() time.Duration {
+	idle, _, _ := s.cs.Timeouts()
+	return idle
 }

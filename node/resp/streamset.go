@@ -28,6 +28,8 @@ func (c *conn) streamSet(key []byte, n int64, fill func(dst []byte) error) (bool
 		return true, err // fill is not called: the Reader skips the value
 	}
 	defer c.s.cfg.Budget.Release(n)
+	fill, unlock := c.s.locks.AfterFill(id.Hash, fill)
+	defer unlock()
 	return true, c.s.cfg.Engine.StoreFill(c.s.ctx, id, n, actors.StoreOptions{}, fill)
 }
 
