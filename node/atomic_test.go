@@ -40,18 +40,12 @@ func TestIncrAtomicAgainstPutFromTheOtherPort(t *testing.T) {
 	}
 	var incrs []incr
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
 	for c := range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			rw := dialRESP(t, a.RESP)
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			for i := range 400 {
 				start := time.Now()
 				reply := respDo(t, rw, "INCR", "counter")
 				v, err := strconv.ParseInt(strings.TrimPrefix(reply, ":"), 10, 64)
@@ -73,7 +67,6 @@ func TestIncrAtomicAgainstPutFromTheOtherPort(t *testing.T) {
 		acked = append(acked, time.Now())
 		mu.Unlock()
 	}
-	close(stop)
 	wg.Wait()
 	seen := map[int64]bool{}
 	for _, in := range incrs {
@@ -89,9 +82,6 @@ func TestIncrAtomicAgainstPutFromTheOtherPort(t *testing.T) {
 		if k > 0 && in.val <= int64(k)*base {
 			t.Fatalf("INCR started after the PUT of %d was acknowledged returned %d: the PUT was lost", k*base, in.val)
 		}
-	}
-	if len(incrs) < 100 {
-		t.Fatalf("only %d INCRs ran", len(incrs))
 	}
 	t.Logf("%d INCRs against 300 PUTs", len(incrs))
 }
