@@ -80,8 +80,19 @@ type Config struct {
 	MaxArtifactBytes int64
 	// PromoteOnHit copies a lower-tier hit (chain mode) into the top tier.
 	PromoteOnHit bool
-	// RequestTimeout bounds an actor request when the context has no deadline.
+	// RequestTimeout bounds every wait that has no caller's deadline: an
+	// actor request, a background flush, demotion or promotion, Close's
+	// wait for operations in flight.
 	RequestTimeout time.Duration
+	// MaxRestarts actors may restart within RestartWindow; one that fails
+	// more often is stopped for good and the engine is degraded (Health).
+	// Defaults 100 and 1 minute.
+	MaxRestarts   int
+	RestartWindow time.Duration
+	// MaxPendingPromotes bounds the promotions queued for the top tier;
+	// lower-tier hits beyond it are served without being promoted.
+	// Default 64.
+	MaxPendingPromotes int
 	// Logger receives engine and actor-system logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -96,6 +107,15 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 30 * time.Second
+	}
+	if c.MaxRestarts == 0 {
+		c.MaxRestarts = 100
+	}
+	if c.RestartWindow == 0 {
+		c.RestartWindow = time.Minute
+	}
+	if c.MaxPendingPromotes == 0 {
+		c.MaxPendingPromotes = 64
 	}
 	if c.Links == nil && len(c.Tiers) > 1 {
 		c.Links = make([]LinkConfig, len(c.Tiers)-1)
@@ -158,6 +178,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RequestTimeout < 0 {
 		errs = append(errs, errors.New("engine config: negative request timeout"))
+	}
+	if c.MaxRestarts < 0 || c.RestartWindow < 0 || c.MaxPendingPromotes < 0 {
+		errs = append(errs, errors.New("engine config: negative restart budget or promote bound"))
 	}
 	return errors.Join(errs...)
 }

@@ -30,12 +30,27 @@ type Engine struct {
 	links  []*linkState
 	byName map[string]int
 
-	ops       opCounters
+	ops opCounters
+
+	clock versionClock
+	reg   *registry
+
 	closed    atomic.Bool
 	stopped   chan struct{} // closed once the actors are stopping
 	tickers   sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+
+	// Mutations in flight (Store, StoreFill, Delete): Close waits for them.
+	inflight    atomic.Int64
+	drainedOnce sync.Once
+	drained     chan struct{}
+
+	actorsDown      atomic.Int64
+	pendingPromotes atomic.Int64
+	promotesDropped atomic.Uint64
+	superseded      atomic.Uint64 // stores and copies refused as older (tiers.ErrStale)
+	evictionsLost   atomic.Uint64 // victims dropped: their link was down or gave up
 }
 
 // NewEngine validates cfg, starts the actors and returns the engine. The
@@ -63,22 +78,33 @@ func NewEngine(cfg Config) (*Engine, error) {
 		system:  system,
 		root:    system.Root,
 		byName:  make(map[string]int, len(cfg.Tiers)),
+		reg:     newRegistry(),
 		stopped: make(chan struct{}),
+		drained: make(chan struct{}),
 	}
+	e.clock.seed(cfg.Tiers, time.Now())
 	for i, t := range cfg.Tiers {
-		e.tiers = append(e.tiers, &tierState{index: i, tier: t, eng: e})
+		e.tiers = append(e.tiers, &tierState{index: i, tier: t, eng: e, health: newActorHealth("tier " + t.Name())})
 		e.byName[t.Name()] = i
 	}
 	for i, lc := range cfg.Links {
 		e.links = append(e.links, newLinkState(i, lc, e))
 	}
-	e.chain = e.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &chainActor{} },
-		actor.WithSupervisor(supervisor())))
-	sp := &spawnChildren{reply: newReply(), eng: e}
+	e.chain = e.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &chainActor{eng: e} },
+		actor.WithSupervisor(supervisor(cfg.MaxRestarts, cfg.RestartWindow))))
+	sp := &spawnChildren{reply: newReply()}
 	e.root.Send(e.chain, sp)
-	if r := <-sp.done; r.Err != nil {
+	t := time.NewTimer(cfg.RequestTimeout)
+	defer t.Stop()
+	select {
+	case r := <-sp.done:
+		if r.Err != nil {
+			e.system.Shutdown()
+			return nil, r.Err
+		}
+	case <-t.C:
 		e.system.Shutdown()
-		return nil, r.Err
+		return nil, fmt.Errorf("%w: spawning the actors", ErrTimeout)
 	}
 	for i, st := range e.tiers {
 		st.tier.SetEvictFunc(e.evictHandler(i))
@@ -94,26 +120,52 @@ func NewEngine(cfg Config) (*Engine, error) {
 
 // evictHandler demotes tier i's victims through link i and waits until the
 // link has them safe below (backpressure on the writer that caused the
-// eviction). The bottom tier's victims leave the chain.
+// eviction); the tier keeps the victim readable meanwhile. The wait is
+// bounded: by the writer's ctx and RequestTimeout while the link has not
+// started on the victim (the victim is then given up), and by the link's
+// own deadline once it has. The bottom tier's victims leave the chain.
 func (e *Engine) evictHandler(i int) tiers.EvictFunc {
 	if i == len(e.tiers)-1 {
-		return func(ev tiers.Evicted) { ev.View.Release() }
+		return func(_ context.Context, ev tiers.Evicted) { ev.View.Release() }
 	}
 	l := e.links[i]
-	return func(ev tiers.Evicted) {
-		m := &evictedMsg{reply: newReply(), Ev: ev}
+	return func(ctx context.Context, ev tiers.Evicted) {
 		select {
 		case <-e.stopped:
+			e.evictionsLost.Add(1)
+			ev.View.Release()
+			return
+		case <-l.health.down:
+			e.evictionsLost.Add(1)
 			ev.View.Release()
 			return
 		default:
 		}
+		m := &evictedMsg{reply: newReply(), Ev: ev}
 		e.root.Send(l.pid, m)
+		t := time.NewTimer(e.cfg.RequestTimeout)
+		defer t.Stop()
 		select {
 		case <-m.done:
+			return
+		case <-ctx.Done():
+		case <-t.C:
+		case <-l.health.down:
 		case <-e.stopped:
-			// The link actor may be gone; the message it never handles
-			// still holds the view. Shutdown drops it with the tier.
+		}
+		if m.state.CompareAndSwap(evictQueued, evictAbandoned) {
+			// The link never started on it and never will now: the view
+			// is ours to release.
+			e.evictionsLost.Add(1)
+			ev.View.Release()
+			return
+		}
+		// The link is demoting it: its own deadline bounds the rest, and a
+		// crash answers the reply.
+		select {
+		case <-m.done:
+		case <-l.health.down:
+		case <-e.stopped:
 		}
 	}
 }
@@ -125,7 +177,9 @@ func (e *Engine) tick(l *linkState) {
 	for {
 		select {
 		case <-t.C:
-			e.root.Send(l.pid, flushTick{})
+			if !l.health.isDown.Load() {
+				e.root.Send(l.pid, flushTick{})
+			}
 		case <-e.stopped:
 			return
 		}
@@ -151,6 +205,22 @@ func (e *Engine) check(id artifact.ID) error {
 	return nil
 }
 
+// enter registers a mutation in flight; Close waits for it (bounded).
+func (e *Engine) enter() error {
+	e.inflight.Add(1)
+	if e.closed.Load() {
+		e.exit()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (e *Engine) exit() {
+	if e.inflight.Add(-1) == 0 && e.closed.Load() {
+		e.drainedOnce.Do(func() { close(e.drained) })
+	}
+}
+
 // tierIndex resolves the tier an exact or prefer access names.
 func (e *Engine) tierIndex(acc Access) (int, error) {
 	switch acc.Mode {
@@ -169,15 +239,20 @@ func (e *Engine) tierIndex(acc Access) (int, error) {
 // StoreOptions are the optional parts of a store.
 type StoreOptions struct {
 	Access
-	// Meta carries dtype, shape, TTL and epoch; length and checksum are
-	// computed from the payload.
+	// Meta carries dtype, shape, TTL and epoch; length, checksum and
+	// version are the engine's.
 	Meta artifact.Meta
 	// Pin keeps the artifact in the tier it is stored in until Unpin.
 	Pin bool
 }
 
 // Store copies payload into the chain as o.Access directs. A store of an
-// existing id replaces it atomically in every tier it reaches.
+// existing id replaces it in every tier it reaches, and removes the older
+// copies of every tier it does not reach (upper tiers of a prefer or exact
+// store, the tiers below a write-back link) before it returns, so no older
+// version can surface later (after an eviction or a crash). Each store gets
+// a version higher than every store before it; of two concurrent stores of
+// one key, the later version wins in every tier.
 func (e *Engine) Store(ctx context.Context, id artifact.ID, payload []byte, o StoreOptions) error {
 	err := e.store(ctx, id, payload, o)
 	e.ops.store(int64(len(payload)), err)
@@ -195,22 +270,52 @@ func (e *Engine) store(ctx context.Context, id artifact.ID, payload []byte, o St
 	if err != nil {
 		return err
 	}
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
 	opts := tiers.PutOptions{Meta: o.Meta, Pin: o.Pin}
 	// A caller's claimed checksum is not passed on: tiers that trust the
 	// checksum of a Put (persistent tiers under a CPU tier) must only ever
 	// see one a tier computed from the bytes it holds.
 	opts.Meta.Checksum = 0
+	opts.Meta.Version = e.clock.next()
+	e.reg.enter(id.Hash, opts.Meta.Version)
+	defer e.reg.leave(id.Hash)
 	switch o.Mode {
 	case ModeExact:
-		return e.storeFrom(ctx, start, id, payload, opts, true)
+		return e.storeAt(ctx, start, true, id, payload, opts)
 	case ModePrefer:
-		err = e.storeFrom(ctx, start, id, payload, opts, false)
+		err = e.storeAt(ctx, start, false, id, payload, opts)
 		if start != 0 && (errors.Is(err, ErrTooLarge) || errors.Is(err, ErrNoSpace)) {
-			return e.storeFrom(ctx, 0, id, payload, opts, false)
+			return e.storeAt(ctx, 0, false, id, payload, opts)
 		}
 		return err
 	}
-	return e.storeFrom(ctx, 0, id, payload, opts, false)
+	return e.storeAt(ctx, 0, false, id, payload, opts)
+}
+
+// storeAt is a foreground store of a new version starting at tier k: push it
+// down from k, then remove the older copies of the tiers above k (and, for
+// exact, below k). A store overtaken by a newer version of the key (in the
+// tier it starts at) is done: the newer one holds the key.
+func (e *Engine) storeAt(ctx context.Context, k int, exact bool, id artifact.ID, payload []byte, opts tiers.PutOptions) error {
+	v := opts.Meta.Version
+	err := e.push(ctx, k, id, payload, opts, exact)
+	if errors.Is(err, tiers.ErrStale) {
+		e.superseded.Add(1)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := e.invalidate(ctx, id, v, 0, k); err != nil {
+		return err
+	}
+	if exact {
+		return e.invalidate(ctx, id, v, k+1, len(e.tiers))
+	}
+	return nil
 }
 
 // StoreFill is Store for a payload of n bytes that fill writes: when the
@@ -261,9 +366,19 @@ func (e *Engine) storeFill(ctx context.Context, id artifact.ID, n int64, o Store
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
 	opts := tiers.PutOptions{Meta: o.Meta, Pin: o.Pin}
+	opts.Meta.Checksum = 0
+	v := e.clock.next()
+	opts.Meta.Version = v
+	e.reg.enter(id.Hash, v)
+	defer e.reg.leave(id.Hash)
+	exact := o.Mode == ModeExact
 	var l *linkState
-	if o.Mode != ModeExact && start < len(e.links) {
+	if !exact && start < len(e.links) {
 		l = e.links[start]
 	}
 	wb := l != nil && l.writeBack()
@@ -272,30 +387,52 @@ func (e *Engine) storeFill(ctx context.Context, id artifact.ID, n int64, o Store
 			return err
 		}
 	}
-	if err := fp.PutFill(id, n, opts, fill); err != nil {
-		if wb {
-			l.release(n)
-		}
-		return fmt.Errorf("store in tier %q: %w", e.tiers[start].tier.Name(), err)
+	err = fp.PutFill(ctx, id, n, opts, fill)
+	if err != nil && wb {
+		l.release(n)
 	}
 	switch {
-	case l == nil:
+	case errors.Is(err, tiers.ErrStale):
+		e.superseded.Add(1)
 		return nil
+	case err != nil:
+		return fmt.Errorf("store in tier %q: %w", e.tiers[start].tier.Name(), err)
 	case wb:
-		e.root.Send(l.pid, &markDirtyMsg{ID: id.Clone(), Size: n})
-		return nil
+		err = e.invalidate(ctx, id, v, start+1, len(e.tiers))
+		if derr := l.markDirty(id, n, v); err == nil {
+			err = derr
+		}
+	case l != nil:
+		err = e.pushFromView(ctx, start, id, opts)
+	case exact:
+		err = e.invalidate(ctx, id, v, start+1, len(e.tiers))
 	}
-	v, err := e.tiers[start].tier.View(id)
+	if err != nil {
+		return err
+	}
+	return e.invalidate(ctx, id, v, 0, start)
+}
+
+// pushFromView continues a write-through store below tier k from a view of
+// what tier k holds now (a newer version there is pushed instead: it is the
+// key's current one).
+func (e *Engine) pushFromView(ctx context.Context, k int, id artifact.ID, opts tiers.PutOptions) error {
+	v, err := e.tiers[k].tier.View(id)
 	if errors.Is(err, ErrNotFound) {
 		// Evicted already: the eviction demoted it through the link.
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("store fill: view tier %q: %w", e.tiers[start].tier.Name(), err)
+		return fmt.Errorf("store fill: view tier %q: %w", e.tiers[k].tier.Name(), err)
 	}
 	defer v.Release()
 	opts.Pin = false // a pin holds in the tier asked for, not below it
-	return e.storeFrom(ctx, start+1, id, v.Bytes(), opts, false)
+	opts.Meta.Version = v.Meta().Version
+	err = e.push(ctx, k+1, id, v.Bytes(), opts, false)
+	if errors.Is(err, tiers.ErrStale) {
+		return nil
+	}
+	return err
 }
 
 // fillPool holds StoreFill's buffers for tiers that cannot be filled in
@@ -304,11 +441,16 @@ var fillPool = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxPooledFill = 64 << 20
 
-// storeFrom writes tier k and follows the links down: through write-through
-// links synchronously, stopping at a write-back link, which records the
-// artifact as dirty (after reserving its bytes against the dirty bound).
-// With exact set it writes tier k only.
-func (e *Engine) storeFrom(ctx context.Context, k int, id artifact.ID, payload []byte, opts tiers.PutOptions, exact bool) error {
+// push puts payload (a version in opts.Meta.Version) into tier k and follows
+// the links below it: write-through links synchronously; at a write-back
+// link it reserves the bytes against the link's bound first, and after the
+// put removes the older copies of the tiers below and marks the artifact
+// dirty. With exact it writes tier k only. When tier k already holds the
+// same or a newer version, push fails with tiers.ErrStale; a lower tier
+// that does ends the walk. Foreground
+// stores and copies between tiers (flush, demotion) all go through here;
+// copies carry the version they copy and a guard (opts.Guard).
+func (e *Engine) push(ctx context.Context, k int, id artifact.ID, payload []byte, opts tiers.PutOptions, exact bool) error {
 	size := int64(len(payload))
 	for i := k; i < len(e.tiers); i++ {
 		var l *linkState
@@ -325,16 +467,28 @@ func (e *Engine) storeFrom(ctx context.Context, k int, id artifact.ID, payload [
 			if wb {
 				l.release(size)
 			}
+			if errors.Is(err, tiers.ErrStale) {
+				if i == k {
+					return err
+				}
+				// A tier below already holds this version or a newer one
+				// (a concurrent store got there first): done.
+				return nil
+			}
 			return fmt.Errorf("store in tier %q: %w", e.tiers[i].tier.Name(), err)
 		}
 		if l == nil {
 			return nil
 		}
 		if wb {
-			e.root.Send(l.pid, &markDirtyMsg{ID: id.Clone(), Size: size})
-			return nil
+			err := e.invalidate(ctx, id, opts.Meta.Version, i+1, len(e.tiers))
+			if derr := l.markDirty(id, size, opts.Meta.Version); err == nil {
+				err = derr
+			}
+			return err
 		}
-		opts.Pin = false // a pin holds in the tier asked for, not below it
+		opts.Pin = false    // a pin holds in the tier asked for, not below it
+		opts.Demote = false // below the first tier it is a store passing by
 	}
 	return nil
 }
@@ -349,20 +503,53 @@ func (e *Engine) put(ctx context.Context, st *tierState, id artifact.ID, payload
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return st.tier.Put(id, payload, opts)
+	return st.tier.Put(ctx, id, payload, opts)
 }
 
-// request sends a request to an actor and waits for the answer or ctx.
-func (e *Engine) request(ctx context.Context, pid *actor.PID, msg replier, done chan result) (result, error) {
+// invalidate removes the copies of id older than version v from tiers
+// [from, to). A store calls it for the tiers it does not write, so that an
+// older copy there can never be served again, after an eviction or after a
+// crash (a persistent tier in sync mode makes the removal durable before it
+// returns). A tier that failed and was fenced holds nothing that can be
+// served again and is skipped; one that failed unfenced makes the store
+// fail with ErrDegraded.
+func (e *Engine) invalidate(ctx context.Context, id artifact.ID, v uint64, from, to int) error {
+	for i := from; i < to; i++ {
+		t := e.tiers[i].tier
+		if _, err := t.Delete(ctx, id, tiers.DeleteOptions{Below: v}); err != nil {
+			if errors.Is(err, tiers.ErrFailed) {
+				if _, fenced := tierFailed(t); fenced {
+					continue
+				}
+				return fmt.Errorf("%w: invalidate in tier %q: %w", ErrDegraded, t.Name(), err)
+			}
+			return fmt.Errorf("invalidate in tier %q: %w", t.Name(), err)
+		}
+	}
+	return nil
+}
+
+// request sends a request to an actor and waits for the answer, ctx, the
+// engine's RequestTimeout, or the actor being stopped for good.
+func (e *Engine) request(ctx context.Context, h *actorHealth, pid *actor.PID, msg replier, done chan result) (result, error) {
 	if err := ctx.Err(); err != nil {
 		return result{}, err
 	}
+	if h.isDown.Load() {
+		return result{}, h.downErr()
+	}
 	e.root.Send(pid, msg)
+	t := time.NewTimer(e.cfg.RequestTimeout)
+	defer t.Stop()
 	select {
 	case r := <-done:
 		return r, r.Err
 	case <-ctx.Done():
 		return result{}, ctx.Err()
+	case <-t.C:
+		return result{}, fmt.Errorf("%w: %s did not answer within %v", ErrTimeout, h.name, e.cfg.RequestTimeout)
+	case <-h.down:
+		return result{}, h.downErr()
 	}
 }
 
@@ -418,6 +605,9 @@ func (e *Engine) view(ctx context.Context, id artifact.ID, acc Access) (tiers.Vi
 			return nil, 0, err
 		}
 	}
+	// Top-down: the first hit is the newest copy. Upper tiers never hold an
+	// older version than lower ones (stores remove older copies; a victim
+	// stays readable above until its demotion landed below).
 	for i, st := range e.tiers {
 		if acc.Mode == ModePrefer && i == first {
 			continue
@@ -425,7 +615,7 @@ func (e *Engine) view(ctx context.Context, id artifact.ID, acc Access) (tiers.Vi
 		v, err := st.tier.View(id)
 		if err == nil {
 			if i > 0 && e.cfg.PromoteOnHit && acc.Mode == ModeChain {
-				e.root.Send(e.tiers[0].pid, &promoteMsg{ID: id.Clone(), From: i})
+				e.promote(id, i)
 			}
 			return v, i, nil
 		}
@@ -435,6 +625,21 @@ func (e *Engine) view(ctx context.Context, id artifact.ID, acc Access) (tiers.Vi
 		// Not found or corrupt here: a miss in this tier, try the next.
 	}
 	return nil, 0, ErrNotFound
+}
+
+// promote asks the top tier's actor to copy id up from tier from, unless
+// MaxPendingPromotes are queued already or the actor is down.
+func (e *Engine) promote(id artifact.ID, from int) {
+	top := e.tiers[0]
+	if top.health.isDown.Load() {
+		return
+	}
+	if e.pendingPromotes.Add(1) > int64(e.cfg.MaxPendingPromotes) {
+		e.pendingPromotes.Add(-1)
+		e.promotesDropped.Add(1)
+		return
+	}
+	e.root.Send(top.pid, &promoteMsg{ID: id.Clone(), From: from})
 }
 
 // Contains reports whether the chain (or the tier acc names) holds id.
@@ -468,26 +673,43 @@ func (e *Engine) Locate(ctx context.Context, id artifact.ID, acc Access) (string
 	return "", false, nil
 }
 
-// Delete removes id from every tier (and from the links' dirty sets, so a
-// pending flush cannot bring it back). It reports whether any tier held it.
+// Delete removes id from every tier, top first. It gets a version like a
+// store: a tier removes only copies older than it (a store that overtook
+// the delete keeps its copy), and copies between tiers that began before it
+// cannot land after it (the registry). Evictions and puts of id in
+// progress in a tier are waited for there, so none of them lands a copy
+// after Delete returned. It reports whether any tier held id.
 func (e *Engine) Delete(ctx context.Context, id artifact.ID) (bool, error) {
 	if err := e.check(id); err != nil {
 		return false, err
 	}
 	e.ops.deletes.Add(1)
+	if err := e.enter(); err != nil {
+		return false, err
+	}
+	defer e.exit()
+	d := e.clock.next()
+	e.reg.enter(id.Hash, d)
+	defer e.reg.leave(id.Hash)
 	found := false
-	for i, st := range e.tiers {
-		m := &deleteMsg{reply: newReply(), ID: id}
-		r, err := e.request(ctx, st.pid, m, m.done)
+	for _, st := range e.tiers {
+		ok, err := st.tier.Delete(ctx, id, tiers.DeleteOptions{Below: d})
 		if err != nil {
-			return found, err
-		}
-		found = found || r.Found
-		if i < len(e.links) {
-			f := &forgetMsg{reply: newReply(), ID: id.Clone()}
-			if _, err := e.request(ctx, e.links[i].pid, f, f.done); err != nil {
-				return found, err
+			if errors.Is(err, tiers.ErrFailed) {
+				if _, fenced := tierFailed(st.tier); fenced {
+					continue
+				}
+				return found, fmt.Errorf("%w: delete in tier %q: %w", ErrDegraded, st.tier.Name(), err)
 			}
+			return found, fmt.Errorf("delete in tier %q: %w", st.tier.Name(), err)
+		}
+		found = found || ok
+	}
+	// The links forget the dirty entry (and its reserved bytes) now rather
+	// than at their next flush, which would find nothing to copy.
+	for _, l := range e.links {
+		if l.writeBack() && !l.health.isDown.Load() {
+			e.root.Send(l.pid, &forgetMsg{ID: id.Clone()})
 		}
 	}
 	return found, nil
@@ -523,7 +745,7 @@ func (e *Engine) SetTTL(ctx context.Context, id artifact.ID, remaining time.Dura
 // Flush writes every dirty artifact down through every write-back link, top
 // link first so that flushed data continues down the chain. It returns an
 // error naming the links that still hold dirty artifacts (the tier below
-// had no space for them).
+// had no space for them) or that are down.
 func (e *Engine) Flush(ctx context.Context) error {
 	if e.closed.Load() {
 		return ErrClosed
@@ -538,7 +760,7 @@ func (e *Engine) flushAll(ctx context.Context) error {
 			continue
 		}
 		m := &flushMsg{reply: newReply(), All: true}
-		r, err := e.request(ctx, l.pid, m, m.done)
+		r, err := e.request(ctx, &l.health, l.pid, m, m.done)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("flush link %d: %w", l.index, err))
 			continue
@@ -574,20 +796,28 @@ func (e *Engine) Unpin(id artifact.ID, acc Access) error {
 	return e.tiers[i].tier.Unpin(id)
 }
 
-// Close is CloseContext with the drain bounded by Config.RequestTimeout.
+// Close is CloseContext bounded by Config.RequestTimeout.
 func (e *Engine) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.RequestTimeout)
 	defer cancel()
 	return e.CloseContext(ctx)
 }
 
-// CloseContext drains the write-back links within ctx (a node passes its
-// shutdown deadline), stops the actors and closes the tiers. It is safe to
-// call twice; the second call returns the first's result.
+// CloseContext refuses new stores and deletes, waits for those in flight
+// and drains the write-back links within ctx (a node passes its shutdown
+// deadline), stops the actors and closes the tiers. It is safe to call
+// twice; the second call returns the first's result.
 func (e *Engine) CloseContext(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
 		var errs []error
+		if e.inflight.Load() > 0 {
+			select {
+			case <-e.drained:
+			case <-ctx.Done():
+				errs = append(errs, fmt.Errorf("close: %d stores or deletes still in flight: %w", e.inflight.Load(), ctx.Err()))
+			}
+		}
 		if err := e.flushAll(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close: drain write-back links: %w", err))
 		}

@@ -412,11 +412,11 @@ func TestSupervisorRestartKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &crashMsg{reply: newReply(), Reason: "test"}
-	if _, err := e.request(ctx, e.tiers[0].pid, c, c.done); !errors.Is(err, ErrActorCrashed) {
+	if _, err := e.request(ctx, &e.tiers[0].health, e.tiers[0].pid, c, c.done); !errors.Is(err, ErrActorCrashed) {
 		t.Fatalf("crash reply: %v", err)
 	}
 	c2 := &crashMsg{reply: newReply(), Reason: "test"}
-	if _, err := e.request(ctx, e.links[0].pid, c2, c2.done); !errors.Is(err, ErrActorCrashed) {
+	if _, err := e.request(ctx, &e.links[0].health, e.links[0].pid, c2, c2.done); !errors.Is(err, ErrActorCrashed) {
 		t.Fatalf("crash reply: %v", err)
 	}
 	var st EngineStats

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"sync/atomic"
+
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/tiers"
 )
@@ -34,12 +36,6 @@ func (r reply) respond(res result) {
 // still answer before its supervisor restarts it.
 type replier interface{ respond(result) }
 
-// deleteMsg asks a TierActor to delete ID.
-type deleteMsg struct {
-	reply
-	ID artifact.ID
-}
-
 // promoteMsg asks a TierActor to copy ID up from the lower tier From.
 // It is sent without waiting (Send): promotion is best effort.
 type promoteMsg struct {
@@ -50,21 +46,33 @@ type promoteMsg struct {
 // evictedMsg hands a LinkActor a victim of the upper tier; the link demotes
 // it if needed and releases the view. The sender waits for the reply: a
 // dirty victim must be safe below before the upper tier reuses its space.
+// state decides who releases the view when the sender stops waiting before
+// the link started: evictQueued -> evictStarted (the link) or
+// evictAbandoned (the sender).
 type evictedMsg struct {
 	reply
-	Ev tiers.Evicted
+	Ev    tiers.Evicted
+	state atomic.Int32
 }
 
-// markDirtyMsg tells a write-back LinkActor that ID (Size bytes, already
-// reserved against the dirty bound) now differs from the tier below.
+const (
+	evictQueued int32 = iota
+	evictStarted
+	evictAbandoned
+)
+
+// markDirtyMsg tells a write-back LinkActor that version Version of ID
+// (Size bytes, already reserved against the dirty bound) now differs from
+// the tier below.
 type markDirtyMsg struct {
-	ID   artifact.ID
-	Size int64
+	ID      artifact.ID
+	Size    int64
+	Version uint64
 }
 
-// forgetMsg tells a LinkActor that ID was deleted: drop it from the dirty set.
+// forgetMsg tells a LinkActor that ID was deleted: drop it from the dirty
+// set now (sent without waiting; a flush would find nothing to copy).
 type forgetMsg struct {
-	reply
 	ID artifact.ID
 }
 

@@ -16,20 +16,22 @@ import (
 
 // dirtyEntry is one artifact stored above and not yet flushed below.
 type dirtyEntry struct {
-	id    artifact.ID
-	size  int64
-	seq   uint64
-	since int64 // unix nanos when it became dirty
+	id      artifact.ID
+	size    int64
+	version uint64 // the newest version marked dirty
+	seq     uint64
+	since   int64 // unix nanos when it became dirty
 }
 
 // linkState is the plain logic of the link between tiers[index] and
 // tiers[index+1]. The dirty set is touched only by the LinkActor's
 // goroutine; the byte bound (reserve/release) is shared with writers.
 type linkState struct {
-	index int
-	cfg   LinkConfig
-	eng   *Engine
-	pid   *actor.PID
+	index  int
+	cfg    LinkConfig
+	eng    *Engine
+	pid    *actor.PID
+	health actorHealth
 
 	// Owned by the actor goroutine.
 	dirty   map[uint64]*dirtyEntry
@@ -50,16 +52,20 @@ type linkState struct {
 	flushedBytes      atomic.Uint64
 	flushBatches      atomic.Uint64
 	flushFailures     atomic.Uint64
+	superseded        atomic.Uint64
 	backpressureWaits atomic.Uint64
 	demotions         atomic.Uint64
+	demoteFailures    atomic.Uint64
 	restarts          atomic.Uint64
 }
 
 func newLinkState(index int, cfg LinkConfig, eng *Engine) *linkState {
+	name := "link " + eng.tiers[index].tier.Name() + "->" + eng.tiers[index+1].tier.Name()
 	return &linkState{
 		index:   index,
 		cfg:     cfg,
 		eng:     eng,
+		health:  newActorHealth(name),
 		dirty:   make(map[uint64]*dirtyEntry),
 		changed: make(chan struct{}),
 	}
@@ -67,11 +73,14 @@ func newLinkState(index int, cfg LinkConfig, eng *Engine) *linkState {
 
 func (l *linkState) writeBack() bool { return l.cfg.Policy == WriteBack }
 
-// reserve books size dirty bytes before a write-back store, waiting while the
-// bound is reached. An artifact larger than the bound passes when nothing
-// else is dirty, so no size can wait forever.
+// reserve books size dirty bytes before a write-back store, waiting (with
+// ctx) while the bound is reached. An artifact larger than the bound passes
+// when nothing else is dirty, so no size can wait forever.
 func (l *linkState) reserve(ctx context.Context, size int64) error {
 	for {
+		if l.health.isDown.Load() {
+			return l.health.downErr()
+		}
 		l.mu.Lock()
 		if l.dirtyBytes == 0 || l.dirtyBytes+size <= l.cfg.MaxDirtyBytes {
 			l.dirtyBytes += size
@@ -86,6 +95,8 @@ func (l *linkState) reserve(ctx context.Context, size int64) error {
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-l.health.down:
+			return l.health.downErr()
 		case <-l.eng.stopped:
 			return ErrClosed
 		}
@@ -110,15 +121,38 @@ func (l *linkState) boundBytes() int64 {
 	return l.dirtyBytes
 }
 
+// markDirty tells the link actor that version v of id (size bytes, already
+// reserved) is in the upper tier and not yet below. When the actor is down
+// the reservation is returned and the store fails with ErrDegraded: nothing
+// would ever flush it.
+func (l *linkState) markDirty(id artifact.ID, size int64, v uint64) error {
+	if l.health.isDown.Load() {
+		l.release(size)
+		return l.health.downErr()
+	}
+	l.eng.root.Send(l.pid, &markDirtyMsg{ID: id.Clone(), Size: size, Version: v})
+	return nil
+}
+
 // onMarkDirty records a write-back store whose bytes are already reserved.
+// If it panics before the entry is recorded, the reservation is returned.
 func (l *linkState) onMarkDirty(m *markDirtyMsg) {
+	recorded := false
+	defer func() {
+		if !recorded {
+			l.release(m.Size)
+		}
+	}()
 	l.seq++
 	if e, ok := l.dirty[m.ID.Hash]; ok {
+		recorded = true
 		l.release(e.size) // the older version's reservation
 		l.pending += m.Size - e.size
 		e.id, e.size, e.seq = m.ID, m.Size, l.seq
+		e.version = max(e.version, m.Version)
 	} else {
-		l.dirty[m.ID.Hash] = &dirtyEntry{id: m.ID, size: m.Size, seq: l.seq, since: time.Now().UnixNano()}
+		l.dirty[m.ID.Hash] = &dirtyEntry{id: m.ID, size: m.Size, version: m.Version, seq: l.seq, since: time.Now().UnixNano()}
+		recorded = true
 		l.dirtyCount.Add(1)
 		l.pending += m.Size
 	}
@@ -154,18 +188,21 @@ func (l *linkState) onForget(id artifact.ID) {
 // FlushBatchBytes, or all of them. Entries that cannot be written (the lower
 // tier has no space right now) stay dirty for the next round; entries that
 // can never be written there (too large, collision) are dropped and counted.
+// The head of the queue is popped only once handled, so a panic leaves it
+// for the next round.
 func (l *linkState) flush(all bool) (flushed, left int64) {
 	var budget int64 = l.cfg.FlushBatchBytes
 	var retry []*dirtyEntry
 	l.flushBatches.Add(1)
 	for len(l.order) > 0 && (all || budget > 0) {
 		h, s := l.order[0], l.seqs[0]
-		l.order, l.seqs = l.order[1:], l.seqs[1:]
 		e, ok := l.dirty[h]
 		if !ok || e.seq != s {
+			l.order, l.seqs = l.order[1:], l.seqs[1:]
 			continue // stale: rewritten later or already gone
 		}
 		err := l.flushOne(e)
+		l.order, l.seqs = l.order[1:], l.seqs[1:]
 		switch {
 		case err == nil:
 			flushed++
@@ -191,43 +228,81 @@ func (l *linkState) flush(all bool) (flushed, left int64) {
 	return flushed, int64(len(l.dirty))
 }
 
-// flushOne copies one dirty artifact down. If it left the upper tier it is
-// not an error: a delete dropped it, or its eviction demoted it already.
+// flushOne copies one dirty artifact down: whatever version the upper tier
+// holds now (the newest; a later store marks itself dirty again). It is a
+// copy that read its source before it writes, so it registers with the
+// registry first and its puts are guarded: a store or delete that began
+// meanwhile wins. Nothing to copy (the artifact left the upper tier: a
+// delete, or an eviction that demoted it) and a copy refused as older are
+// not errors.
 func (l *linkState) flushOne(e *dirtyEntry) error {
+	reg := l.eng.reg
+	reg.enter(e.id.Hash, 0)
+	defer reg.leave(e.id.Hash)
 	v, err := l.eng.tiers[l.index].tier.View(e.id)
 	if err != nil {
 		return nil
 	}
 	defer v.Release()
 	meta := v.Meta()
-	err = l.eng.storeFrom(context.Background(), l.index+1, e.id, v.Bytes(), tiers.PutOptions{Meta: meta}, false)
-	if err == nil {
+	ctx, cancel := context.WithTimeout(context.Background(), l.eng.cfg.RequestTimeout)
+	defer cancel()
+	err = l.eng.push(ctx, l.index+1, e.id, v.Bytes(), tiers.PutOptions{Meta: meta, Guard: reg}, false)
+	switch {
+	case err == nil:
 		l.flushed.Add(1)
 		l.flushedBytes.Add(uint64(len(v.Bytes())))
+	case errors.Is(err, tiers.ErrStale):
+		l.superseded.Add(1)
+		err = nil
 	}
 	return err
 }
 
 // onEvicted demotes a victim of the upper tier: always when it was dirty,
-// and when it is clean but missing below (the lower tier evicted its copy),
-// so that leaving the top tier never loses an artifact the chain could hold.
-func (l *linkState) onEvicted(ev tiers.Evicted) error {
+// and when the lower tier does not hold its version (the lower tier evicted
+// its copy, or never had it), so that leaving the top tier never loses an
+// artifact the chain could hold. The victim stays readable in the upper
+// tier, and a store or delete of its key waits, until this returns: the
+// copy is the key's current version when it lands (no guard needed). A
+// demotion that fails removes the older copies below, so what the chain
+// serves afterwards is nothing rather than something older.
+func (l *linkState) onEvicted(m *evictedMsg) error {
+	ev := m.Ev
+	if !m.state.CompareAndSwap(evictQueued, evictStarted) {
+		return nil // the evicting writer gave up on us and released the view
+	}
 	defer ev.View.Release()
+	meta := ev.View.Meta()
 	wasDirty := false
-	if e, ok := l.dirty[ev.ID.Hash]; ok && e.id.Equal(ev.ID) {
+	if e, ok := l.dirty[ev.ID.Hash]; ok && e.id.Equal(ev.ID) && e.version <= meta.Version {
 		l.drop(ev.ID.Hash)
 		l.noteOldest()
 		wasDirty = true
 	}
-	if !wasDirty && l.eng.tiers[l.index+1].tier.Contains(ev.ID) {
-		return nil
+	lower := l.eng.tiers[l.index+1].tier
+	if !wasDirty {
+		if v, ok := lower.Version(ev.ID); ok && v >= meta.Version {
+			return nil
+		}
 	}
-	err := l.eng.storeFrom(context.Background(), l.index+1, ev.ID, ev.View.Bytes(), tiers.PutOptions{Meta: ev.View.Meta()}, false)
-	if err == nil {
+	ctx, cancel := context.WithTimeout(context.Background(), l.eng.cfg.RequestTimeout)
+	defer cancel()
+	err := l.eng.push(ctx, l.index+1, ev.ID, ev.View.Bytes(), tiers.PutOptions{Meta: meta, Demote: true}, false)
+	switch {
+	case err == nil:
 		l.demotions.Add(1)
 		l.eng.tiers[l.index+1].demotions.Add(1)
-	} else {
-		l.eng.log.Warn("demotion failed", slog.Int("link", l.index), slog.String("id", ev.ID.String()), slog.Bool("dirty", wasDirty), slog.Any("err", err))
+		return nil
+	case errors.Is(err, tiers.ErrStale):
+		return nil
+	}
+	l.demoteFailures.Add(1)
+	l.eng.log.Warn("demotion failed", slog.Int("link", l.index), slog.String("id", ev.ID.String()), slog.Bool("dirty", wasDirty), slog.Any("err", err))
+	if meta.Version != 0 {
+		if ierr := l.eng.invalidate(ctx, ev.ID, meta.Version, l.index+1, len(l.eng.tiers)); ierr != nil {
+			l.eng.log.Warn("removing older copies after a failed demotion", slog.String("id", ev.ID.String()), slog.Any("err", ierr))
+		}
 	}
 	return err
 }
@@ -262,10 +337,9 @@ func (a *linkActor) Receive(ctx actor.Context) {
 			a.st.flush(false)
 		}
 	case *evictedMsg:
-		m.respond(result{Err: a.st.onEvicted(m.Ev)})
+		m.respond(result{Err: a.st.onEvicted(m)})
 	case *forgetMsg:
 		a.st.onForget(m.ID)
-		m.respond(result{})
 	case *crashMsg:
 		panic("link actor crash requested: " + m.Reason)
 	case *actor.Restarting:

@@ -26,9 +26,11 @@ func answerOnCrash(ctx actor.Context) {
 
 // supervisor restarts a failed child in place (one-for-one). Tier and link
 // state live outside the actor values, so a restart loses nothing; the
-// bound on restarts stops a poisoned actor from spinning forever.
-func supervisor() actor.SupervisorStrategy {
-	return actor.NewOneForOneStrategy(100, time.Minute, func(reason interface{}) actor.Directive {
+// bound on restarts (maxRestarts within window) stops a poisoned actor from
+// spinning forever: past it the child is stopped, and the chain actor marks
+// it down (Engine.Health).
+func supervisor(maxRestarts int, window time.Duration) actor.SupervisorStrategy {
+	return actor.NewOneForOneStrategy(maxRestarts, window, func(reason interface{}) actor.Directive {
 		return actor.RestartDirective
 	})
 }

@@ -40,6 +40,12 @@ type Meta struct {
 	TTL time.Duration
 	// Epoch is the owner node's incarnation epoch (0 when local-only).
 	Epoch uint64
+	// Version orders the stores of one key on a node: every store gets a
+	// version higher than any the node issued before (across restarts), and
+	// copies between tiers (promote, demote, flush) carry the version they
+	// copy, so a tier can refuse a copy older than what it holds. 0 means
+	// unversioned (a direct tier user).
+	Version uint64
 }
 
 // Checksum is the payload checksum used everywhere in StrataCache.

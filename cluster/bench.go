@@ -342,7 +342,7 @@ func benchFetchSize(o BenchOptions, size int) (RemoteFetch, error) {
 	payload := make([]byte, size)
 	rand.New(rand.NewSource(int64(size))).Read(payload)
 	id := artifact.MustID(artifact.NamespaceKV, "fetch-"+strconv.Itoa(size))
-	if err := src.local[0].Put(id, payload, tiers.PutOptions{}); err != nil {
+	if err := src.local[0].Put(context.Background(), id, payload, tiers.PutOptions{}); err != nil {
 		return res, err
 	}
 	if err := waitUntil(10*time.Second, func() bool { o, ok := dst.dir.Lookup(id.Hash); return ok && o.Node == src.Name() }); err != nil {

@@ -81,7 +81,7 @@ func benchmarkPeerFetch(b *testing.B, size int) {
 	}
 	defer c.shutdown(false)
 	id := artifact.MustID(artifact.NamespaceKV, "bench")
-	if err := a.local[0].Put(id, payloadOf(1, size), tiers.PutOptions{}); err != nil {
+	if err := a.local[0].Put(context.Background(), id, payloadOf(1, size), tiers.PutOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	buf := make([]byte, size)

@@ -78,7 +78,7 @@ func TestDemoteWithNoRoomAnywhereIsNoSpace(t *testing.T) {
 		}
 		return false
 	})
-	err := nodes[0].n.RemoteTier().Put(kvID("victim"), payloadOf(2, 1<<20), tiers.PutOptions{})
+	err := nodes[0].n.RemoteTier().Put(context.Background(), kvID("victim"), payloadOf(2, 1<<20), tiers.PutOptions{})
 	if !errors.Is(err, tiers.ErrNoSpace) {
 		t.Fatalf("put with no room: %v", err)
 	}

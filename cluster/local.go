@@ -22,6 +22,16 @@ func (n *Node) heldLocally(id artifact.ID) bool {
 	return false
 }
 
+// heldLocallyExcept reports whether a local tier other than skip holds id.
+func (n *Node) heldLocallyExcept(id artifact.ID, skip *observedTier) bool {
+	for _, t := range n.local {
+		if t != skip && t.Tier.Contains(id) {
+			return true
+		}
+	}
+	return false
+}
+
 // localView finds id in the local tiers (not the remote one).
 func (n *Node) localView(id artifact.ID) (tiers.View, string, error) {
 	for _, t := range n.local {
@@ -74,10 +84,21 @@ func (n *Node) deleteForPeer(ctx context.Context, id artifact.ID) (bool, error) 
 	return n.store.Delete(ctx, id)
 }
 
+// promoter is implemented by a LocalStore that can copy an artifact into
+// its top tier itself (actors.Engine): a versioned copy that a newer store
+// or a delete meanwhile overtakes, unlike a Store of what a View returned.
+type promoter interface {
+	Promote(ctx context.Context, id artifact.ID) (bool, error)
+}
+
 // warm copies id from a lower local tier into the top one (prefetch).
 func (n *Node) warm(ctx context.Context, id artifact.ID) bool {
 	if n.local[0].Tier.Contains(id) {
 		return true
+	}
+	if p, ok := n.store.(promoter); ok {
+		ok, err := p.Promote(ctx, id)
+		return ok && err == nil
 	}
 	v, _, err := n.localView(id)
 	if err != nil {

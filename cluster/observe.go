@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"context"
+
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/tiers"
 )
@@ -35,20 +37,37 @@ type observedTier struct {
 	last bool // the node's last local tier: its victims leave the node
 }
 
-func (t *observedTier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error {
-	err := t.Tier.Put(id, payload, opts)
+func (t *observedTier) Put(ctx context.Context, id artifact.ID, payload []byte, opts tiers.PutOptions) error {
+	err := t.Tier.Put(ctx, id, payload, opts)
 	if err == nil {
 		t.n.Observe(Event{Kind: EventStored, ID: id, Tier: t.Kind()})
 	}
 	return err
 }
 
-func (t *observedTier) Delete(id artifact.ID) bool {
-	found := t.Tier.Delete(id)
+func (t *observedTier) Delete(ctx context.Context, id artifact.ID, opts tiers.DeleteOptions) (bool, error) {
+	found, err := t.Tier.Delete(ctx, id, opts)
 	if found && !t.n.heldLocally(id) {
 		t.n.Observe(Event{Kind: EventDeleted, ID: id, Tier: t.Kind()})
 	}
-	return found
+	return found, err
+}
+
+// VersionHighWater passes the wrapped tier's high-water mark through
+// (tiers.HighWaterMarker), so the engine's versions start above it.
+func (t *observedTier) VersionHighWater() uint64 {
+	if h, ok := t.Tier.(tiers.HighWaterMarker); ok {
+		return h.VersionHighWater()
+	}
+	return 0
+}
+
+// Failed passes the wrapped tier's failure through (tiers.Failer).
+func (t *observedTier) Failed() (error, bool) {
+	if f, ok := t.Tier.(tiers.Failer); ok {
+		return f.Failed()
+	}
+	return nil, false
 }
 
 func (t *observedTier) SetEvictFunc(f tiers.EvictFunc) {
@@ -56,14 +75,16 @@ func (t *observedTier) SetEvictFunc(f tiers.EvictFunc) {
 		t.Tier.SetEvictFunc(f)
 		return
 	}
-	t.Tier.SetEvictFunc(func(ev tiers.Evicted) {
+	t.Tier.SetEvictFunc(func(ctx context.Context, ev tiers.Evicted) {
 		id := ev.ID.Clone()
 		if f != nil {
-			f(ev) // demotes (to the remote tier) and releases the view
+			f(ctx, ev) // demotes (to the remote tier) and releases the view
 		} else {
 			ev.View.Release()
 		}
-		if !t.n.heldLocally(id) {
+		// The victim stays in this tier until the hook returns: the node
+		// still holds it if another local tier does.
+		if !t.n.heldLocallyExcept(id, t) {
 			t.n.Observe(Event{Kind: EventEvicted, ID: id, Tier: t.Kind()})
 		}
 	})

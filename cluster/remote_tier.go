@@ -292,15 +292,16 @@ func (r *RemoteTier) Contains(id artifact.ID) bool {
 // when no peer has room or the chosen one refuses. The link above is
 // write-through (RemoteLink), so every store reaches Put: one the local
 // tiers still hold is acknowledged and not sent anywhere.
-func (r *RemoteTier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error {
+func (r *RemoteTier) Put(ctx context.Context, id artifact.ID, payload []byte, opts tiers.PutOptions) error {
 	n := r.n
 	if r.closed.Load() {
 		return tiers.ErrClosed
 	}
-	if n.heldLocally(id) {
+	if !opts.Demote && n.heldLocally(id) {
 		// A write-through store passing by: the node keeps the artifact, so
-		// there is nothing to spill. Only victims (gone from the last local
-		// tier before its EvictFunc runs) are demoted.
+		// there is nothing to spill. Only victims of the last local tier
+		// (opts.Demote: still readable there until the demotion returns)
+		// are demoted.
 		r.c.passedBy.Add(1)
 		return nil
 	}
@@ -316,7 +317,7 @@ func (r *RemoteTier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) 
 		r.c.noTarget.Add(1)
 		return fmt.Errorf("%w: no peer pool has %d bytes free", tiers.ErrNoSpace, size)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.DemoteTimeout)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.DemoteTimeout)
 	defer cancel()
 	r.inflight.Add(1)
 	_, err := n.peers.demote(ctx, target.Meta.PeerAddr, id, payload, opts.Meta)
@@ -344,30 +345,47 @@ func (r *RemoteTier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) 
 
 // Delete implements tiers.Tier: the delete is forwarded to the owner the
 // directory names (not when the delete came from a peer). It reports
-// whether the owner had it; a failed peer reports false.
-func (r *RemoteTier) Delete(id artifact.ID) bool {
+// whether the owner had it. A peer that is not a live member holds nothing
+// this node would read (reads ask live members only): false, nil. A live
+// owner that cannot be reached is an error, so that a store's invalidation
+// of the copy it supersedes fails rather than leave it to be read back.
+// The peers' versions are their own, so opts.Below cannot be compared: the
+// copy is deleted whatever its version.
+func (r *RemoteTier) Delete(ctx context.Context, id artifact.ID, opts tiers.DeleteOptions) (bool, error) {
 	n := r.n
 	r.c.deletes.Add(1)
-	if r.closed.Load() || r.down.Load() {
-		return false
+	if r.closed.Load() {
+		return false, tiers.ErrClosed
+	}
+	if r.down.Load() {
+		return false, nil
 	}
 	if _, fromPeer := n.peerDeletes.Load(id.Hash); fromPeer {
-		return false
+		return false, nil
 	}
 	o, ok := n.dir.Lookup(id.Hash)
 	if !ok || o.Node == n.cfg.NodeName {
-		return false
+		return false, nil
 	}
 	m, live := n.member(o.Node)
 	if !live {
-		return false
+		return false, nil
 	}
 	r.c.deleteFwd.Add(1)
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.FetchTimeout)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.FetchTimeout)
 	defer cancel()
 	attrs, err := n.peers.simple(ctx, m.Meta.PeerAddr, opPeerDelete, []artifact.ID{id})
+	if err != nil {
+		return false, fmt.Errorf("remote: delete %s at %s: %w", id, o.Node, err)
+	}
 	n.dir.Forget(o.Node, id.Hash)
-	return err == nil && attrs["found"] == "true"
+	return attrs["found"] == "true", nil
+}
+
+// Version implements tiers.Tier: a peer's versions are its own, so a hit
+// reports 0 (unknown).
+func (r *RemoteTier) Version(id artifact.ID) (uint64, bool) {
+	return 0, r.Contains(id)
 }
 
 // Pin implements tiers.Tier: remote artifacts cannot be pinned from here.

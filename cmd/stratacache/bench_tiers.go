@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -203,7 +204,7 @@ func (b *tierBench) cxl(name string, store, full bool) error {
 		regions[i] = make([]byte, b.size)
 	}
 	for i := range ps {
-		if err := p.Put(ids[i], ps[i], tiers.PutOptions{Meta: artifact.Meta{Checksum: sums[i]}}); err != nil {
+		if err := p.Put(context.Background(), ids[i], ps[i], tiers.PutOptions{Meta: artifact.Meta{Checksum: sums[i]}}); err != nil {
 			return err
 		}
 	}
@@ -215,7 +216,7 @@ func (b *tierBench) cxl(name string, store, full bool) error {
 			if full {
 				meta.Checksum = 0
 			}
-			return p.Put(ids[i], ps[i], tiers.PutOptions{Meta: meta})
+			return p.Put(context.Background(), ids[i], ps[i], tiers.PutOptions{Meta: meta})
 		}
 		baseOp = func(i int) error { copy(regions[i], ps[i]); return nil }
 		note = "checksum supplied by the upper tier (TrustPutChecksum), verified on first read"
@@ -264,7 +265,7 @@ func (b *tierBench) disk(name string, store, full bool) error {
 	defer plain.Close()
 	ps, ids, sums := b.payloads(name)
 	for i := range ps {
-		if err := d.Put(ids[i], ps[i], tiers.PutOptions{Meta: artifact.Meta{Checksum: sums[i]}}); err != nil {
+		if err := d.Put(context.Background(), ids[i], ps[i], tiers.PutOptions{Meta: artifact.Meta{Checksum: sums[i]}}); err != nil {
 			return err
 		}
 		if _, err := plain.WriteAt(ps[i], int64(i)*int64(b.size)); err != nil {
@@ -285,7 +286,7 @@ func (b *tierBench) disk(name string, store, full bool) error {
 			if full {
 				meta.Checksum = 0
 			}
-			return d.Put(ids[i], ps[i], tiers.PutOptions{Meta: meta})
+			return d.Put(context.Background(), ids[i], ps[i], tiers.PutOptions{Meta: meta})
 		}
 		baseOp = func(i int) error { _, err := plain.WriteAt(ps[i], int64(i)*int64(b.size)); return err }
 		note = "durability none; checksum supplied by the upper tier (TrustPutChecksum)"
@@ -327,7 +328,7 @@ func (b *tierBench) reopen() error {
 			p[j] = byte(i >> (8 * j))
 		}
 		id := artifact.MustID(artifact.NamespaceKV, fmt.Sprintf("bench/reopen/%d", i))
-		if err := d.Put(id, p, tiers.PutOptions{}); err != nil {
+		if err := d.Put(context.Background(), id, p, tiers.PutOptions{}); err != nil {
 			d.Close()
 			return err
 		}

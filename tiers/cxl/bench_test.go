@@ -1,6 +1,7 @@
 package cxl
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -26,7 +27,7 @@ func benchPool(b *testing.B, trust bool) (*Tier, []artifact.ID, []byte) {
 	ids := make([]artifact.ID, 8)
 	for i := range ids {
 		ids[i] = id(i)
-		if err := p.Put(ids[i], pl, tiers.PutOptions{}); err != nil {
+		if err := p.Put(context.Background(), ids[i], pl, tiers.PutOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -63,7 +64,7 @@ func BenchmarkPut4MiBTrustedChecksum(b *testing.B) {
 	b.SetBytes(benchSize)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if err := p.Put(ids[i%len(ids)], pl, tiers.PutOptions{Meta: artifact.Meta{Checksum: sum}}); err != nil {
+		if err := p.Put(context.Background(), ids[i%len(ids)], pl, tiers.PutOptions{Meta: artifact.Meta{Checksum: sum}}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -74,7 +75,7 @@ func BenchmarkPut4MiBHashed(b *testing.B) {
 	b.SetBytes(benchSize)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if err := p.Put(ids[i%len(ids)], pl, tiers.PutOptions{}); err != nil {
+		if err := p.Put(context.Background(), ids[i%len(ids)], pl, tiers.PutOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

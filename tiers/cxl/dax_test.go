@@ -2,6 +2,7 @@ package cxl
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -45,7 +46,7 @@ func TestDAXDeviceFillsDeviceAndReopens(t *testing.T) {
 		t.Fatalf("geometry %+v not 2 MiB aligned or not filling the device", g)
 	}
 	want := payload(1, 1<<20)
-	if err := p.Put(id(1), want, tiers.PutOptions{}); err != nil {
+	if err := p.Put(context.Background(), id(1), want, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	p.Close()

@@ -60,7 +60,7 @@ func Open(cfg Config) (*Tier, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	eng, err := engine.Open(m, engine.Options{
-		Name: cfg.Name, Kind: tiers.KindCXL, Geometry: sb.Geometry, Policy: pol,
+		Name: cfg.Name, Kind: tiers.KindCXL, Geometry: sb.Geometry, Superblock: sb, Policy: pol,
 		VerifyAlways: cfg.VerifyAlways, TrustPutChecksum: cfg.TrustPutChecksum, Epoch: sb.Epoch,
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package cxl
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -61,7 +62,7 @@ func TestReopenKeepsArtifactsAndResetWipes(t *testing.T) {
 	c := testConfig(path)
 	p := open(t, c)
 	for i := range 20 {
-		if err := p.Put(id(i), payload(uint64(i), 5000+i*1000), tiers.PutOptions{Meta: artifact.Meta{DType: artifact.DTypeF16}}); err != nil {
+		if err := p.Put(context.Background(), id(i), payload(uint64(i), 5000+i*1000), tiers.PutOptions{Meta: artifact.Meta{DType: artifact.DTypeF16}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,7 +107,7 @@ func TestSecondWriterRefusedReaderAttaches(t *testing.T) {
 		t.Fatalf("second opener: %v", err)
 	}
 	want := payload(7, 70000)
-	if err := p.Put(id(7), want, tiers.PutOptions{Meta: artifact.Meta{Shape: []int64{7, 10000}}}); err != nil {
+	if err := p.Put(context.Background(), id(7), want, tiers.PutOptions{Meta: artifact.Meta{Shape: []int64{7, 10000}}}); err != nil {
 		t.Fatal(err)
 	}
 	loc, err := p.Locate(id(7))
@@ -126,11 +127,11 @@ func TestSecondWriterRefusedReaderAttaches(t *testing.T) {
 		t.Fatal("read-only span differs")
 	}
 	// The owner deletes and reuses the extent: the span notices.
-	p.Delete(id(7))
+	del(p, id(7))
 	if sp.Valid() {
 		t.Fatal("span valid after the owner freed the extent")
 	}
-	if err := p.Put(id(8), payload(8, 70000), tiers.PutOptions{}); err != nil {
+	if err := p.Put(context.Background(), id(8), payload(8, 70000), tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Read(loc); !errors.Is(err, ErrStale) {
@@ -146,10 +147,10 @@ func TestFlippedBytesAreAMissAndCounted(t *testing.T) {
 	c := testConfig(path)
 	p := open(t, c)
 	want := payload(1, 30000)
-	if err := p.Put(id(1), want, tiers.PutOptions{}); err != nil {
+	if err := p.Put(context.Background(), id(1), want, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Put(id(2), want, tiers.PutOptions{}); err != nil {
+	if err := p.Put(context.Background(), id(2), want, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	loc, _ := p.Locate(id(1))
@@ -269,7 +270,7 @@ func TestCapacityCapUnderConcurrentStores(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(w), 5))
 			for n := 0; n < 200; n++ {
 				i := r.IntN(64)
-				if err := p.Put(id(i), payload(uint64(i), 10000+r.IntN(90000)), tiers.PutOptions{}); err != nil && !errors.Is(err, tiers.ErrNoSpace) {
+				if err := p.Put(context.Background(), id(i), payload(uint64(i), 10000+r.IntN(90000)), tiers.PutOptions{}); err != nil && !errors.Is(err, tiers.ErrNoSpace) {
 					done <- err
 					return
 				}

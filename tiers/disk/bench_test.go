@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,7 +27,7 @@ func benchTier(b *testing.B) (*Tier, []artifact.ID, []byte) {
 	ids := make([]artifact.ID, 8)
 	for i := range ids {
 		ids[i] = id(i)
-		if err := d.Put(ids[i], p, tiers.PutOptions{}); err != nil {
+		if err := d.Put(context.Background(), ids[i], p, tiers.PutOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -69,7 +70,7 @@ func BenchmarkPut4MiB(b *testing.B) {
 	b.SetBytes(benchSize)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if err := d.Put(ids[i%len(ids)], p, tiers.PutOptions{}); err != nil {
+		if err := d.Put(context.Background(), ids[i%len(ids)], p, tiers.PutOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

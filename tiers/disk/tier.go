@@ -72,7 +72,7 @@ func Open(cfg Config) (*Tier, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	eng, err := engine.Open(m, engine.Options{
-		Name: cfg.Name, Kind: tiers.KindDisk, Geometry: sb.Geometry, Policy: pol,
+		Name: cfg.Name, Kind: tiers.KindDisk, Geometry: sb.Geometry, Superblock: sb, Policy: pol,
 		SyncEachPut:  cfg.Durability == DurabilitySync,
 		VerifyAlways: cfg.VerifyAlways, TrustPutChecksum: cfg.TrustPutChecksum, Epoch: sb.Epoch,
 	})

@@ -2,6 +2,7 @@ package disk
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -53,12 +54,12 @@ func TestReopenKeepsArtifactsInEveryDurability(t *testing.T) {
 			c.Durability = dur
 			d := open(t, c)
 			for i := range 30 {
-				if err := d.Put(id(i), payload(uint64(i), 3000+i*500), tiers.PutOptions{Meta: artifact.Meta{Shape: []int64{int64(i)}}}); err != nil {
+				if err := d.Put(context.Background(), id(i), payload(uint64(i), 3000+i*500), tiers.PutOptions{Meta: artifact.Meta{Shape: []int64{int64(i)}}}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			d.Delete(id(3))
-			if err := d.Put(id(4), payload(400, 9000), tiers.PutOptions{}); err != nil {
+			del(d, id(3))
+			if err := d.Put(context.Background(), id(4), payload(400, 9000), tiers.PutOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			if err := d.Close(); err != nil {
@@ -98,9 +99,9 @@ func TestReopenKeepsArtifactsInEveryDurability(t *testing.T) {
 			if err != nil || !bytes.Equal(v.Bytes(), payload(5, 5500)) {
 				t.Fatalf("view: %v", err)
 			}
-			d.Delete(id(5))
+			del(d, id(5))
 			for i := 100; i < 110; i++ {
-				d.Put(id(i), payload(uint64(i), 5500), tiers.PutOptions{})
+				d.Put(context.Background(), id(i), payload(uint64(i), 5500), tiers.PutOptions{})
 			}
 			if !bytes.Equal(v.Bytes(), payload(5, 5500)) {
 				t.Fatal("view changed after delete and reuse")
@@ -117,7 +118,7 @@ func TestResetWipesAndSecondOpenerRefused(t *testing.T) {
 	if _, err := Open(c); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second opener: %v", err)
 	}
-	d.Put(id(1), payload(1, 100), tiers.PutOptions{})
+	d.Put(context.Background(), id(1), payload(1, 100), tiers.PutOptions{})
 	d.Close()
 	c.Reset = true
 	d = open(t, c)
@@ -133,8 +134,8 @@ func TestFlippedBytesAreAMissAndCounted(t *testing.T) {
 	c.VerifyAlways = true
 	d := open(t, c)
 	want := payload(1, 30000)
-	d.Put(id(1), want, tiers.PutOptions{})
-	d.Put(id(2), want, tiers.PutOptions{})
+	d.Put(context.Background(), id(1), want, tiers.PutOptions{})
+	d.Put(context.Background(), id(2), want, tiers.PutOptions{})
 	loc, _ := d.Locate(id(1))
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -251,7 +252,7 @@ func TestCapacityCapUnderConcurrentStoresAndReuse(t *testing.T) {
 			for n := 0; n < 200; n++ {
 				i := r.IntN(64)
 				size := 10000 + (i*7919)%90000
-				if err := d.Put(id(i), payload(uint64(i), size), tiers.PutOptions{}); err != nil && !errors.Is(err, tiers.ErrNoSpace) {
+				if err := d.Put(context.Background(), id(i), payload(uint64(i), size), tiers.PutOptions{}); err != nil && !errors.Is(err, tiers.ErrNoSpace) {
 					done <- err
 					return
 				}
@@ -281,7 +282,7 @@ func TestCapacityCapUnderConcurrentStoresAndReuse(t *testing.T) {
 		t.Fatalf("file grew to %d, geometry %d", st.Size(), g.TotalSize())
 	}
 	for i := range 64 {
-		d.Delete(id(i))
+		del(d, id(i))
 	}
 	if fr := d.FreeRanges(); fr != 1 {
 		t.Fatalf("free space not coalesced: %d ranges", fr)
@@ -291,7 +292,7 @@ func TestCapacityCapUnderConcurrentStoresAndReuse(t *testing.T) {
 func TestAdoptGeometryOpensAnExistingFileOfAnotherSize(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tier")
 	d := open(t, testConfig(path))
-	d.Put(id(1), payload(1, 100), tiers.PutOptions{})
+	d.Put(context.Background(), id(1), payload(1, 100), tiers.PutOptions{})
 	d.Close()
 	c := testConfig(path)
 	c.CapacityBytes = 32 << 20

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -18,7 +19,7 @@ func benchTier(b *testing.B, size, n int) *Tier {
 	})
 	p := fill(1, size)
 	for i := range n {
-		if err := tr.Put(key(i), p, tiers.PutOptions{}); err != nil {
+		if err := tr.Put(context.Background(), key(i), p, tiers.PutOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -93,7 +94,7 @@ func benchPut(b *testing.B, size, n int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if err := tr.Put(ids[i%len(ids)], p, tiers.PutOptions{}); err != nil {
+		if err := tr.Put(context.Background(), ids[i%len(ids)], p, tiers.PutOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -172,7 +173,7 @@ func BenchmarkPutCold4M(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if err := tr.Put(ids[i%len(ids)], srcs[i%nsrc], tiers.PutOptions{}); err != nil {
+		if err := tr.Put(context.Background(), ids[i%len(ids)], srcs[i%nsrc], tiers.PutOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
@@ -42,7 +43,7 @@ func TestConcurrentBudget(t *testing.T) {
 	const capacity = 8 << 20
 	tr := newTestTier(t, capacity, func(c *Config) { c.MaxArtifactBytes = 2 << 20 })
 	var evicted atomic.Int64
-	tr.SetEvictFunc(func(ev tiers.Evicted) {
+	tr.SetEvictFunc(func(_ context.Context, ev tiers.Evicted) {
 		b := ev.View.Bytes()
 		if ev.View.Meta().Checksum != artifact.Checksum(b) {
 			t.Errorf("victim %s: checksum mismatch", ev.ID)
@@ -74,13 +75,13 @@ func TestConcurrentBudget(t *testing.T) {
 					n := 4096 + r.IntN(2<<20-4096)
 					p := buf[:n]
 					binary.LittleEndian.PutUint64(p, uint64(i))
-					err := tr.Put(id, p, tiers.PutOptions{Pin: r.IntN(20) == 0})
+					err := tr.Put(context.Background(), id, p, tiers.PutOptions{Pin: r.IntN(20) == 0})
 					if err != nil && !errors.Is(err, tiers.ErrNoSpace) {
 						t.Errorf("Put: %v", err)
 						return
 					}
 				case op < 9:
-					tr.Delete(id)
+					del(tr, id)
 				default:
 					_ = tr.Unpin(id)
 				}
@@ -163,7 +164,7 @@ func TestAtomicReplaceUnderReaders(t *testing.T) {
 	const size = 256 << 10
 	tr := newTestTier(t, 4<<20)
 	id := artifact.MustID(artifact.NamespaceKV, "hot")
-	if err := tr.Put(id, versioned(0, size), tiers.PutOptions{}); err != nil {
+	if err := tr.Put(context.Background(), id, versioned(0, size), tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var stop atomic.Bool
@@ -200,13 +201,13 @@ func TestAtomicReplaceUnderReaders(t *testing.T) {
 		}()
 	}
 	for v := uint64(1); v <= 150; v++ {
-		if err := tr.Put(id, versioned(v, size), tiers.PutOptions{}); err != nil {
+		if err := tr.Put(context.Background(), id, versioned(v, size), tiers.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for reads.Load() < 100 {
 		// make sure readers overlapped some writes
-		if err := tr.Put(id, versioned(151, size), tiers.PutOptions{}); err != nil {
+		if err := tr.Put(context.Background(), id, versioned(151, size), tiers.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -222,7 +223,7 @@ func TestAtomicReplaceUnderReaders(t *testing.T) {
 func TestReadPathsDoNotAllocate(t *testing.T) {
 	tr := newTestTier(t, 1<<20)
 	id := key(1)
-	if err := tr.Put(id, fill(1, 4096), tiers.PutOptions{}); err != nil {
+	if err := tr.Put(context.Background(), id, fill(1, 4096), tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	dst := make([]byte, 4096)

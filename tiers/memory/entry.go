@@ -33,6 +33,11 @@ type entry struct {
 	ttl  atomic.Int64
 	pins atomic.Int32 // changed under Tier.policyMu
 	refs atomic.Int32
+	// evicting is non-nil while the entry is handed to the EvictFunc: it
+	// stays indexed (readable) and is closed once it has left the index. A
+	// Put or Delete of the same key waits for it. Set and read under the
+	// shard's lock.
+	evicting chan struct{}
 	// sum caches the payload checksum when it is computed after Put
 	// (Config.ChecksumOnPut false); summed says it is valid. Racing first
 	// readers compute the same value, so no lock is needed.

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"os"
 	"runtime"
@@ -43,7 +44,7 @@ func TestMemCheck(t *testing.T) {
 	rss0 := rssBytes(t)
 	// 1.5x the capacity: the second third of the Puts evicts.
 	for i := range capacity / size * 3 / 2 {
-		if err := tr.Put(key(i), p, tiers.PutOptions{}); err != nil {
+		if err := tr.Put(context.Background(), key(i), p, tiers.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"context"
 	"testing"
 
 	"github.com/stratacache/stratacache/artifact"
@@ -30,7 +31,7 @@ func TestChecksumModes(t *testing.T) {
 		}
 		id := artifact.MustID(artifact.NamespaceKV, "sum")
 		p := bytes.Repeat([]byte("checksum"), 10000)
-		if err := tr.Put(id, p, tiers.PutOptions{}); err != nil {
+		if err := tr.Put(context.Background(), id, p, tiers.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		m, err := tr.Stat(id)

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -15,8 +16,8 @@ var _ tiers.FillPutter = (*Tier)(nil)
 // reads, no intermediate buffer. With Config.ChecksumOnPut the checksum is
 // computed after fill returns, over the bytes as they are in the tier. If
 // fill fails, the extent is freed and nothing is published.
-func (t *Tier) PutFill(id artifact.ID, n int64, opts tiers.PutOptions, fill func(dst []byte) error) error {
-	sh, e, err := t.prepare(id, n, opts)
+func (t *Tier) PutFill(ctx context.Context, id artifact.ID, n int64, opts tiers.PutOptions, fill func(dst []byte) error) error {
+	sh, e, err := t.prepare(ctx, id, n, opts)
 	if err != nil {
 		return err
 	}
@@ -32,5 +33,5 @@ func (t *Tier) PutFill(id artifact.ID, n int64, opts tiers.PutOptions, fill func
 	now := time.Now().UnixNano()
 	e.meta.Created, e.meta.Accessed = now, now
 	e.accessed.Store(now)
-	return t.publish(sh, e, opts.Pin)
+	return t.publish(ctx, sh, e, opts)
 }

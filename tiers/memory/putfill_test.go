@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"testing"
 
@@ -14,7 +15,7 @@ func TestPutFillStoresWhatFillWrites(t *testing.T) {
 		tr := newTestTier(t, 1<<20, func(c *Config) { c.ChecksumOnPut = onPut })
 		id := artifact.MustID(artifact.NamespaceBlob, "fill")
 		p := fill(7, 100_000)
-		err := tr.PutFill(id, int64(len(p)), tiers.PutOptions{Meta: artifact.Meta{DType: artifact.DTypeF32}}, func(dst []byte) error {
+		err := tr.PutFill(context.Background(), id, int64(len(p)), tiers.PutOptions{Meta: artifact.Meta{DType: artifact.DTypeF32}}, func(dst []byte) error {
 			if len(dst) != len(p) {
 				t.Fatalf("dst is %d bytes, want %d", len(dst), len(p))
 			}
@@ -42,13 +43,13 @@ func TestPutFillErrorLeavesNothing(t *testing.T) {
 	tr := newTestTier(t, 1<<20)
 	id := artifact.MustID(artifact.NamespaceBlob, "half")
 	old := fill(1, 4096)
-	if err := tr.Put(id, old, tiers.PutOptions{}); err != nil {
+	if err := tr.Put(context.Background(), id, old, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var before tiers.Stats
 	tr.Stats(&before)
 	boom := errors.New("socket closed")
-	err := tr.PutFill(id, 200_000, tiers.PutOptions{}, func(dst []byte) error {
+	err := tr.PutFill(context.Background(), id, 200_000, tiers.PutOptions{}, func(dst []byte) error {
 		copy(dst, fill(2, 1000)) // half-written
 		return boom
 	})
@@ -64,7 +65,7 @@ func TestPutFillErrorLeavesNothing(t *testing.T) {
 	if err != nil || !bytes.Equal(got, old) {
 		t.Fatalf("old artifact changed: %v", err)
 	}
-	if err := tr.PutFill(artifact.MustID(artifact.NamespaceBlob, "new"), 10, tiers.PutOptions{}, func([]byte) error { return boom }); !errors.Is(err, boom) {
+	if err := tr.PutFill(context.Background(), artifact.MustID(artifact.NamespaceBlob, "new"), 10, tiers.PutOptions{}, func([]byte) error { return boom }); !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
 	if tr.Contains(artifact.MustID(artifact.NamespaceBlob, "new")) {
@@ -75,7 +76,7 @@ func TestPutFillErrorLeavesNothing(t *testing.T) {
 func TestPutFillTooLargeSkipsFill(t *testing.T) {
 	tr := newTestTier(t, 1<<20)
 	called := false
-	err := tr.PutFill(artifact.MustID(artifact.NamespaceBlob, "big"), 2<<20, tiers.PutOptions{}, func([]byte) error {
+	err := tr.PutFill(context.Background(), artifact.MustID(artifact.NamespaceBlob, "big"), 2<<20, tiers.PutOptions{}, func([]byte) error {
 		called = true
 		return nil
 	})

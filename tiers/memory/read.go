@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -123,12 +124,22 @@ func (t *Tier) Contains(id artifact.ID) bool {
 	return err == nil
 }
 
-// expire removes e if it is still the indexed entry of its id (lazy TTL).
+// Version reports the version of id the tier holds.
+func (t *Tier) Version(id artifact.ID) (uint64, bool) {
+	e, err := t.lookup(id)
+	if err != nil {
+		return 0, false
+	}
+	return e.meta.Version, true
+}
+
+// expire removes e if it is still the indexed entry of its id (lazy TTL);
+// an entry being evicted is left to its eviction.
 func (t *Tier) expire(e *entry) {
 	sh := t.shardOf(e.hash)
 	t.policyMu.Lock()
 	sh.mu.Lock()
-	if sh.m[e.hash] != e {
+	if sh.m[e.hash] != e || e.evicting != nil {
 		sh.mu.Unlock()
 		t.policyMu.Unlock()
 		return
@@ -141,29 +152,45 @@ func (t *Tier) expire(e *entry) {
 	t.dropIndexRef(e)
 }
 
-// Delete removes id and reports whether it was present. A different key with
-// the same id is left alone (false).
-func (t *Tier) Delete(id artifact.ID) bool {
-	if t.closed.Load() || id.Validate() != nil {
-		return false
+// Delete removes id and reports whether it was present (with opts.Below
+// set, only a version older than Below). A different key with the same id is
+// left alone (false). An eviction of id in progress is waited for (with
+// ctx) first. The error is ctx's or tiers.ErrClosed.
+func (t *Tier) Delete(ctx context.Context, id artifact.ID, opts tiers.DeleteOptions) (bool, error) {
+	if t.closed.Load() {
+		return false, tiers.ErrClosed
+	}
+	if err := validateID(id); err != nil {
+		return false, err
 	}
 	sh := t.shardOf(id.Hash)
-	t.policyMu.Lock()
-	sh.mu.Lock()
-	e := sh.m[id.Hash]
-	if e == nil || !e.sameKey(id) {
+	for {
+		t.policyMu.Lock()
+		sh.mu.Lock()
+		e := sh.m[id.Hash]
+		if e == nil || !e.sameKey(id) || (opts.Below != 0 && e.meta.Version >= opts.Below) {
+			sh.mu.Unlock()
+			t.policyMu.Unlock()
+			return false, nil
+		}
+		if e.evicting != nil {
+			wait := e.evicting
+			sh.mu.Unlock()
+			t.policyMu.Unlock()
+			if err := waitEviction(ctx, wait); err != nil {
+				return false, err
+			}
+			continue
+		}
+		delete(sh.m, id.Hash)
 		sh.mu.Unlock()
+		t.policy.Remove(id.Hash)
 		t.policyMu.Unlock()
-		return false
+		t.artifacts.Add(-1)
+		t.deletes.Add(1)
+		t.dropIndexRef(e)
+		return true, nil
 	}
-	delete(sh.m, id.Hash)
-	sh.mu.Unlock()
-	t.policy.Remove(id.Hash)
-	t.policyMu.Unlock()
-	t.artifacts.Add(-1)
-	t.deletes.Add(1)
-	t.dropIndexRef(e)
-	return true
 }
 
 // Pin forbids evicting id until a matching Unpin. Pins nest and belong to

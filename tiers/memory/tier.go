@@ -43,12 +43,14 @@ type Tier struct {
 
 	used      atomic.Int64 // mirror of alloc.used for lock-free Stats
 	pending   atomic.Int64
+	evicting  atomic.Int64 // bytes of victims being handed to the EvictFunc
 	inflight  atomic.Int64 // bytes reserved by Puts not yet published
 	artifacts atomic.Int64
 	puts      atomic.Uint64
 	deletes   atomic.Uint64
 	evictions atomic.Uint64
 	evicted   atomic.Uint64
+	stale     atomic.Uint64
 }
 
 var _ tiers.Tier = (*Tier)(nil)
@@ -126,6 +128,7 @@ func (t *Tier) Stats(s *tiers.Stats) {
 		Deletes:       t.deletes.Load(),
 		Evictions:     t.evictions.Load(),
 		EvictedBytes:  t.evicted.Load(),
+		Stale:         t.stale.Load(),
 	}
 	for i := range t.shards {
 		sh := &t.shards[i]

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -81,7 +82,7 @@ func TestPutGetViewStat(t *testing.T) {
 	id := key(1)
 	p := fill(1, 10000)
 	meta := artifact.Meta{DType: artifact.DTypeF16, Shape: []int64{2, 2500}, Epoch: 7}
-	if err := tr.Put(id, p, tiers.PutOptions{Meta: meta}); err != nil {
+	if err := tr.Put(context.Background(), id, p, tiers.PutOptions{Meta: meta}); err != nil {
 		t.Fatal(err)
 	}
 	if !tr.Contains(id) {
@@ -117,14 +118,14 @@ func TestPutGetViewStat(t *testing.T) {
 		s.CapacityBytes != 1<<20 || s.Kind != tiers.KindMemory || s.Name != "memory" {
 		t.Fatalf("stats %+v", s)
 	}
-	if !tr.Delete(id) || tr.Delete(id) || tr.Contains(id) {
+	if !del(tr, id) || del(tr, id) || tr.Contains(id) {
 		t.Fatal("Delete")
 	}
 	if s := stats(tr); s.UsedBytes != 0 || s.Artifacts != 0 || s.Deletes != 1 {
 		t.Fatalf("stats after delete %+v", s)
 	}
 	// Empty payloads are legal and cost no extent.
-	if err := tr.Put(id, nil, tiers.PutOptions{}); err != nil {
+	if err := tr.Put(context.Background(), id, nil, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := tr.Get(nil, id); err != nil || len(got) != 0 {
@@ -134,35 +135,35 @@ func TestPutGetViewStat(t *testing.T) {
 
 func TestPutErrors(t *testing.T) {
 	tr := newTestTier(t, 64<<10, func(c *Config) { c.MaxArtifactBytes = 32 << 10 })
-	if err := tr.Put(key(1), make([]byte, 32<<10+1), tiers.PutOptions{}); !errors.Is(err, tiers.ErrTooLarge) {
+	if err := tr.Put(context.Background(), key(1), make([]byte, 32<<10+1), tiers.PutOptions{}); !errors.Is(err, tiers.ErrTooLarge) {
 		t.Fatalf("over max: %v", err)
 	}
 	if s := stats(tr); s.UsedBytes != 0 {
 		t.Fatalf("ErrTooLarge left %d bytes used", s.UsedBytes)
 	}
-	if err := tr.Put(artifact.ID{Namespace: artifact.NamespaceKV}, []byte("x"), tiers.PutOptions{}); !errors.Is(err, artifact.ErrEmptyKey) {
+	if err := tr.Put(context.Background(), artifact.ID{Namespace: artifact.NamespaceKV}, []byte("x"), tiers.PutOptions{}); !errors.Is(err, artifact.ErrEmptyKey) {
 		t.Fatalf("empty key: %v", err)
 	}
 	if _, err := tr.Get(nil, artifact.ID{Namespace: artifact.NamespaceKV}); !errors.Is(err, artifact.ErrEmptyKey) {
 		t.Fatalf("empty key Get: %v", err)
 	}
-	if err := tr.Put(artifact.ID{Key: []byte("k")}, []byte("x"), tiers.PutOptions{}); !errors.Is(err, artifact.ErrUnknownNamespace) {
+	if err := tr.Put(context.Background(), artifact.ID{Key: []byte("k")}, []byte("x"), tiers.PutOptions{}); !errors.Is(err, artifact.ErrUnknownNamespace) {
 		t.Fatalf("bad namespace: %v", err)
 	}
 	// Capacity larger than the tier even with a large max.
 	big := newTestTier(t, 64<<10, func(c *Config) { c.MaxArtifactBytes = 1 << 30 })
-	if err := big.Put(key(1), make([]byte, 64<<10+1), tiers.PutOptions{}); !errors.Is(err, tiers.ErrTooLarge) {
+	if err := big.Put(context.Background(), key(1), make([]byte, 64<<10+1), tiers.PutOptions{}); !errors.Is(err, tiers.ErrTooLarge) {
 		t.Fatalf("over capacity: %v", err)
 	}
 
 	// Everything pinned: ErrNoSpace, and nothing left allocated.
 	p := newTestTier(t, 64<<10, func(c *Config) { c.SpaceWait = -1 })
 	for i := range 4 {
-		if err := p.Put(key(i), make([]byte, 16<<10), tiers.PutOptions{Pin: true}); err != nil {
+		if err := p.Put(context.Background(), key(i), make([]byte, 16<<10), tiers.PutOptions{Pin: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := p.Put(key(9), make([]byte, 4096), tiers.PutOptions{}); !errors.Is(err, tiers.ErrNoSpace) {
+	if err := p.Put(context.Background(), key(9), make([]byte, 4096), tiers.PutOptions{}); !errors.Is(err, tiers.ErrNoSpace) {
 		t.Fatalf("all pinned: %v", err)
 	}
 	if s := stats(p); s.UsedBytes != 64<<10 || s.Artifacts != 4 {
@@ -171,7 +172,7 @@ func TestPutErrors(t *testing.T) {
 	if err := p.Unpin(key(2)); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Put(key(9), make([]byte, 4096), tiers.PutOptions{}); err != nil {
+	if err := p.Put(context.Background(), key(9), make([]byte, 4096), tiers.PutOptions{}); err != nil {
 		t.Fatalf("after unpin: %v", err)
 	}
 	if p.Contains(key(2)) || !p.Contains(key(1)) {
@@ -185,11 +186,11 @@ func TestCollision(t *testing.T) {
 	b := artifact.WithHash(artifact.NamespaceKV, []byte("beta"), 42)
 	c := artifact.WithHash(artifact.NamespaceParam, []byte("alpha"), 42)
 	pa := fill(1, 5000)
-	if err := tr.Put(a, pa, tiers.PutOptions{}); err != nil {
+	if err := tr.Put(context.Background(), a, pa, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, other := range []artifact.ID{b, c} {
-		if err := tr.Put(other, fill(2, 5000), tiers.PutOptions{}); !errors.Is(err, tiers.ErrCollision) {
+		if err := tr.Put(context.Background(), other, fill(2, 5000), tiers.PutOptions{}); !errors.Is(err, tiers.ErrCollision) {
 			t.Fatalf("colliding Put: %v", err)
 		}
 		if _, err := tr.Get(make([]byte, 5000), other); !errors.Is(err, tiers.ErrCollision) {
@@ -201,7 +202,7 @@ func TestCollision(t *testing.T) {
 		if _, err := tr.Stat(other); !errors.Is(err, tiers.ErrCollision) {
 			t.Fatalf("colliding Stat: %v", err)
 		}
-		if tr.Contains(other) || tr.Delete(other) {
+		if tr.Contains(other) || del(tr, other) {
 			t.Fatal("colliding Contains/Delete true")
 		}
 		if err := tr.Pin(other); !errors.Is(err, tiers.ErrCollision) {
@@ -221,7 +222,7 @@ func TestCollision(t *testing.T) {
 func TestTTLExpiresLazily(t *testing.T) {
 	tr := newTestTier(t, 1<<20)
 	id := key(1)
-	if err := tr.Put(id, fill(1, 4096), tiers.PutOptions{Meta: artifact.Meta{TTL: time.Nanosecond}}); err != nil {
+	if err := tr.Put(context.Background(), id, fill(1, 4096), tiers.PutOptions{Meta: artifact.Meta{TTL: time.Nanosecond}}); err != nil {
 		t.Fatal(err)
 	}
 	// Two clock readings may be equal, so wait on the condition (a 1 ns
@@ -235,7 +236,7 @@ func TestTTLExpiresLazily(t *testing.T) {
 	if s := stats(tr); s.Artifacts != 0 || s.UsedBytes != 0 {
 		t.Fatalf("expired artifact not removed: %+v", s)
 	}
-	if err := tr.Put(key(2), fill(2, 4096), tiers.PutOptions{Meta: artifact.Meta{TTL: time.Hour}}); err != nil {
+	if err := tr.Put(context.Background(), key(2), fill(2, 4096), tiers.PutOptions{Meta: artifact.Meta{TTL: time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
 	if !tr.Contains(key(2)) {
@@ -262,4 +263,10 @@ func TestDefaultConfig(t *testing.T) {
 	if err := tr.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// del is an unconditional Delete that reports only whether id was removed.
+func del(tr tiers.Tier, id artifact.ID) bool {
+	ok, err := tr.Delete(context.Background(), id, tiers.DeleteOptions{})
+	return ok && err == nil
 }

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -17,14 +18,14 @@ func TestReplaceKeepsViewOfOld(t *testing.T) {
 	tr := newTestTier(t, 1<<20)
 	id := key(1)
 	old, nw := fill(1, 100000), fill(2, 50000)
-	if err := tr.Put(id, old, tiers.PutOptions{}); err != nil {
+	if err := tr.Put(context.Background(), id, old, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	v, err := tr.View(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Put(id, nw, tiers.PutOptions{}); err != nil {
+	if err := tr.Put(context.Background(), id, nw, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := tr.Get(make([]byte, 1<<20), id)
@@ -50,7 +51,7 @@ func TestViewSurvivesRemoval(t *testing.T) {
 			const unit = 64 << 10
 			tr := newTestTier(t, 16*unit)
 			want := fill(99, unit)
-			if err := tr.Put(key(0), want, tiers.PutOptions{}); err != nil {
+			if err := tr.Put(context.Background(), key(0), want, tiers.PutOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			v, err := tr.View(key(0))
@@ -60,16 +61,16 @@ func TestViewSurvivesRemoval(t *testing.T) {
 			off := v.(*entry).ext.off
 			switch how {
 			case "delete":
-				tr.Delete(key(0))
+				del(tr, key(0))
 			case "replace":
-				if err := tr.Put(key(0), fill(7, unit), tiers.PutOptions{}); err != nil {
+				if err := tr.Put(context.Background(), key(0), fill(7, unit), tiers.PutOptions{}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			// 100 Puts through a 16-unit arena: the LRU evicts key 0 early;
 			// only the view keeps its extent from reuse.
 			for i := 1; i <= 100; i++ {
-				if err := tr.Put(key(i), fill(uint64(i), unit), tiers.PutOptions{}); err != nil {
+				if err := tr.Put(context.Background(), key(i), fill(uint64(i), unit), tiers.PutOptions{}); err != nil {
 					t.Fatal(err)
 				}
 				if s := stats(tr); s.UsedBytes > s.CapacityBytes {
@@ -92,7 +93,7 @@ func TestViewSurvivesRemoval(t *testing.T) {
 			// The next Put must land in the released extent: it is the only
 			// free space (best fit picks it after eviction frees nothing
 			// smaller).
-			if err := tr.Put(key(1000), fill(1000, unit), tiers.PutOptions{}); err != nil {
+			if err := tr.Put(context.Background(), key(1000), fill(1000, unit), tiers.PutOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			nv, err := tr.View(key(1000))
@@ -113,10 +114,10 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := fill(3, 70000)
-	if err := tr.Put(key(1), p, tiers.PutOptions{}); err != nil {
+	if err := tr.Put(context.Background(), key(1), p, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Put(key(2), p, tiers.PutOptions{}); err != nil {
+	if err := tr.Put(context.Background(), key(2), p, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	v, err := tr.View(key(1))
@@ -135,13 +136,13 @@ func TestClose(t *testing.T) {
 	if _, err := tr.View(key(2)); !errors.Is(err, tiers.ErrClosed) {
 		t.Fatalf("View after Close: %v", err)
 	}
-	if err := tr.Put(key(3), p, tiers.PutOptions{}); !errors.Is(err, tiers.ErrClosed) {
+	if err := tr.Put(context.Background(), key(3), p, tiers.PutOptions{}); !errors.Is(err, tiers.ErrClosed) {
 		t.Fatalf("Put after Close: %v", err)
 	}
 	if err := tr.Pin(key(2)); !errors.Is(err, tiers.ErrClosed) {
 		t.Fatalf("Pin after Close: %v", err)
 	}
-	if tr.Contains(key(2)) || tr.Delete(key(2)) {
+	if tr.Contains(key(2)) || del(tr, key(2)) {
 		t.Fatal("Contains/Delete after Close")
 	}
 	// The outstanding view still reads its bytes; the arena goes with it.
@@ -165,14 +166,14 @@ func TestPutWaitsForViewRelease(t *testing.T) {
 	const unit = 64 << 10
 	tr := newTestTier(t, 2*unit)
 	for i := range 2 {
-		if err := tr.Put(key(i), fill(uint64(i), unit), tiers.PutOptions{}); err != nil {
+		if err := tr.Put(context.Background(), key(i), fill(uint64(i), unit), tiers.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	v0, _ := tr.View(key(0))
 	v1, _ := tr.View(key(1))
 	done := make(chan error, 1)
-	go func() { done <- tr.Put(key(2), fill(2, unit), tiers.PutOptions{}) }()
+	go func() { done <- tr.Put(context.Background(), key(2), fill(2, unit), tiers.PutOptions{}) }()
 	// Wait until the Put has evicted both and is parked on the views.
 	for {
 		tr.allocMu.Lock()
@@ -195,11 +196,11 @@ func TestPutWaitsForViewRelease(t *testing.T) {
 
 	// With a short wait and nobody releasing: ErrNoSpace, nothing leaked.
 	short := newTestTier(t, unit, func(c *Config) { c.SpaceWait = time.Millisecond })
-	if err := short.Put(key(0), fill(0, unit), tiers.PutOptions{}); err != nil {
+	if err := short.Put(context.Background(), key(0), fill(0, unit), tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	v, _ := short.View(key(0))
-	if err := short.Put(key(1), fill(1, unit), tiers.PutOptions{}); !errors.Is(err, tiers.ErrNoSpace) {
+	if err := short.Put(context.Background(), key(1), fill(1, unit), tiers.PutOptions{}); !errors.Is(err, tiers.ErrNoSpace) {
 		t.Fatalf("Put against a held view: %v", err)
 	}
 	v.Release()
@@ -218,7 +219,7 @@ func TestCloseUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 16 {
-		if err := tr.Put(key(i), fill(uint64(i), unit), tiers.PutOptions{}); err != nil {
+		if err := tr.Put(context.Background(), key(i), fill(uint64(i), unit), tiers.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -246,7 +247,7 @@ func TestCloseUnderLoad(t *testing.T) {
 				var err error
 				switch g {
 				case 0:
-					err = tr.Put(key(k), fill(uint64(k), unit), tiers.PutOptions{})
+					err = tr.Put(context.Background(), key(k), fill(uint64(k), unit), tiers.PutOptions{})
 				case 1:
 					var v tiers.View
 					if v, err = tr.View(key(k)); err == nil {

@@ -1,6 +1,7 @@
 package tiertest
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,30 +12,34 @@ import (
 )
 
 type entry struct {
-	id      artifact.ID
-	payload []byte // never modified after Put: views of it stay valid
-	meta    artifact.Meta
-	pins    int32
-	seq     uint64
+	id       artifact.ID
+	payload  []byte // never modified after Put: views of it stay valid
+	meta     artifact.Meta
+	pins     int32
+	seq      uint64
+	evicting chan struct{} // non-nil while handed to the evict hook
 }
 
-// Tier is a fake tier: safe for concurrent use, FIFO eviction.
+// Tier is a fake tier: safe for concurrent use, FIFO eviction. It keeps the
+// tiers.Tier contract: versioned puts are conditional, victims stay readable
+// while the evict hook runs and a Put or Delete of their key waits for it.
 type Tier struct {
 	name     string
 	kind     tiers.Kind
 	capacity int64
 
-	mu       sync.Mutex
-	entries  map[uint64]*entry
-	order    []uint64 // insertion order, stale entries skipped
-	seqs     []uint64
-	seq      uint64
-	used     int64
-	closed   bool
-	evict    tiers.EvictFunc
-	stats    tiers.Stats
-	putFault atomic.Pointer[func(id artifact.ID) error]
-	puts     atomic.Int64
+	mu        sync.Mutex
+	entries   map[uint64]*entry
+	order     []uint64 // insertion order, stale entries skipped
+	seqs      []uint64
+	seq       uint64
+	used      int64
+	closed    bool
+	evict     tiers.EvictFunc
+	stats     tiers.Stats
+	putFault  atomic.Pointer[func(id artifact.ID) error]
+	viewFault atomic.Pointer[func(id artifact.ID)]
+	puts      atomic.Int64
 }
 
 // New returns a fake memory-kind tier with the given byte budget.
@@ -67,7 +72,7 @@ func (t *Tier) lookup(id artifact.ID) (*entry, error) {
 		t.stats.Collisions++
 		return nil, fmt.Errorf("%w: %s", tiers.ErrCollision, id)
 	}
-	if e.meta.Expired(time.Now().UnixNano()) {
+	if e.meta.Expired(time.Now().UnixNano()) && e.evicting == nil {
 		t.removeLocked(e)
 		t.stats.Misses++
 		return nil, tiers.ErrNotFound
@@ -77,12 +82,26 @@ func (t *Tier) lookup(id artifact.ID) (*entry, error) {
 }
 
 func (t *Tier) removeLocked(e *entry) {
-	delete(t.entries, e.id.Hash)
-	t.used -= int64(len(e.payload))
+	if t.entries[e.id.Hash] == e {
+		delete(t.entries, e.id.Hash)
+		t.used -= int64(len(e.payload))
+	}
+}
+
+// wait waits for an eviction in progress (mu released meanwhile).
+func (t *Tier) wait(ctx context.Context, ch chan struct{}) error {
+	t.mu.Unlock()
+	defer t.mu.Lock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Put stores a private copy of payload, evicting oldest-first.
-func (t *Tier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error {
+func (t *Tier) Put(ctx context.Context, id artifact.ID, payload []byte, opts tiers.PutOptions) error {
 	t.puts.Add(1)
 	if err := id.Validate(); err != nil {
 		return err
@@ -102,61 +121,81 @@ func (t *Tier) Put(id artifact.ID, payload []byte, opts tiers.PutOptions) error 
 	meta.Checksum = artifact.Checksum(cp)
 	now := time.Now().UnixNano()
 	meta.Created, meta.Accessed = now, now
+	v := meta.Version
 
-	var victims []tiers.Evicted
 	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return tiers.ErrClosed
-	}
-	old, had := t.entries[id.Hash]
-	if had && !old.id.Equal(id) {
-		t.stats.Collisions++
-		t.mu.Unlock()
-		return fmt.Errorf("%w: %s", tiers.ErrCollision, id)
-	}
-	free := t.capacity - t.used
-	if had {
-		free += int64(len(old.payload))
-	}
-	for free < size {
-		v := t.victimLocked(id.Hash)
-		if v == nil {
-			t.mu.Unlock()
-			return fmt.Errorf("%w: %d bytes needed, everything else pinned", tiers.ErrNoSpace, size)
+	defer t.mu.Unlock()
+	for {
+		if t.closed {
+			return tiers.ErrClosed
 		}
-		t.removeLocked(v)
-		free += int64(len(v.payload))
-		t.stats.Evictions++
-		t.stats.EvictedBytes += uint64(len(v.payload))
-		victims = append(victims, tiers.Evicted{ID: v.id, View: &view{b: v.payload, meta: v.meta}})
-	}
-	if had {
-		t.removeLocked(old)
-	}
-	t.seq++
-	e := &entry{id: id.Clone(), payload: cp, meta: meta, seq: t.seq}
-	if opts.Pin {
-		e.pins = 1
-	}
-	t.entries[id.Hash] = e
-	t.order = append(t.order, id.Hash)
-	t.seqs = append(t.seqs, t.seq)
-	t.used += size
-	t.stats.Puts++
-	f := t.evict
-	t.mu.Unlock()
-	for _, v := range victims {
-		if f != nil {
-			f(v)
-		} else {
-			v.View.Release()
+		old, had := t.entries[id.Hash]
+		if had && !old.id.Equal(id) {
+			t.stats.Collisions++
+			return fmt.Errorf("%w: %s", tiers.ErrCollision, id)
 		}
+		if had && old.evicting != nil {
+			if err := t.wait(ctx, old.evicting); err != nil {
+				return err
+			}
+			continue
+		}
+		if v != 0 && ((had && old.meta.Version >= v) || (opts.Guard != nil && !opts.Guard.Admit(id, v))) {
+			t.stats.Stale++
+			return tiers.ErrStale
+		}
+		free := t.capacity - t.used
+		if had {
+			free += int64(len(old.payload))
+		}
+		if free < size {
+			victim := t.victimLocked(id.Hash)
+			if victim == nil {
+				return fmt.Errorf("%w: %d bytes needed, everything else pinned or leaving", tiers.ErrNoSpace, size)
+			}
+			t.evictLocked(ctx, victim)
+			continue
+		}
+		if had {
+			t.removeLocked(old)
+		}
+		t.seq++
+		e := &entry{id: id.Clone(), payload: cp, meta: meta, seq: t.seq}
+		if had {
+			e.pins = old.pins
+		}
+		if opts.Pin {
+			e.pins++
+		}
+		t.entries[id.Hash] = e
+		t.order = append(t.order, id.Hash)
+		t.seqs = append(t.seqs, t.seq)
+		t.used += size
+		t.stats.Puts++
+		return nil
 	}
-	return nil
 }
 
-// victimLocked returns the oldest unpinned entry other than skip.
+// evictLocked hands victim to the hook with mu released, the victim still
+// indexed, then drops it.
+func (t *Tier) evictLocked(ctx context.Context, victim *entry) {
+	t.stats.Evictions++
+	t.stats.EvictedBytes += uint64(len(victim.payload))
+	f := t.evict
+	if f == nil {
+		t.removeLocked(victim)
+		return
+	}
+	victim.evicting = make(chan struct{})
+	t.mu.Unlock()
+	f(ctx, tiers.Evicted{ID: victim.id, View: &view{b: victim.payload, meta: victim.meta}})
+	t.mu.Lock()
+	t.removeLocked(victim)
+	close(victim.evicting)
+}
+
+// victimLocked returns the oldest unpinned entry other than skip that is
+// not already leaving.
 func (t *Tier) victimLocked(skip uint64) *entry {
 	for i := 0; i < len(t.order); i++ {
 		h, s := t.order[i], t.seqs[i]
@@ -167,7 +206,7 @@ func (t *Tier) victimLocked(skip uint64) *entry {
 			i--
 			continue
 		}
-		if e.pins > 0 || h == skip {
+		if e.pins > 0 || h == skip || e.evicting != nil {
 			continue
 		}
 		t.order = append(t.order[:i], t.order[i+1:]...)
@@ -207,12 +246,17 @@ func (v *view) Release() {
 
 func (t *Tier) View(id artifact.ID) (tiers.View, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	e, err := t.lookup(id)
 	if err != nil {
+		t.mu.Unlock()
 		return nil, err
 	}
-	return &view{b: e.payload, meta: e.meta}, nil
+	v := &view{b: e.payload, meta: e.meta}
+	t.mu.Unlock()
+	if f := t.viewFault.Load(); f != nil {
+		(*f)(id)
+	}
+	return v, nil
 }
 
 func (t *Tier) Stat(id artifact.ID) (artifact.Meta, error) {
@@ -232,16 +276,40 @@ func (t *Tier) Contains(id artifact.ID) bool {
 	return ok && !t.closed && e.id.Equal(id)
 }
 
-func (t *Tier) Delete(id artifact.ID) bool {
+// Version reports the version of id the fake holds.
+func (t *Tier) Version(id artifact.ID) (uint64, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.entries[id.Hash]
-	if !ok || !e.id.Equal(id) || t.closed {
-		return false
+	if !ok || t.closed || !e.id.Equal(id) {
+		return 0, false
 	}
-	t.removeLocked(e)
-	t.stats.Deletes++
-	return true
+	return e.meta.Version, true
+}
+
+// Delete removes id (only a version older than opts.Below when set),
+// waiting for an eviction of id in progress.
+func (t *Tier) Delete(ctx context.Context, id artifact.ID, opts tiers.DeleteOptions) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for {
+		if t.closed {
+			return false, tiers.ErrClosed
+		}
+		e, ok := t.entries[id.Hash]
+		if !ok || !e.id.Equal(id) || (opts.Below != 0 && e.meta.Version >= opts.Below) {
+			return false, nil
+		}
+		if e.evicting != nil {
+			if err := t.wait(ctx, e.evicting); err != nil {
+				return false, err
+			}
+			continue
+		}
+		t.removeLocked(e)
+		t.stats.Deletes++
+		return true, nil
+	}
 }
 
 func (t *Tier) pin(id artifact.ID, d int32) error {
@@ -291,11 +359,22 @@ func (t *Tier) Holds(id artifact.ID, payload []byte) bool {
 var _ tiers.Tier = (*Tier)(nil)
 
 // SetPutFault installs f, called at the start of every Put; a non-nil
-// result fails the Put (fault injection). nil removes it.
+// result fails the Put (fault injection). f may block: a test holds a put
+// there to interleave other operations with it. nil removes it.
 func (t *Tier) SetPutFault(f func(id artifact.ID) error) {
 	if f == nil {
 		t.putFault.Store(nil)
 		return
 	}
 	t.putFault.Store(&f)
+}
+
+// SetViewFault installs f, called by View after it took its view and before
+// it returns it (no lock held): a test holds a reader there. nil removes it.
+func (t *Tier) SetViewFault(f func(id artifact.ID)) {
+	if f == nil {
+		t.viewFault.Store(nil)
+		return
+	}
+	t.viewFault.Store(&f)
 }

@@ -3,6 +3,7 @@ package crashtest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -135,7 +136,7 @@ func Child(t *testing.T, cfg Config, open Opener) {
 	// that the parent's kill lands in a store, not in payload generation.
 	k, version, p := next(1)
 	for seq := uint64(2); ; seq++ {
-		if err := tier.Put(key(k), p, tiers.PutOptions{}); err != nil {
+		if err := tier.Put(context.Background(), key(k), p, tiers.PutOptions{}); err != nil {
 			fmt.Printf("error %v\n", err)
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -63,7 +64,7 @@ func TestRoundTripMetaAndDelete(t *testing.T) {
 		id := kid(1)
 		p := payloadFor(1, 10000)
 		meta := artifact.Meta{DType: artifact.DTypeBF16, Shape: []int64{2, 5000}, Epoch: 9}
-		if err := e.Put(id, p, tiers.PutOptions{Meta: meta}); err != nil {
+		if err := e.Put(context.Background(), id, p, tiers.PutOptions{Meta: meta}); err != nil {
 			t.Fatal(err)
 		}
 		mustGet(t, e, id, p)
@@ -79,7 +80,7 @@ func TestRoundTripMetaAndDelete(t *testing.T) {
 		if _, err := e.Get(make([]byte, 10), id); !errors.Is(err, tiers.ErrShortBuffer) {
 			t.Fatalf("short buffer: %v", err)
 		}
-		if !e.Contains(id) || !e.Delete(id) || e.Contains(id) || e.Delete(id) {
+		if !e.Contains(id) || !del(e, id) || e.Contains(id) || del(e, id) {
 			t.Fatal("contains/delete")
 		}
 		if _, err := e.Get(make([]byte, len(p)), id); !errors.Is(err, tiers.ErrNotFound) {
@@ -93,7 +94,7 @@ func TestRoundTripMetaAndDelete(t *testing.T) {
 		if err := e.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.Put(id, p, tiers.PutOptions{}); !errors.Is(err, tiers.ErrClosed) {
+		if err := e.Put(context.Background(), id, p, tiers.PutOptions{}); !errors.Is(err, tiers.ErrClosed) {
 			t.Fatalf("put after close: %v", err)
 		}
 		if err := e.Close(); err != nil {
@@ -106,14 +107,14 @@ func TestReplaceAndCollision(t *testing.T) {
 	g := testGeo(t, 64, 1<<20)
 	e := openEngine(t, newMemMedia(g, true), g)
 	id := kid(1)
-	if err := e.Put(id, []byte("old"), tiers.PutOptions{}); err != nil {
+	if err := e.Put(context.Background(), id, []byte("old"), tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	v, err := e.View(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Put(id, []byte("new payload"), tiers.PutOptions{}); err != nil {
+	if err := e.Put(context.Background(), id, []byte("new payload"), tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	mustGet(t, e, id, []byte("new payload"))
@@ -131,7 +132,7 @@ func TestReplaceAndCollision(t *testing.T) {
 		t.Fatalf("stats after release: %+v", s)
 	}
 	other := artifact.WithHash(artifact.NamespaceKV, []byte("another key"), id.Hash)
-	if err := e.Put(other, []byte("x"), tiers.PutOptions{}); !errors.Is(err, tiers.ErrCollision) {
+	if err := e.Put(context.Background(), other, []byte("x"), tiers.PutOptions{}); !errors.Is(err, tiers.ErrCollision) {
 		t.Fatalf("collision put: %v", err)
 	}
 	if _, err := e.Get(make([]byte, 100), other); !errors.Is(err, tiers.ErrCollision) || !errors.Is(err, tiers.ErrNotFound) {
@@ -147,13 +148,13 @@ func TestReopenKeepsArtifactsAndResolvesStaleSlots(t *testing.T) {
 	want := map[int][]byte{}
 	for i := range 50 {
 		p := payloadFor(uint64(i), 1000+i*300)
-		if err := e.Put(kid(i), p, tiers.PutOptions{Meta: artifact.Meta{Shape: []int64{int64(i)}}}); err != nil {
+		if err := e.Put(context.Background(), kid(i), p, tiers.PutOptions{Meta: artifact.Meta{Shape: []int64{int64(i)}}}); err != nil {
 			t.Fatal(err)
 		}
 		want[i] = p
 	}
 	for i := 0; i < 50; i += 5 {
-		e.Delete(kid(i))
+		del(e, kid(i))
 		delete(want, i)
 	}
 	// A crash between publishing a replacement and clearing the old slot:
@@ -169,7 +170,7 @@ func TestReopenKeepsArtifactsAndResolvesStaleSlots(t *testing.T) {
 		}
 	}
 	want[1] = payloadFor(1001, 5000)
-	if err := e.Put(kid(1), want[1], tiers.PutOptions{}); err != nil {
+	if err := e.Put(context.Background(), kid(1), want[1], tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for s := uint64(0); s < g.SlotCount; s++ {
@@ -196,7 +197,7 @@ func TestReopenKeepsArtifactsAndResolvesStaleSlots(t *testing.T) {
 	}
 	// New stores after reopen must not overwrite survivors.
 	for i := 100; i < 120; i++ {
-		if err := e2.Put(kid(i), payloadFor(uint64(i), 3000), tiers.PutOptions{}); err != nil {
+		if err := e2.Put(context.Background(), kid(i), payloadFor(uint64(i), 3000), tiers.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -210,7 +211,7 @@ func TestCorruptionIsAMissAndCounted(t *testing.T) {
 	m := newMemMedia(g, false)
 	e := openEngine(t, m, g)
 	p := payloadFor(3, 9000)
-	if err := e.Put(kid(3), p, tiers.PutOptions{}); err != nil {
+	if err := e.Put(context.Background(), kid(3), p, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	loc, _ := e.Locate(kid(3))
@@ -226,7 +227,7 @@ func TestCorruptionIsAMissAndCounted(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 	// A flipped header byte: found when first touched.
-	if err := e2.Put(kid(4), p, tiers.PutOptions{}); err != nil {
+	if err := e2.Put(context.Background(), kid(4), p, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	loc, _ = e2.Locate(kid(4))
@@ -240,7 +241,7 @@ func TestCorruptionIsAMissAndCounted(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 	// A flipped slot byte: the slot is dropped on open.
-	if err := e3.Put(kid(5), p, tiers.PutOptions{}); err != nil {
+	if err := e3.Put(context.Background(), kid(5), p, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for s := uint64(0); s < g.SlotCount; s++ {
@@ -260,7 +261,7 @@ func TestEvictionDeliversVictimsAndPinsHold(t *testing.T) {
 	g := testGeo(t, 64, 10*4096)
 	e := openEngine(t, newMemMedia(g, true), g)
 	var got []artifact.ID
-	e.SetEvictFunc(func(ev tiers.Evicted) {
+	e.SetEvictFunc(func(_ context.Context, ev tiers.Evicted) {
 		i := 0
 		fmt.Sscanf(string(ev.ID.Key), "model/chunk-%d", &i)
 		if !bytes.Equal(ev.View.Bytes(), payloadFor(uint64(i), 3000)) {
@@ -270,17 +271,17 @@ func TestEvictionDeliversVictimsAndPinsHold(t *testing.T) {
 		ev.View.Release()
 	})
 	for i := range 10 {
-		if err := e.Put(kid(i), payloadFor(uint64(i), 3000), tiers.PutOptions{Pin: i == 0}); err != nil {
+		if err := e.Put(context.Background(), kid(i), payloadFor(uint64(i), 3000), tiers.PutOptions{Pin: i == 0}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := e.Put(kid(10), payloadFor(10, 3000), tiers.PutOptions{}); err != nil {
+	if err := e.Put(context.Background(), kid(10), payloadFor(10, 3000), tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || !got[0].Equal(kid(1)) {
 		t.Fatalf("victims %v (kid 0 is pinned)", got)
 	}
-	if err := e.Put(kid(11), payloadFor(11, 200000), tiers.PutOptions{}); !errors.Is(err, tiers.ErrTooLarge) {
+	if err := e.Put(context.Background(), kid(11), payloadFor(11, 200000), tiers.PutOptions{}); !errors.Is(err, tiers.ErrTooLarge) {
 		t.Fatalf("too large: %v", err)
 	}
 	// Everything pinned: no space.
@@ -289,13 +290,13 @@ func TestEvictionDeliversVictimsAndPinsHold(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := e.Put(kid(12), payloadFor(12, 3000), tiers.PutOptions{}); !errors.Is(err, tiers.ErrNoSpace) {
+	if err := e.Put(context.Background(), kid(12), payloadFor(12, 3000), tiers.PutOptions{}); !errors.Is(err, tiers.ErrNoSpace) {
 		t.Fatalf("all pinned: %v", err)
 	}
 	if err := e.Unpin(kid(5)); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Put(kid(12), payloadFor(12, 3000), tiers.PutOptions{}); err != nil || !got[len(got)-1].Equal(kid(5)) {
+	if err := e.Put(context.Background(), kid(12), payloadFor(12, 3000), tiers.PutOptions{}); err != nil || !got[len(got)-1].Equal(kid(5)) {
 		t.Fatalf("after unpin: %v %v", err, got)
 	}
 }
@@ -304,14 +305,14 @@ func TestWriteErrorLeavesTierConsistent(t *testing.T) {
 	g := testGeo(t, 16, 8*4096)
 	m := newMemMedia(g, false)
 	e := openEngine(t, m, g)
-	if err := e.Put(kid(1), payloadFor(1, 5000), tiers.PutOptions{}); err != nil {
+	if err := e.Put(context.Background(), kid(1), payloadFor(1, 5000), tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	m.failWrites.Store(true)
-	if err := e.Put(kid(2), payloadFor(2, 5000), tiers.PutOptions{}); !errors.Is(err, errInjected) {
+	if err := e.Put(context.Background(), kid(2), payloadFor(2, 5000), tiers.PutOptions{}); !errors.Is(err, errInjected) {
 		t.Fatalf("want injected error, got %v", err)
 	}
-	if err := e.Put(kid(1), payloadFor(9, 5000), tiers.PutOptions{}); !errors.Is(err, errInjected) {
+	if err := e.Put(context.Background(), kid(1), payloadFor(9, 5000), tiers.PutOptions{}); !errors.Is(err, errInjected) {
 		t.Fatalf("want injected error, got %v", err)
 	}
 	m.failWrites.Store(false)
@@ -336,7 +337,7 @@ func TestCapacityIsAHardCapUnderConcurrentStores(t *testing.T) {
 	e := openEngine(t, newMemMedia(g, true), g)
 	var mu sync.Mutex
 	maxUsed := int64(0)
-	e.SetEvictFunc(func(ev tiers.Evicted) {
+	e.SetEvictFunc(func(_ context.Context, ev tiers.Evicted) {
 		var i int
 		fmt.Sscanf(string(ev.ID.Key), "model/chunk-%d", &i)
 		if !bytes.Equal(ev.View.Bytes(), payloadFor(uint64(i), len(ev.View.Bytes()))) {
@@ -354,7 +355,7 @@ func TestCapacityIsAHardCapUnderConcurrentStores(t *testing.T) {
 				i := r.IntN(100)
 				size := 1000 + r.IntN(30000)
 				p := payloadFor(uint64(i), size)
-				if err := e.Put(kid(i), p, tiers.PutOptions{}); err != nil && !errors.Is(err, tiers.ErrNoSpace) {
+				if err := e.Put(context.Background(), kid(i), p, tiers.PutOptions{}); err != nil && !errors.Is(err, tiers.ErrNoSpace) {
 					t.Error(err)
 					return
 				}
@@ -392,7 +393,7 @@ func TestCapacityIsAHardCapUnderConcurrentStores(t *testing.T) {
 		v.Release()
 	}
 	for i := range 100 {
-		e.Delete(kid(i))
+		del(e, kid(i))
 	}
 	if fr := e.FreeRanges(); fr != 1 {
 		t.Fatalf("free ranges after deleting all: %d", fr)
@@ -403,14 +404,14 @@ func TestReadOnlyWindowSeesFreedGeneration(t *testing.T) {
 	g := testGeo(t, 16, 1<<20)
 	m := newMemMedia(g, true)
 	e := openEngine(t, m, g)
-	if err := e.Put(kid(1), []byte("abc"), tiers.PutOptions{}); err != nil {
+	if err := e.Put(context.Background(), kid(1), []byte("abc"), tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	loc, err := e.Locate(kid(1))
 	if err != nil || loc.Length != 3 || loc.Generation == 0 {
 		t.Fatalf("locate %+v %v", loc, err)
 	}
-	e.Delete(kid(1))
+	del(e, kid(1))
 	if gen := binary.LittleEndian.Uint64(m.b[loc.Offset+extent.GenerationOffset:]); gen != 0 {
 		t.Fatalf("freed extent keeps generation %d", gen)
 	}
@@ -423,13 +424,13 @@ func TestTrustedChecksumIsVerifiedOnFirstRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := []byte("payload")
-	if err := e.Put(kid(1), p, tiers.PutOptions{Meta: artifact.Meta{Checksum: artifact.Checksum(p) + 1}}); err != nil {
+	if err := e.Put(context.Background(), kid(1), p, tiers.PutOptions{Meta: artifact.Meta{Checksum: artifact.Checksum(p) + 1}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Get(make([]byte, 10), kid(1)); !errors.Is(err, tiers.ErrCorrupt) {
 		t.Fatalf("wrong trusted checksum served: %v", err)
 	}
-	if err := e.Put(kid(2), p, tiers.PutOptions{Meta: artifact.Meta{Checksum: artifact.Checksum(p)}}); err != nil {
+	if err := e.Put(context.Background(), kid(2), p, tiers.PutOptions{Meta: artifact.Meta{Checksum: artifact.Checksum(p)}}); err != nil {
 		t.Fatal(err)
 	}
 	mustGet(t, e, kid(2), p)
@@ -441,11 +442,11 @@ func TestReopenFallsBackToOlderVersionWhenNewerIsTorn(t *testing.T) {
 	m.keepFreed = true
 	e := openEngine(t, m, g)
 	oldP, newP := payloadFor(1, 6000), payloadFor(2, 6000)
-	if err := e.Put(kid(1), oldP, tiers.PutOptions{}); err != nil {
+	if err := e.Put(context.Background(), kid(1), oldP, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	snapshot := append([]byte(nil), m.b[g.TableOff():g.TableOff()+g.SlotCount*extent.SlotSize]...)
-	if err := e.Put(kid(1), newP, tiers.PutOptions{}); err != nil {
+	if err := e.Put(context.Background(), kid(1), newP, tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	loc, _ := e.Locate(kid(1))
@@ -470,7 +471,7 @@ func TestTTLExpiresAndCloseWaitsForViews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Put(kid(1), []byte("short-lived"), tiers.PutOptions{Meta: artifact.Meta{TTL: 50}}); err != nil {
+	if err := e.Put(context.Background(), kid(1), []byte("short-lived"), tiers.PutOptions{Meta: artifact.Meta{TTL: 50}}); err != nil {
 		t.Fatal(err)
 	}
 	if !e.Contains(kid(1)) {
@@ -480,7 +481,7 @@ func TestTTLExpiresAndCloseWaitsForViews(t *testing.T) {
 	if e.Contains(kid(1)) {
 		t.Fatal("expired artifact served")
 	}
-	if err := e.Put(kid(2), []byte("held"), tiers.PutOptions{}); err != nil {
+	if err := e.Put(context.Background(), kid(2), []byte("held"), tiers.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	v, err := e.View(kid(2))

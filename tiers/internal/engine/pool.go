@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 
+	"github.com/stratacache/stratacache/tiers"
 	"github.com/stratacache/stratacache/tiers/internal/extent"
 )
 
@@ -45,6 +46,9 @@ func PreparePool(m Media, p Prepare) (extent.Superblock, error) {
 	sb, err := extent.DecodeSuperblock(buf, p.Magic)
 	if err != nil {
 		return extent.Superblock{}, err
+	}
+	if sb.Flags&extent.FlagFailed != 0 {
+		return extent.Superblock{}, fmt.Errorf("%w: the pool failed (a write or sync error) while in use: what it holds may be older than what was acknowledged; reset it", tiers.ErrFailed)
 	}
 	if p.Strict && sb.Geometry != p.Want {
 		return extent.Superblock{}, fmt.Errorf("%w: medium has %+v, config asks %+v (reset to reformat)", extent.ErrGeometry, sb.Geometry, p.Want)

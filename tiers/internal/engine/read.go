@@ -10,14 +10,18 @@ import (
 // Get copies id's payload into dst and returns dst[:n]. A payload that fails
 // its checksum is dropped and reported as a miss wrapping tiers.ErrCorrupt.
 func (e *Engine) Get(dst []byte, id artifact.ID) ([]byte, error) {
-	en, err := e.hold(id)
+	en, _, err := e.hold(id)
 	if err != nil {
 		return nil, err
 	}
 	if uint64(len(dst)) < en.length {
 		e.mu.Lock()
 		e.releaseLocked(en)
-		e.mu.Unlock()
+		last := e.closeMediaLocked()
+		e.unlockClear()
+		if last {
+			_ = e.closeMedia()
+		}
 		return nil, fmt.Errorf("%s: get %s: %d < %d bytes: %w", e.o.Name, id, len(dst), en.length, tiers.ErrShortBuffer)
 	}
 	dst = dst[:en.length]
@@ -36,11 +40,11 @@ func (e *Engine) Get(dst []byte, id artifact.ID) ([]byte, error) {
 // View returns a view of id's payload: the mapped bytes on a mapped medium,
 // else a private heap copy (the extent is not held after the copy).
 func (e *Engine) View(id artifact.ID) (tiers.View, error) {
-	en, err := e.hold(id)
+	en, meta, err := e.hold(id)
 	if err != nil {
 		return nil, err
 	}
-	v, err := e.openView(en)
+	v, err := e.openView(en, meta)
 	if err != nil {
 		e.mu.Lock()
 		e.st.Misses++
@@ -57,17 +61,15 @@ func (e *Engine) View(id artifact.ID) (tiers.View, error) {
 }
 
 // openView builds a view over a held entry (refs and views already counted
-// by the caller); on error both are dropped.
-func (e *Engine) openView(en *entry) (tiers.View, error) {
-	meta := en.meta
-	meta.Pins = en.pins
+// by the caller; meta copied under the lock); on error both are dropped.
+func (e *Engine) openView(en *entry, meta artifact.Meta) (tiers.View, error) {
 	if w := e.m.Window(e.payloadOff(en), int64(en.length)); w != nil {
 		if !e.check(en, w) {
 			e.mu.Lock()
 			e.unrefLocked(en)
 			e.dropCorrupt(en)
 			e.opDoneLocked() // hold counted an op; the view never opened
-			e.mu.Unlock()
+			e.unlockClear()
 			return nil, fmt.Errorf("%w: %w", tiers.ErrNotFound, tiers.ErrCorrupt)
 		}
 		e.mu.Lock()
@@ -84,7 +86,7 @@ func (e *Engine) openView(en *entry) (tiers.View, error) {
 		e.dropCorrupt(en)
 	}
 	e.opDoneLocked()
-	e.mu.Unlock()
+	e.unlockClear()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", tiers.ErrNotFound, err)
 	}
@@ -95,21 +97,25 @@ func (e *Engine) openView(en *entry) (tiers.View, error) {
 }
 
 // hold finds id and keeps its extent alive (refs) and the medium open (ops
-// and views) for a read outside the lock.
-func (e *Engine) hold(id artifact.ID) (*entry, error) {
+// and views) for a read outside the lock; it returns a copy of the entry's
+// metadata taken under the lock.
+func (e *Engine) hold(id artifact.ID) (*entry, artifact.Meta, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	en, err := e.lookupLocked(id)
+	en, err := e.findLocked(id)
 	if err != nil {
 		if !e.closed {
 			e.st.Misses++
 		}
-		return nil, err
+		e.unlockClear()
+		return nil, artifact.Meta{}, err
 	}
 	en.refs++
 	e.ops++
 	e.views++
-	return en, nil
+	meta := en.meta
+	meta.Pins = en.pins
+	e.unlockClear()
+	return en, meta, nil
 }
 
 // unhold ends a Get: ok is a served hit; readOK false means an I/O error.
@@ -127,7 +133,11 @@ func (e *Engine) unhold(en *entry, ok, readOK bool) {
 		e.st.Misses++
 	}
 	e.releaseLocked(en)
-	e.mu.Unlock()
+	last := e.closeMediaLocked()
+	e.unlockClear()
+	if last {
+		_ = e.closeMedia()
+	}
 }
 
 // releaseLocked undoes hold.
@@ -135,13 +145,6 @@ func (e *Engine) releaseLocked(en *entry) {
 	e.unrefLocked(en)
 	e.views--
 	e.opDoneLocked()
-}
-
-func (e *Engine) opDoneLocked() {
-	e.ops--
-	if e.ops == 0 {
-		e.cond.Broadcast()
-	}
 }
 
 // check verifies b against en's checksum unless already verified.
@@ -166,23 +169,35 @@ func (e *Engine) payloadOff(en *entry) int64 { return int64(en.off) + int64(en.h
 // Stat returns id's metadata without reading the payload.
 func (e *Engine) Stat(id artifact.ID) (artifact.Meta, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	en, err := e.lookupLocked(id)
-	if err != nil {
-		return artifact.Meta{}, err
+	en, err := e.findLocked(id)
+	var m artifact.Meta
+	if err == nil {
+		m = en.meta
+		m.Shape = append([]int64(nil), m.Shape...)
+		m.Pins = en.pins
 	}
-	m := en.meta
-	m.Shape = append([]int64(nil), m.Shape...)
-	m.Pins = en.pins
-	return m, nil
+	e.unlockClear()
+	return m, err
 }
 
 // Contains reports whether id is held (full key compared).
 func (e *Engine) Contains(id artifact.ID) bool {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	_, err := e.lookupLocked(id)
+	_, err := e.findLocked(id)
+	e.unlockClear()
 	return err == nil
+}
+
+// Version reports the version of id the tier holds (full key compared).
+func (e *Engine) Version(id artifact.ID) (uint64, bool) {
+	e.mu.Lock()
+	en, err := e.findLocked(id)
+	var v uint64
+	if err == nil {
+		v = en.version
+	}
+	e.unlockClear()
+	return v, err == nil
 }
 
 // Location is where a payload lives on the medium: what a read-only
@@ -196,23 +211,11 @@ type Location struct {
 // Locate returns id's location.
 func (e *Engine) Locate(id artifact.ID) (Location, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	en, err := e.lookupLocked(id)
-	if err != nil {
-		return Location{}, err
+	en, err := e.findLocked(id)
+	var loc Location
+	if err == nil {
+		loc = Location{Offset: en.off, Length: en.length, Generation: en.gen}
 	}
-	return Location{Offset: en.off, Length: en.length, Generation: en.gen}, nil
-}
-
-// deliver hands an evicted entry to the hook (refs and views already held).
-func (e *Engine) deliver(fn tiers.EvictFunc, en *entry) {
-	e.mu.Lock()
-	e.ops++
-	e.mu.Unlock()
-	v, err := e.openView(en)
-	if err != nil {
-		e.viewReleased()
-		return
-	}
-	fn(tiers.Evicted{ID: en.id, View: v})
+	e.unlockClear()
+	return loc, err
 }

@@ -39,9 +39,17 @@ func (e *Engine) recover() error {
 			live = append(live, &entry{
 				hash: s.KeyHash, slot: first + i, off: s.Offset, extLen: s.ExtentLen,
 				hdrLen: s.HeaderLen, length: s.Length, checksum: s.Checksum, gen: s.Generation,
+				version: s.Version,
 			})
 		}
 		first += n
+	}
+	// Every slot read counts, losers below too: their generations and
+	// versions were handed out.
+	var maxVersion uint64
+	for _, en := range live {
+		e.nextGen = max(e.nextGen, en.gen+1)
+		maxVersion = max(maxVersion, en.version)
 	}
 	// Overlaps: a crash between reusing an extent and clearing the slot of
 	// its former owner leaves two slots on one range; the newer one wins.
@@ -66,8 +74,15 @@ func (e *Engine) recover() error {
 		}
 	}
 	// Duplicates: a crash between publishing a replacement and clearing the
-	// old slot leaves two slots of one id; the newer one wins.
-	sort.Slice(kept, func(i, j int) bool { return kept[i].gen < kept[j].gen })
+	// old slot leaves two slots of one id; the newer one wins: the higher
+	// version (a versioned put only replaces an older version), then the
+	// later store.
+	sort.Slice(kept, func(i, j int) bool {
+		if kept[i].version != kept[j].version {
+			return kept[i].version < kept[j].version
+		}
+		return kept[i].gen < kept[j].gen
+	})
 	used := make([]extent.Range, 0, len(kept))
 	for _, en := range kept {
 		if old, ok := e.index[en.hash]; ok {
@@ -81,14 +96,13 @@ func (e *Engine) recover() error {
 			stale = append(stale, old.slot)
 		}
 		e.index[en.hash] = en
-		if en.gen >= e.nextGen {
-			e.nextGen = en.gen + 1
-		}
 	}
 	if e.nextGen == 0 {
 		e.nextGen = 1
 	}
+	e.initLeases(maxVersion)
 	inIndex := make([]bool, g.SlotCount)
+	sort.Slice(kept, func(i, j int) bool { return kept[i].gen < kept[j].gen })
 	for _, en := range kept {
 		if e.index[en.hash] == en {
 			used = append(used, extent.Range{Off: en.off, Len: en.extLen})

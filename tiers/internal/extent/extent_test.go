@@ -20,7 +20,7 @@ func testGeometry(t testing.TB) Geometry {
 func TestSuperblockRoundTripAndRejects(t *testing.T) {
 	g := testGeometry(t)
 	m := Magic{'T', 'E', 'S', 'T', 'P', 'O', 'O', 'L'}
-	sb := Superblock{Magic: m, Version: Version, Geometry: g, Epoch: 3, Created: 12345}
+	sb := Superblock{Magic: m, Version: Version, Geometry: g, Epoch: 3, Created: 12345, GenLease: 1 << 20, VerLease: 77, Flags: FlagFailed}
 	buf := make([]byte, SuperblockSize)
 	sb.Encode(buf)
 	got, err := DecodeSuperblock(buf, m)
@@ -40,6 +40,12 @@ func TestSuperblockRoundTripAndRejects(t *testing.T) {
 	newer.Encode(buf)
 	if _, err := DecodeSuperblock(buf, m); !errors.Is(err, ErrVersion) {
 		t.Fatalf("version: %v", err)
+	}
+	older := sb
+	older.Version = 1 // format 1 had no versions in its slots: refused
+	older.Encode(buf)
+	if _, err := DecodeSuperblock(buf, m); !errors.Is(err, ErrVersion) {
+		t.Fatalf("older version: %v", err)
 	}
 	if _, err := FitGeometry(4096, 1000, 8192, 4096); !errors.Is(err, ErrTooSmall) {
 		t.Fatalf("fit: %v", err)
@@ -70,9 +76,10 @@ func TestSlotAndHeaderRoundTrip(t *testing.T) {
 			t.Fatalf("flip at %d decoded as %+v", i, hh)
 		}
 	}
-	s := Slot{HeaderLen: uint32(n), Generation: 7, KeyHash: 99, Offset: g.DataOff + 4096, ExtentLen: 8192, Length: 5000, Checksum: 1234}
+	s := Slot{HeaderLen: uint32(n), Generation: 7, KeyHash: 99, Offset: g.DataOff + 4096, Version: 42, Length: 5000, Checksum: 1234}
 	rec := make([]byte, SlotSize)
 	s.Encode(rec)
+	s.ExtentLen = 8192 // derived: header + 5000 bytes rounded to 4 KiB blocks
 	if got, err := DecodeSlot(rec, g); err != nil || got != s || !SlotLive(rec) {
 		t.Fatalf("slot %+v %v", got, err)
 	}
@@ -180,10 +187,10 @@ func FuzzDecodeHeader(f *testing.F) {
 func FuzzDecodeSlotAndSuperblock(f *testing.F) {
 	g, _ := NewGeometry(4096, 100, 1<<20, 4096)
 	rec := make([]byte, SlotSize)
-	(&Slot{HeaderLen: 128, Generation: 1, Offset: g.DataOff, ExtentLen: 4096, Length: 10}).Encode(rec)
+	(&Slot{HeaderLen: 128, Generation: 1, Offset: g.DataOff, Version: 1, Length: 10}).Encode(rec)
 	f.Add(rec)
 	sb := make([]byte, SuperblockSize)
-	(&Superblock{Magic: Magic{'A'}, Version: 1, Geometry: g}).Encode(sb)
+	(&Superblock{Magic: Magic{'A'}, Version: Version, Geometry: g}).Encode(sb)
 	f.Add(sb)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) >= SlotSize {

@@ -8,7 +8,14 @@ import (
 )
 
 // Version is the on-media format version this code writes and reads.
-const Version = 1
+// Format 2 added versions to the slots and the leases and flags to the
+// superblock; a format 1 medium is refused (reset it).
+const Version = 2
+
+// FlagFailed marks a pool whose owner hit an unrecoverable write or sync
+// error: what it holds may be older than what was acknowledged, so it is
+// not opened again unless reset.
+const FlagFailed uint64 = 1
 
 // SuperblockSize is the space reserved for the superblock at offset 0; the
 // slot table starts right after it.
@@ -79,6 +86,15 @@ type Superblock struct {
 	Epoch uint64
 	// Created is the unix-nanosecond time the pool was formatted.
 	Created int64
+	// GenLease is above every extent generation ever handed out: the next
+	// open starts there, so a generation is never reused (a read-only
+	// attacher holding an old location cannot mistake a reused extent).
+	GenLease uint64
+	// VerLease is at least every artifact version the pool was ever given,
+	// deleted artifacts included: the chain starts its versions above it.
+	VerLease uint64
+	// Flags: FlagFailed.
+	Flags uint64
 }
 
 // Encode writes the superblock into dst (at least SuperblockSize bytes; the
@@ -95,6 +111,9 @@ func (s *Superblock) Encode(dst []byte) {
 	le.PutUint64(dst[32:], s.Geometry.DataSize)
 	le.PutUint64(dst[40:], s.Epoch)
 	le.PutUint64(dst[48:], uint64(s.Created))
+	le.PutUint64(dst[56:], s.GenLease)
+	le.PutUint64(dst[64:], s.VerLease)
+	le.PutUint64(dst[72:], s.Flags)
 	le.PutUint64(dst[superblockLen-8:], xxhash.Sum64(dst[:superblockLen-8]))
 }
 
@@ -113,6 +132,9 @@ func DecodeSuperblock(src []byte, want Magic) (Superblock, error) {
 	if s.Version > Version {
 		return Superblock{}, fmt.Errorf("%w: version %d, this build reads up to %d", ErrVersion, s.Version, Version)
 	}
+	if s.Version < Version {
+		return Superblock{}, fmt.Errorf("%w: version %d predates versioned slots (this build reads %d): reset to reformat", ErrVersion, s.Version, Version)
+	}
 	if got, sum := le.Uint64(src[superblockLen-8:]), xxhash.Sum64(src[:superblockLen-8]); got != sum {
 		return Superblock{}, fmt.Errorf("%w: superblock checksum %016x, computed %016x", ErrBadRecord, got, sum)
 	}
@@ -124,6 +146,9 @@ func DecodeSuperblock(src []byte, want Magic) (Superblock, error) {
 	}
 	s.Epoch = le.Uint64(src[40:])
 	s.Created = int64(le.Uint64(src[48:]))
+	s.GenLease = le.Uint64(src[56:])
+	s.VerLease = le.Uint64(src[64:])
+	s.Flags = le.Uint64(src[72:])
 	g := s.Geometry
 	if g.BlockSize == 0 || g.BlockSize&(g.BlockSize-1) != 0 || g.SlotCount == 0 ||
 		g.DataOff < SuperblockSize+g.SlotCount*SlotSize || g.DataOff%uint64(g.BlockSize) != 0 ||
