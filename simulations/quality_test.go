@@ -9,8 +9,8 @@ import "testing"
 // trace. (At 10,000 blocks it closes about 6%: that half of the goal is
 // not met; docs/SIMULATIONS.md says why.)
 func TestDuelNeverBelowLRU(t *testing.T) {
-	if testing.Short() {
-		t.Skip("replays both traces at eight capacities")
+	if testing.Short() || raceEnabled {
+		t.Skip("replays both traces at eight capacities (a quality sweep: nothing for the race detector to see)")
 	}
 	for _, name := range []string{"conversation_trace.jsonl", "synthetic_trace.jsonl"} {
 		tr := loadShared(t, name)

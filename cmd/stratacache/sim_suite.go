@@ -60,7 +60,7 @@ var suites = map[string]struct {
 }
 
 var docsSuite = []suiteSection{
-	{ID: "exact", Small: true, Race: true,
+	{ID: "exact", Small: true,
 		Args: []string{"-trace", convTrace, "-policy", "lru,fifo,min", "-capacity", "1000,5000,10000,20000,50000", "-markdown"}},
 	{ID: "mrc-conversation",
 		Args:   []string{"-trace", convTrace, "-policy", "all", "-capacity", "1000,2000,5000,10000,20000,50000,100000", "-plot", "simulations/results/mrc_conversation.svg", "-markdown"},
@@ -68,7 +68,7 @@ var docsSuite = []suiteSection{
 	{ID: "mrc-synthetic",
 		Args:   []string{"-trace", synTrace, "-policy", "all", "-capacity", "1000,2000,5000,10000,20000,50000", "-plot", "simulations/results/mrc_synthetic.svg", "-markdown"},
 		Sample: []string{"-trace", synTrace, "-policy", "all", "-capacity", "1000", "-markdown"}},
-	{ID: "merit", Small: true, Race: true,
+	{ID: "merit", Small: true,
 		Args: []string{"-trace", convTrace, "-policy", "lru,arc,s3fifo,duel,min", "-capacity", "5000,10000", "-gap", "-markdown"}},
 	{ID: "heldout",
 		Args: []string{"-trace", convTrace + "," + synTrace, "-workload", "chat,agent,sysprompt,docs,mix", "-seed", "1001,1002,1003",
@@ -78,9 +78,9 @@ var docsSuite = []suiteSection{
 		SampleSkip: []string{"| all traces |"}},
 	{ID: "workloads", Small: true,
 		Args: []string{"-workload", "chat,agent,sysprompt,docs,mix", "-requests", "5000", "-policy", "lru,s3fifo,arc,duel,min,infinite", "-capacity", "1%,5%,20%", "-markdown"}},
-	{ID: "tiers-write-back", Small: true, Race: true,
+	{ID: "tiers-write-back", Small: true,
 		Args: []string{"-trace", convTrace, "-tiers", "cpu:5000,cxl:20000,disk:100000", "-markdown"}},
-	{ID: "tiers-write-through", Small: true, Race: true,
+	{ID: "tiers-write-through", Small: true,
 		Args: []string{"-trace", convTrace, "-tiers", "cpu:5000,cxl:20000,disk:100000", "-link", "write-through", "-markdown"}},
 	{ID: "nodes-4",
 		Args:   []string{"-trace", convTrace, "-nodes", "4", "-node-capacity", "5000", "-markdown"},
@@ -91,7 +91,7 @@ var docsSuite = []suiteSection{
 	{ID: "routing-knowledge",
 		Args:   []string{"-trace", convTrace, "-nodes", "4", "-node-capacity", "5000", "-route", "prefix-load", "-lag", "0,0.1,1,10", "-drop", "0,1%,10%", "-markdown"},
 		Sample: []string{"-trace", convTrace, "-nodes", "4", "-node-capacity", "5000", "-route", "prefix-load", "-lag", "1", "-drop", "1%", "-markdown"}},
-	{ID: "routing-knowledge-chat", Small: true,
+	{ID: "routing-knowledge-chat", Small: true, Race: true,
 		Args: []string{"-workload", "chat", "-requests", "5000", "-nodes", "4", "-node-capacity", "800", "-route", "round-robin,prefix-load",
 			"-lag", "0,1,10,60", "-drop", "0,10%", "-markdown"}},
 	{ID: "routing-summaries",
