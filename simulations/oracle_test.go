@@ -123,3 +123,33 @@ func TestInfiniteAndMINOnConversation(t *testing.T) {
 		}
 	}
 }
+
+// TestNonTreeRegressions keeps the cases that broke on traces that are not
+// prefix trees before issue 17: MIN overfilled when a cached block sat past
+// the capacity in a request (its heap entry fell inside the request's range
+// and stopped the evictions), MIN and PolicyCache sliced out of range when
+// the hit run was longer than the capacity (a block repeated at the front),
+// and LRU evicted twice for a block repeated in a request.
+func TestNonTreeRegressions(t *testing.T) {
+	cases := []struct {
+		name     string
+		reqs     [][]uint64
+		capacity int
+	}{
+		{"cached block past the capacity", [][]uint64{{7}, {1, 2, 7}, {7}}, 2},
+		{"hit run longer than the capacity", [][]uint64{{19}, {19, 19, 12}, {19}}, 1},
+		{"block repeated in a request", [][]uint64{{5}, {6}, {9, 8, 9, 8}, {5}}, 3},
+	}
+	for _, c := range cases {
+		tr := build(t, c.reqs...)
+		if tr.IsTree() {
+			t.Fatalf("%s: the trace is a tree", c.name)
+		}
+		for _, policy := range []string{PolicyMIN, "lru", "fifo", "arc", "prefix"} {
+			err, hits, refHits := compareWithReference(tr, policy, c.capacity)
+			if err != nil {
+				t.Errorf("%s, %s: %v (hits %d, reference %d)", c.name, policy, err, hits, refHits)
+			}
+		}
+	}
+}
