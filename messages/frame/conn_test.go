@@ -1,12 +1,18 @@
 package frame
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stratacache/stratacache/messages"
 )
@@ -14,6 +20,12 @@ import (
 // echoServer answers each request, in order, with its payload; a request
 // whose header says "hold" waits for release first.
 func echoServer(t *testing.T, nc net.Conn, release <-chan struct{}) {
+	echoServerHeld(t, nc, release, nil)
+}
+
+// echoServerHeld is echoServer that also signals held when a "hold"
+// request has arrived.
+func echoServerHeld(t *testing.T, nc net.Conn, release <-chan struct{}, held chan<- struct{}) {
 	t.Helper()
 	go func() {
 		defer nc.Close()
@@ -30,6 +42,9 @@ func echoServer(t *testing.T, nc net.Conn, release <-chan struct{}) {
 				return
 			}
 			if h.Attrs["hold"] != "" {
+				if held != nil {
+					held <- struct{}{}
+				}
 				<-release
 			}
 			if scratch, err = Write(nc, scratch, &messages.FrameHeader{RequestId: h.RequestId, Op: messages.Op_OP_REPLY}, buf); err != nil {
@@ -76,8 +91,8 @@ func TestConnPipelined(t *testing.T) {
 
 func TestConnAbandonedRequest(t *testing.T) {
 	a, b := net.Pipe()
-	release := make(chan struct{})
-	echoServer(t, b, release)
+	release, held := make(chan struct{}), make(chan struct{}, 1)
+	echoServerHeld(t, b, release, held)
 	c := NewConn(a, DefaultLimits())
 	defer c.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -86,6 +101,7 @@ func TestConnAbandonedRequest(t *testing.T) {
 		_, err := c.RoundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_GET, Attrs: map[string]string{"hold": "1"}}, []byte("slow"))
 		done <- err
 	}()
+	<-held // written and waiting for its reply
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("abandoned: %v", err)
@@ -120,4 +136,325 @@ func TestConnClosed(t *testing.T) {
 	if _, err := c2.RoundTrip(context.Background(), &messages.FrameHeader{Op: messages.Op_OP_PING}); !errors.Is(err, ErrConnClosed) {
 		t.Fatalf("peer gone: %v", err)
 	}
+}
+
+// scriptServer reads requests from nc and lets the test answer them by
+// hand: each request header arrives on reqs.
+func scriptServer(t *testing.T, nc net.Conn) <-chan *messages.FrameHeader {
+	t.Helper()
+	reqs := make(chan *messages.FrameHeader, 16)
+	go func() {
+		defer close(reqs)
+		r := NewReader(nc, DefaultLimits())
+		for {
+			h := new(messages.FrameHeader)
+			if _, err := r.Next(h); err != nil {
+				return
+			}
+			if err := r.Discard(); err != nil {
+				return
+			}
+			reqs <- h
+		}
+	}()
+	return reqs
+}
+
+func readAll(t *testing.T, rep *Reply) string {
+	t.Helper()
+	b, err := rep.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = rep.Close()
+	return string(b)
+}
+
+// A deadline that fires part-way through a payload fails that request
+// only: the rest of the payload is skipped by the next reader and the
+// connection serves the next request.
+func TestConnDeadlineInsidePayload(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	reqs := scriptServer(t, b)
+	c := NewConn(a, DefaultLimits())
+	defer c.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	type res struct {
+		rep *Reply
+		err error
+	}
+	got := make(chan res, 1)
+	go func() {
+		rep, err := c.RoundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_GET})
+		got <- res{rep, err}
+	}()
+	h := <-reqs
+	// The reply's head and half of its 8-byte payload, then a stall.
+	head, _ := AppendHead(nil, &messages.FrameHeader{RequestId: h.RequestId, Op: messages.Op_OP_REPLY}, 8)
+	if _, err := b.Write(append(head, "half"...)); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	buf := make([]byte, 8)
+	if err := r.rep.ReadPayload(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("stalled payload: %v, want a deadline error", err)
+	}
+	if r.rep.Pending() != 4 {
+		t.Fatalf("pending %d after reading 4 of 8", r.rep.Pending())
+	}
+	_ = r.rep.Close()
+	if c.Err() != nil {
+		t.Fatalf("the connection failed: %v", c.Err())
+	}
+	// The peer finishes the payload late, then answers the next request.
+	go func() {
+		_, _ = b.Write([]byte("rest"))
+		h := <-reqs
+		_, _ = Write(b, nil, &messages.FrameHeader{RequestId: h.RequestId, Op: messages.Op_OP_REPLY}, []byte("next"))
+	}()
+	rep, err := c.RoundTrip(context.Background(), &messages.FrameHeader{Op: messages.Op_OP_GET})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := readAll(t, rep); s != "next" {
+		t.Fatalf("next reply %q", s)
+	}
+}
+
+// Error replies: a request's own is a *RemoteError and the connection
+// goes on; one with request id 0 refuses the connection and fails it.
+func TestConnErrorReplies(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	reqs := scriptServer(t, b)
+	c := NewConn(a, DefaultLimits())
+	defer c.Close()
+	go func() {
+		h := <-reqs
+		_, _ = Write(b, nil, &messages.FrameHeader{RequestId: h.RequestId, Op: messages.Op_OP_ERROR, ErrorCode: "not_found", Error: "no such artifact"})
+		h = <-reqs
+		_, _ = Write(b, nil, &messages.FrameHeader{RequestId: h.RequestId, Op: messages.Op_OP_REPLY}, []byte("ok"))
+		<-reqs
+		_, _ = Write(b, nil, &messages.FrameHeader{RequestId: 0, Op: messages.Op_OP_ERROR, ErrorCode: "busy", Error: "too many connections"})
+	}()
+	ctx := context.Background()
+	var re *RemoteError
+	if _, err := c.RoundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_GET}); !errors.As(err, &re) || re.Code != "not_found" {
+		t.Fatalf("error reply: %v", err)
+	}
+	rep, err := c.RoundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_GET})
+	if err != nil || readAll(t, rep) != "ok" {
+		t.Fatalf("after an error reply: %v", err)
+	}
+	if _, err := c.RoundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_GET}); !errors.As(err, &re) || re.Code != "busy" {
+		t.Fatalf("connection refused: %v", err)
+	}
+	if !errors.Is(c.Err(), ErrConnClosed) {
+		t.Fatalf("the connection should have failed: %v", c.Err())
+	}
+}
+
+// A cancellation while waiting (no deadline) gives up without failing the
+// connection, and a body shorter than announced fails it.
+func TestConnCancelAndShortBody(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	reqs := scriptServer(t, b)
+	c := NewConn(a, DefaultLimits())
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.RoundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_GET})
+		done <- err
+	}()
+	h := <-reqs // sent: now waiting
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	// The abandoned reply comes late and is skipped.
+	_, _ = Write(b, nil, &messages.FrameHeader{RequestId: h.RequestId, Op: messages.Op_OP_REPLY}, bytes.Repeat([]byte("x"), 100<<10))
+	go func() {
+		h := <-reqs
+		_, _ = Write(b, nil, &messages.FrameHeader{RequestId: h.RequestId, Op: messages.Op_OP_REPLY}, []byte("fresh"))
+	}()
+	rep, err := c.RoundTrip(context.Background(), &messages.FrameHeader{Op: messages.Op_OP_GET}, []byte("payload"))
+	if err != nil || readAll(t, rep) != "fresh" {
+		t.Fatalf("after a cancellation: %v", err)
+	}
+	if _, err := c.RoundTripFrom(context.Background(), &messages.FrameHeader{Op: messages.Op_OP_PUT}, strings.NewReader("short"), 10); err == nil {
+		t.Fatal("a short body was sent")
+	}
+	if !errors.Is(c.Err(), ErrConnClosed) {
+		t.Fatalf("a short body must fail the connection: %v", c.Err())
+	}
+}
+
+// Over TCP, a peer that answers in order and blocks writing a large reply
+// nobody waits for any more must not stall the next large request (the
+// drain goroutine reads the abandoned reply).
+func TestConnAbandonedLargeReplyDoesNotStall(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const size = 32 << 20 // beyond loopback socket buffers
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		r := NewReader(nc, DefaultLimits())
+		big := make([]byte, size)
+		for {
+			var h messages.FrameHeader
+			if _, err := r.Next(&h); err != nil {
+				return
+			}
+			if err := r.Discard(); err != nil {
+				return
+			}
+			if _, err := Write(nc, nil, &messages.FrameHeader{RequestId: h.RequestId, Op: messages.Op_OP_REPLY}, big); err != nil {
+				return
+			}
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewConn(nc, DefaultLimits())
+	defer c.Close()
+	// The first request gives up as soon as its reply starts arriving.
+	ctx, cancel := context.WithCancel(context.Background())
+	rep, err := c.RoundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_GET})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	_ = rep.Close() // skipping under a cancelled context stops at once
+	// A large request now: its write needs the peer to read, which needs
+	// the abandoned reply read first.
+	dl, stop := context.WithTimeout(context.Background(), 20*time.Second)
+	defer stop()
+	rep, err = c.RoundTrip(dl, &messages.FrameHeader{Op: messages.Op_OP_PUT}, make([]byte, size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := rep.Pending(); n != size {
+		t.Fatalf("reply of %d bytes", n)
+	}
+	_ = rep.Close()
+}
+
+// Many goroutines pipeline on one TCP connection; some give up while
+// waiting (tight deadlines), some stop reading half-way through their
+// payload. Every reply a request does get is its own (checked against the
+// payload the server derives from the request), and giving up never fails
+// the connection. Seeded.
+func TestConnPipelinedWithAbandonment(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	fill := func(tag string, n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = tag[i%len(tag)]
+		}
+		return b
+	}
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		r := NewReader(nc, DefaultLimits())
+		var scratch []byte
+		for {
+			var h messages.FrameHeader
+			if _, err := r.Next(&h); err != nil {
+				return
+			}
+			n, _ := strconv.Atoi(h.Attrs["n"])
+			if scratch, err = Write(nc, scratch, &messages.FrameHeader{RequestId: h.RequestId, Op: messages.Op_OP_REPLY}, fill(h.Attrs["tag"], n)); err != nil {
+				return
+			}
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewConn(nc, DefaultLimits())
+	defer c.Close()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	counts := map[string]int{}
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 7))
+			for i := 0; i < 60; i++ {
+				tag := fmt.Sprintf("g%d-i%d/", g, i)
+				n := rng.IntN(128 << 10)
+				mode := rng.IntN(3)
+				ctx, cancel := context.Background(), context.CancelFunc(func() {})
+				if mode == 1 {
+					ctx, cancel = context.WithTimeout(ctx, time.Duration(rng.IntN(400))*time.Microsecond)
+				}
+				rep, err := c.RoundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_GET, Attrs: map[string]string{"tag": tag, "n": strconv.Itoa(n)}})
+				outcome := "ok"
+				switch {
+				case err != nil && mode == 1 && errors.Is(err, context.DeadlineExceeded):
+					outcome = "gave up waiting"
+				case err != nil:
+					t.Errorf("%s: %v", tag, err)
+					cancel()
+					return
+				default:
+					want := fill(tag, n)
+					got := make([]byte, n)
+					if mode == 2 {
+						got, want = got[:n/2], want[:n/2]
+						outcome = "read half"
+					}
+					if err := rep.ReadPayload(got); err != nil {
+						if mode != 1 || !errors.Is(err, os.ErrDeadlineExceeded) {
+							t.Errorf("%s payload: %v", tag, err)
+						}
+						outcome = "gave up reading"
+					} else if !bytes.Equal(got, want) {
+						t.Errorf("%s: got another request's payload (%q...)", tag, got[:min(len(got), 16)])
+					}
+					_ = rep.Close()
+				}
+				cancel()
+				mu.Lock()
+				counts[outcome]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := c.Err(); err != nil {
+		t.Fatalf("the connection failed: %v", err)
+	}
+	rep, err := c.RoundTrip(context.Background(), &messages.FrameHeader{Op: messages.Op_OP_GET, Attrs: map[string]string{"tag": "last", "n": "4"}})
+	if err != nil || readAll(t, rep) != "last" {
+		t.Fatalf("after the storm: %v", err)
+	}
+	t.Logf("outcomes: %v", counts)
 }

@@ -89,6 +89,9 @@ func ParsePrefix(b []byte, lim Limits) (Prefix, error) {
 	if p.Version != Version {
 		return p, fmt.Errorf("%w: %d (this node speaks %d)", ErrBadVersion, p.Version, Version)
 	}
+	if p.Flags != 0 {
+		return p, fmt.Errorf("%w: unknown flags %#02x", ErrMalformed, p.Flags)
+	}
 	if p.HeaderLen > lim.MaxHeaderBytes {
 		return p, fmt.Errorf("%w: header %d bytes > %d", ErrTooLarge, p.HeaderLen, lim.MaxHeaderBytes)
 	}

@@ -10,9 +10,13 @@ import (
 	"github.com/stratacache/stratacache/messages"
 )
 
-// Reader reads frames from a stream. It is not safe for concurrent use.
-// After Next, the frame's payload must be consumed (ReadPayload or
-// Discard) before the next call to Next.
+// Reader reads frames from a stream: servers (node/native, the cluster's
+// peer server, test fakes) and the client Conn all read with it. It is not
+// safe for concurrent use. After Next, the frame's payload is read with
+// ReadPayload, Skip or CopyPayload, or skipped whole by Discard (Next
+// discards what is left). The count of unread payload bytes is exact even
+// when a read fails part-way (a deadline), so a caller may retry or discard
+// later and the stream stays in step.
 type Reader struct {
 	br      *bufio.Reader
 	lim     Limits
@@ -20,6 +24,10 @@ type Reader struct {
 	hbuf    []byte
 	pending uint64 // payload bytes of the current frame not yet consumed
 }
+
+// maxKeptHeader is the header buffer a Reader keeps between frames: a rare
+// huge batch header does not pin its buffer for the connection's life.
+const maxKeptHeader = 64 << 10
 
 // NewReader reads frames from r within lim.
 func NewReader(r io.Reader, lim Limits) *Reader {
@@ -50,16 +58,19 @@ func (r *Reader) Next(hdr *messages.FrameHeader) (Prefix, error) {
 	if err != nil {
 		return p, err
 	}
+	if cap(r.hbuf) > maxKeptHeader && int(p.HeaderLen) <= maxKeptHeader {
+		r.hbuf = nil
+	}
 	if cap(r.hbuf) < int(p.HeaderLen) {
 		r.hbuf = make([]byte, p.HeaderLen)
 	}
 	hb := r.hbuf[:p.HeaderLen]
 	if _, err := io.ReadFull(r.br, hb); err != nil {
-		return p, fmt.Errorf("%w: truncated header: %v", ErrMalformed, err)
+		return p, fmt.Errorf("%w: truncated header: %w", ErrMalformed, err)
 	}
 	proto.Reset(hdr)
 	if err := proto.Unmarshal(hb, hdr); err != nil {
-		return p, fmt.Errorf("%w: header: %v", ErrMalformed, err)
+		return p, fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
 	if err := Check(p, hdr); err != nil {
 		return p, err
@@ -94,7 +105,8 @@ func Check(p Prefix, hdr *messages.FrameHeader) error {
 func (r *Reader) Pending() uint64 { return r.pending }
 
 // ReadPayload reads the next len(dst) payload bytes of the current frame
-// into dst. It refuses to read past the frame.
+// into dst. It refuses to read past the frame. On an error part-way, the
+// bytes read count as consumed (Pending says what is left).
 func (r *Reader) ReadPayload(dst []byte) error {
 	if uint64(len(dst)) > r.pending {
 		return fmt.Errorf("%w: reading %d payload bytes, %d left in frame", ErrMalformed, len(dst), r.pending)
@@ -102,23 +114,61 @@ func (r *Reader) ReadPayload(dst []byte) error {
 	n, err := io.ReadFull(r.br, dst)
 	r.pending -= uint64(n)
 	if err != nil {
-		return fmt.Errorf("%w: truncated payload: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: truncated payload: %w", ErrMalformed, err)
+	}
+	return nil
+}
+
+// Skip discards the next n payload bytes of the current frame (one
+// artifact of a batch); it refuses to skip past the frame.
+func (r *Reader) Skip(n uint64) error {
+	if n > r.pending {
+		return fmt.Errorf("%w: skipping %d payload bytes, %d left in frame", ErrMalformed, n, r.pending)
+	}
+	for n > 0 {
+		d, err := r.br.Discard(int(min(n, 1<<20)))
+		r.pending -= uint64(d)
+		n -= uint64(d)
+		if err != nil {
+			return fmt.Errorf("%w: truncated payload: %w", ErrMalformed, err)
+		}
 	}
 	return nil
 }
 
 // Discard skips the rest of the current frame's payload.
-func (r *Reader) Discard() error {
-	for r.pending > 0 {
-		n := r.pending
-		if n > 1<<20 {
-			n = 1 << 20
-		}
-		d, err := r.br.Discard(int(n))
-		r.pending -= uint64(d)
-		if err != nil {
-			return fmt.Errorf("%w: truncated payload: %v", ErrMalformed, err)
-		}
+func (r *Reader) Discard() error { return r.Skip(r.pending) }
+
+// CopyPayload writes the rest of the current frame's payload to w
+// (streamed through the read buffer, never held whole).
+func (r *Reader) CopyPayload(w io.Writer) (int64, error) {
+	n, err := io.CopyN(w, countingReader{r}, int64(r.pending))
+	if err != nil {
+		return n, fmt.Errorf("frame: copying payload: %w", err)
 	}
-	return nil
+	return n, nil
+}
+
+// countingReader reads the current payload through r.br, counting what it
+// consumes.
+type countingReader struct{ r *Reader }
+
+func (c countingReader) Read(p []byte) (int, error) {
+	if uint64(len(p)) > c.r.pending {
+		p = p[:c.r.pending]
+	}
+	n, err := c.r.br.Read(p)
+	c.r.pending -= uint64(n)
+	return n, err
+}
+
+// peek waits until the next frame's first byte has arrived, consuming
+// nothing, after discarding what is left of the current payload: a
+// deadline that fires here leaves the stream at a frame boundary.
+func (r *Reader) peek() error {
+	if err := r.Discard(); err != nil {
+		return err
+	}
+	_, err := r.br.Peek(1)
+	return err
 }
