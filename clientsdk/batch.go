@@ -111,8 +111,8 @@ func (c *Client) MPut(ctx context.Context, ids []artifact.ID, payloads [][]byte)
 				for j, i := range idx {
 					out[i] = b[j] == 1
 				}
-				if cn.hdr.ErrorCode != "" {
-					return replyError(&cn.hdr)
+				if cn.hdr.GetErrorCode() != "" {
+					return replyError(cn.hdr)
 				}
 				return nil
 			})
@@ -154,19 +154,17 @@ func (c *Client) MGet(ctx context.Context, ids []artifact.ID) ([][]byte, error) 
 
 // mget runs one MGET frame and places each hit at out[idx[j]].
 func (cn *conn) mget(ctx context.Context, h *messages.FrameHeader, idx []int, out [][]byte) error {
-	defer cn.begin(ctx)()
-	if err := cn.send(h); err != nil {
-		return cn.fail(ctx, err)
+	rep, err := cn.request(ctx, h)
+	if err != nil {
+		return err
 	}
-	if _, err := cn.recv(); err != nil {
-		return cn.fail(ctx, err)
-	}
-	lens := cn.hdr.GetPayloadLengths()
+	defer rep.Close()
+	lens := rep.Header.GetPayloadLengths()
 	if len(lens) != len(idx) {
 		cn.broken = true
 		return fmt.Errorf("%w: %d lengths for %d ids", ErrProtocol, len(lens), len(idx))
 	}
-	missing, err := parseMissing(cn.hdr.GetAttrs()["missing"], len(idx))
+	missing, err := parseMissing(rep.Header.GetAttrs()["missing"], len(idx))
 	if err != nil {
 		cn.broken = true
 		return err
@@ -175,9 +173,13 @@ func (cn *conn) mget(ctx context.Context, h *messages.FrameHeader, idx []int, ou
 		if missing[j] {
 			continue
 		}
+		if n > rep.Pending() {
+			cn.broken = true
+			return fmt.Errorf("%w: payload lengths exceed the reply", ErrProtocol)
+		}
 		b := make([]byte, n)
-		if err := cn.fr.ReadPayload(b); err != nil {
-			return cn.fail(ctx, err)
+		if err := rep.ReadPayload(b); err != nil {
+			return cn.fail(err)
 		}
 		out[idx[j]] = b
 	}

@@ -169,26 +169,24 @@ func (c *Client) GetMeta(ctx context.Context, dst []byte, id artifact.ID) ([]byt
 	}
 	var meta artifact.Meta
 	err := c.do(ctx, id.Hash, func(cn *conn) error {
-		defer cn.begin(ctx)()
-		if err := cn.send(&messages.FrameHeader{Op: messages.Op_OP_GET, Ids: protoID(id)}); err != nil {
-			return cn.fail(ctx, err)
-		}
-		p, err := cn.recv()
+		rep, err := cn.request(ctx, &messages.FrameHeader{Op: messages.Op_OP_GET, Ids: protoID(id)})
 		if err != nil {
-			return cn.fail(ctx, err)
+			return err
 		}
-		if m := cn.hdr.GetMeta(); m != nil {
+		defer rep.Close()
+		if m := rep.Header.GetMeta(); m != nil {
 			if meta, err = messages.MetaFromProto(m); err != nil {
 				cn.broken = true
 				return fmt.Errorf("%w: reply meta: %v", ErrProtocol, err)
 			}
 		}
-		if uint64(cap(dst)) < p.PayloadLen {
-			dst = make([]byte, p.PayloadLen)
+		n := rep.Pending()
+		if uint64(cap(dst)) < n {
+			dst = make([]byte, n)
 		}
-		dst = dst[:p.PayloadLen]
-		if err := cn.fr.ReadPayload(dst); err != nil {
-			return cn.fail(ctx, err)
+		dst = dst[:n]
+		if err := rep.ReadPayload(dst); err != nil {
+			return cn.fail(err)
 		}
 		return nil
 	})

@@ -70,7 +70,7 @@ func (p *pool) get(ctx context.Context, addr string) (*conn, error) {
 // full) and frees its token.
 func (p *pool) put(addr string, c *conn) {
 	n, err := p.node(addr)
-	if err == nil && !c.broken {
+	if err == nil && c.usable() {
 		select {
 		case n.idle <- c:
 			return

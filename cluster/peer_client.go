@@ -6,9 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
-	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -83,7 +81,7 @@ const hashChunk = 256 << 10
 // xxhash64. Payloads over two chunks are hashed by a second goroutine one
 // chunk behind the reads, so that on two cores the hash overlaps the
 // socket copy instead of following it.
-func readAndHash(r *frame.Reader, buf []byte, verify bool) (uint64, error) {
+func readAndHash(r *frame.Reply, buf []byte, verify bool) (uint64, error) {
 	if !verify {
 		return 0, r.ReadPayload(buf)
 	}
@@ -117,14 +115,12 @@ func readAndHash(r *frame.Reader, buf []byte, verify bool) (uint64, error) {
 	return d.Sum64(), err
 }
 
-// peerConn is one authenticated connection to a peer, used by one request
-// at a time.
+// peerConn is one authenticated connection to a peer (a messages/frame
+// Conn, the native protocol's one framed client), used by one request at
+// a time.
 type peerConn struct {
-	c       net.Conn
-	r       *frame.Reader
-	scratch []byte
-	reqID   uint64
-	peer    string // the peer's node name from its hello reply
+	fc   *frame.Conn
+	peer string // the peer's node name from its hello reply
 }
 
 // peerPool keeps idle connections per peer address.
@@ -167,42 +163,34 @@ func (p *peerPool) get(ctx context.Context, addr string) (*peerConn, error) {
 		return pc, nil
 	}
 	p.mu.Unlock()
-	c, err := p.dialer.DialContext(ctx, "tcp", addr)
+	fc, rep, err := frame.Dial(ctx, addr, frame.DialConfig{Dialer: p.dialer, TLS: p.tls, Limits: p.lim,
+		Hello: &messages.FrameHeader{Op: messages.Op_OP_PEER_HELLO, NodeName: p.self, Epoch: p.epoch, AuthToken: p.token}})
 	if err != nil {
+		switch {
+		case errors.Is(err, frame.ErrTLS):
+			return nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
+		case isReply(err):
+			return nil, fmt.Errorf("hello: %w", peerErr(err))
+		}
 		return nil, fmt.Errorf("dial peer %s: %w", addr, err)
 	}
-	if p.tls != nil {
-		cfg := p.tls.Clone()
-		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
-			host, _, _ := net.SplitHostPort(addr)
-			cfg.ServerName = host
-		}
-		tc := tls.Client(c, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			_ = c.Close()
-			return nil, fmt.Errorf("%w: tls with peer %s: %w", ErrUnauthorized, addr, err)
-		}
-		c = tc
+	if rep.Op != messages.Op_OP_REPLY {
+		_ = fc.Close()
+		return nil, fmt.Errorf("%w: hello reply op %v", ErrPeer, rep.Op)
 	}
-	pc := &peerConn{c: c, r: frame.NewReader(c, p.lim)}
-	if err := pc.hello(ctx, p.self, p.epoch, p.token); err != nil {
-		_ = c.Close()
-		return nil, err
-	}
-	return pc, nil
+	return &peerConn{fc: fc, peer: rep.NodeName}, nil
 }
 
 // put returns a healthy connection to the pool.
 func (p *peerPool) put(addr string, pc *peerConn) {
-	_ = pc.c.SetDeadline(time.Time{})
 	p.mu.Lock()
-	if !p.closed && len(p.idle[addr]) < p.maxIdle {
+	if !p.closed && len(p.idle[addr]) < p.maxIdle && pc.fc.Err() == nil {
 		p.idle[addr] = append(p.idle[addr], pc)
 		p.mu.Unlock()
 		return
 	}
 	p.mu.Unlock()
-	_ = pc.c.Close()
+	_ = pc.fc.Close()
 }
 
 // forget closes the idle connections to addr (the peer left).
@@ -212,7 +200,7 @@ func (p *peerPool) forget(addr string) {
 	delete(p.idle, addr)
 	p.mu.Unlock()
 	for _, pc := range l {
-		_ = pc.c.Close()
+		_ = pc.fc.Close()
 	}
 }
 
@@ -224,67 +212,25 @@ func (p *peerPool) close() {
 	p.mu.Unlock()
 	for _, l := range all {
 		for _, pc := range l {
-			_ = pc.c.Close()
+			_ = pc.fc.Close()
 		}
 	}
 }
 
-func (pc *peerConn) deadline(ctx context.Context) {
-	if d, ok := ctx.Deadline(); ok {
-		_ = pc.c.SetDeadline(d)
-	}
+// isReply reports whether err is the peer's error reply (the connection is
+// still in step and may be reused).
+func isReply(err error) bool {
+	var re *frame.RemoteError
+	return errors.As(err, &re)
 }
 
-// send writes one request frame.
-func (pc *peerConn) send(hdr *messages.FrameHeader, payload ...[]byte) error {
-	pc.reqID++
-	hdr.RequestId = pc.reqID
-	var err error
-	pc.scratch, err = frame.Write(pc.c, pc.scratch, hdr, payload...)
+// peerErr maps a peer's error reply to this package's errors.
+func peerErr(err error) error {
+	var re *frame.RemoteError
+	if errors.As(err, &re) {
+		return errOfCode(re.Code, re.Message)
+	}
 	return err
-}
-
-// recv reads the reply to the last request into hdr; the payload, if any, is
-// left to the caller. An OP_ERROR reply is returned as its error with the
-// connection still usable (errPeerReply).
-func (pc *peerConn) recv(hdr *messages.FrameHeader) error {
-	if _, err := pc.r.Next(hdr); err != nil {
-		return fmt.Errorf("%w: read reply: %w", ErrPeer, err)
-	}
-	if hdr.RequestId != pc.reqID {
-		return fmt.Errorf("%w: reply to request %d, want %d", ErrPeer, hdr.RequestId, pc.reqID)
-	}
-	if hdr.Op == messages.Op_OP_ERROR {
-		if err := pc.r.Discard(); err != nil {
-			return err
-		}
-		return &replyError{errOfCode(hdr.ErrorCode, hdr.Error)}
-	}
-	if hdr.Op != messages.Op_OP_REPLY {
-		return fmt.Errorf("%w: reply op %v", ErrPeer, hdr.Op)
-	}
-	return nil
-}
-
-// replyError is an error the peer answered with: the connection is still in
-// step and may be reused.
-type replyError struct{ err error }
-
-func (e *replyError) Error() string { return e.err.Error() }
-func (e *replyError) Unwrap() error { return e.err }
-
-func (pc *peerConn) hello(ctx context.Context, self string, epoch uint64, token []byte) error {
-	pc.deadline(ctx)
-	hdr := &messages.FrameHeader{Op: messages.Op_OP_PEER_HELLO, NodeName: self, Epoch: epoch, AuthToken: token}
-	if err := pc.send(hdr); err != nil {
-		return fmt.Errorf("%w: hello: %w", ErrPeer, err)
-	}
-	var rep messages.FrameHeader
-	if err := pc.recv(&rep); err != nil {
-		return fmt.Errorf("hello: %w", err)
-	}
-	pc.peer = rep.NodeName
-	return nil
 }
 
 // tokenOK compares tokens in constant time.
@@ -295,35 +241,35 @@ func tokenOK(want, got []byte) bool {
 	return subtle.ConstantTimeCompare(want, got) == 1
 }
 
-// call runs one request on a pooled connection to addr: send, then handle
-// reads the reply (and its payload). The connection goes back to the pool
-// unless the exchange broke it.
+// call runs one request on a pooled connection to addr: handle reads the
+// reply (and its payload). The connection goes back to the pool after a
+// success or an error reply, and is closed after anything else.
 func (p *peerPool) call(ctx context.Context, addr string, req *messages.FrameHeader, payload []byte,
-	handle func(pc *peerConn, rep *messages.FrameHeader) error) error {
+	handle func(rep *frame.Reply) error) error {
 	pc, err := p.get(ctx, addr)
 	if err != nil {
 		return err
 	}
-	pc.deadline(ctx)
-	var rep messages.FrameHeader
+	var rep *frame.Reply
 	if payload != nil {
-		err = pc.send(req, payload)
+		rep, err = pc.fc.RoundTrip(ctx, req, payload)
 	} else {
-		err = pc.send(req)
+		rep, err = pc.fc.RoundTrip(ctx, req)
 	}
 	if err == nil {
-		err = pc.recv(&rep)
-		if err == nil && handle != nil {
-			err = handle(pc, &rep)
+		if rep.Header.Op != messages.Op_OP_REPLY {
+			err = fmt.Errorf("%w: reply op %v", ErrPeer, rep.Header.Op)
+		} else if handle != nil {
+			err = handle(rep)
 		}
+		_ = rep.Close()
 	}
-	var re *replyError
-	if err == nil || (errors.As(err, &re) && pc.r.Pending() == 0) {
+	if err == nil || isReply(err) {
 		p.put(addr, pc)
 	} else {
-		_ = pc.c.Close()
+		_ = pc.fc.Close()
 	}
-	return err
+	return peerErr(err)
 }
 
 // fetch reads id from the peer at addr. alloc returns the buffer for n
@@ -333,12 +279,12 @@ func (p *peerPool) fetch(ctx context.Context, addr string, id artifact.ID, alloc
 	var meta artifact.Meta
 	var tier string
 	req := &messages.FrameHeader{Op: messages.Op_OP_PEER_FETCH, Ids: []*messages.ArtifactID{messages.IDToProto(id)}}
-	err := p.call(ctx, addr, req, nil, func(pc *peerConn, rep *messages.FrameHeader) error {
-		m, err := messages.MetaFromProto(rep.Meta)
+	err := p.call(ctx, addr, req, nil, func(rep *frame.Reply) error {
+		m, err := messages.MetaFromProto(rep.Header.Meta)
 		if err != nil {
 			return fmt.Errorf("%w: fetch reply: %w", ErrPeer, err)
 		}
-		n := pc.r.Pending()
+		n := rep.Pending()
 		if n > p.lim.MaxPayloadBytes || int64(n) != m.Length {
 			return fmt.Errorf("%w: fetch reply of %d bytes, meta says %d", ErrPeer, n, m.Length)
 		}
@@ -348,14 +294,14 @@ func (p *peerPool) fetch(ctx context.Context, addr string, id artifact.ID, alloc
 			buf = make([]byte, n)
 		}
 		buf = buf[:n]
-		sum, err := readAndHash(pc.r, buf, p.verify)
+		sum, err := readAndHash(rep, buf, p.verify)
 		if err != nil {
 			return err
 		}
 		if p.verify && sum != m.Checksum {
 			return fmt.Errorf("%w: fetched payload fails its checksum", tiers.ErrCorrupt)
 		}
-		meta, tier = m, rep.Tier
+		meta, tier = m, rep.Header.Tier
 		return nil
 	})
 	return buf, meta, tier, err
@@ -368,8 +314,8 @@ func (p *peerPool) demote(ctx context.Context, addr string, id artifact.ID, payl
 	req := &messages.FrameHeader{Op: messages.Op_OP_PEER_DEMOTE, Ids: []*messages.ArtifactID{messages.IDToProto(id)},
 		Meta: messages.MetaToProto(meta)}
 	var tier string
-	err := p.call(ctx, addr, req, payload, func(_ *peerConn, rep *messages.FrameHeader) error {
-		tier = rep.Tier
+	err := p.call(ctx, addr, req, payload, func(rep *frame.Reply) error {
+		tier = rep.Header.Tier
 		return nil
 	})
 	return tier, err
@@ -379,8 +325,8 @@ func (p *peerPool) demote(ctx context.Context, addr string, id artifact.ID, payl
 func (p *peerPool) stat(ctx context.Context, addr string, id artifact.ID) (artifact.Meta, error) {
 	var meta artifact.Meta
 	req := &messages.FrameHeader{Op: messages.Op_OP_PEER_STAT, Ids: []*messages.ArtifactID{messages.IDToProto(id)}}
-	err := p.call(ctx, addr, req, nil, func(_ *peerConn, rep *messages.FrameHeader) error {
-		m, err := messages.MetaFromProto(rep.Meta)
+	err := p.call(ctx, addr, req, nil, func(rep *frame.Reply) error {
+		m, err := messages.MetaFromProto(rep.Header.Meta)
 		if err != nil {
 			return fmt.Errorf("%w: stat reply: %w", ErrPeer, err)
 		}
@@ -398,8 +344,8 @@ func (p *peerPool) simple(ctx context.Context, addr string, op messages.Op, ids 
 		req.Ids = append(req.Ids, messages.IDToProto(id))
 	}
 	var attrs map[string]string
-	err := p.call(ctx, addr, req, nil, func(_ *peerConn, rep *messages.FrameHeader) error {
-		attrs = rep.Attrs
+	err := p.call(ctx, addr, req, nil, func(rep *frame.Reply) error {
+		attrs = rep.Header.Attrs
 		return nil
 	})
 	return attrs, err
@@ -409,9 +355,10 @@ func (p *peerPool) simple(ctx context.Context, addr string, op messages.Op, ids 
 func (p *peerPool) dirSync(ctx context.Context, addr string) ([]byte, error) {
 	var b []byte
 	req := &messages.FrameHeader{Op: messages.Op_OP_PEER_DIR_SYNC}
-	err := p.call(ctx, addr, req, nil, func(pc *peerConn, rep *messages.FrameHeader) error {
-		b = make([]byte, pc.r.Pending())
-		return pc.r.ReadPayload(b)
+	err := p.call(ctx, addr, req, nil, func(rep *frame.Reply) error {
+		var err error
+		b, err = rep.Bytes()
+		return err
 	})
 	return b, err
 }

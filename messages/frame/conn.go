@@ -153,8 +153,8 @@ func Dial(ctx context.Context, addr string, cfg DialConfig) (*Conn, *messages.Fr
 	return c, h, nil
 }
 
-// Reply is one reply: its header and prefix, with the stream positioned at
-// its payload until Close. Its owner reads the payload (ReadPayload,
+// Reply is one reply: its header and prefix (both stay valid after Close),
+// with the stream positioned at its payload until Close. Its owner reads the payload (ReadPayload,
 // CopyPayload) under the deadline of the request's context, and must Close
 // it exactly once, from one goroutine; nothing else is read from the
 // connection meanwhile.
@@ -162,6 +162,7 @@ type Reply struct {
 	Header *messages.FrameHeader
 	Prefix Prefix
 	c      *Conn
+	ctx    context.Context // the request's, for naming deadline errors
 	disarm func()
 	closed bool
 }
@@ -171,13 +172,22 @@ func (r *Reply) ReadPayload(dst []byte) error {
 	if uint64(len(dst)) > r.c.r.Pending() { // the caller's mistake: nothing read, still in step
 		return fmt.Errorf("%w: reading %d payload bytes, %d left in the reply", ErrMalformed, len(dst), r.c.r.Pending())
 	}
-	return r.c.readErr(r.c.r.ReadPayload(dst))
+	return r.err(r.c.r.ReadPayload(dst))
+}
+
+// err classifies a payload read error (see Conn.readErr) and names a
+// deadline or cancellation by the request's context error.
+func (r *Reply) err(err error) error {
+	if err = r.c.readErr(err); err != nil && r.ctx != nil && (isTimeout(err) || r.ctx.Err() != nil) {
+		return ctxErr(r.ctx, err)
+	}
+	return err
 }
 
 // CopyPayload writes the rest of the payload to w.
 func (r *Reply) CopyPayload(w io.Writer) (int64, error) {
 	n, err := r.c.r.CopyPayload(w)
-	return n, r.c.readErr(err)
+	return n, r.err(err)
 }
 
 // Pending is the number of payload bytes not yet read.
@@ -332,7 +342,7 @@ func (c *Conn) wait(ctx context.Context, id uint64, ch chan *Reply) (*Reply, err
 	for {
 		select {
 		case rep := <-ch:
-			return c.accept(rep, c.rdl.arm(ctx))
+			return c.accept(ctx, rep, c.rdl.arm(ctx))
 		case c.rtok <- struct{}{}:
 			rep, err, done := c.lead(ctx, id, ch)
 			if done {
@@ -343,7 +353,7 @@ func (c *Conn) wait(ctx context.Context, id uint64, ch chan *Reply) (*Reply, err
 			return nil, ctx.Err()
 		case <-c.dead:
 			if !c.forget(id) {
-				return c.accept(<-ch, c.rdl.arm(ctx))
+				return c.accept(ctx, <-ch, c.rdl.arm(ctx))
 			}
 			return nil, c.Err()
 		}
@@ -372,7 +382,7 @@ func (c *Conn) lead(ctx context.Context, id uint64, ch chan *Reply) (*Reply, err
 			}
 			return nil, ctxErr(ctx, err), true
 		case rep != nil:
-			rep, err := c.accept(rep, disarm)
+			rep, err := c.accept(ctx, rep, disarm)
 			return rep, err, true
 		case handed:
 			disarm()
@@ -407,6 +417,7 @@ func (c *Conn) step(own uint64) (rep *Reply, handed bool, err error) {
 	}
 	rep = &Reply{Header: h, Prefix: p, c: c}
 	c.mu.Lock()
+	_, owed := c.abandoned[p.RequestID]
 	delete(c.abandoned, p.RequestID)
 	wch, ok := c.waiting[p.RequestID]
 	delete(c.waiting, p.RequestID)
@@ -414,6 +425,13 @@ func (c *Conn) step(own uint64) (rep *Reply, handed bool, err error) {
 		wch <- rep // buffered, never blocks; the read token goes with it
 	}
 	c.mu.Unlock()
+	if !ok && !owed {
+		// Not a reply to anything outstanding: the peer is out of step,
+		// and a request waiting for it would wait in vain.
+		err := fmt.Errorf("%w: %w: reply to request %d, which is not outstanding", ErrConnClosed, ErrMalformed, p.RequestID)
+		c.fail(err)
+		return nil, false, err
+	}
 	switch {
 	case ok && p.RequestID == own:
 		return rep, false, nil
@@ -472,8 +490,8 @@ func (c *Conn) drain() {
 
 // accept takes ownership of a reply (and the read token) with the
 // request's deadline armed; an OP_ERROR reply becomes a *RemoteError.
-func (c *Conn) accept(rep *Reply, disarm func()) (*Reply, error) {
-	rep.disarm = disarm
+func (c *Conn) accept(ctx context.Context, rep *Reply, disarm func()) (*Reply, error) {
+	rep.ctx, rep.disarm = ctx, disarm
 	if rep.Header.GetOp() == messages.Op_OP_ERROR {
 		err := &RemoteError{Code: rep.Header.GetErrorCode(), Message: rep.Header.GetError()}
 		if cerr := rep.Close(); cerr != nil {
@@ -544,10 +562,10 @@ func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 // ctxErr names the context's error for an I/O error it caused.
 func ctxErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
-		return fmt.Errorf("%w (%v)", cerr, err)
+		return fmt.Errorf("%w (%w)", cerr, err)
 	}
 	if isTimeout(err) {
-		return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+		return fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
 	}
 	return err
 }

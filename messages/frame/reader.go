@@ -2,8 +2,11 @@ package frame
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 
 	"google.golang.org/protobuf/proto"
 
@@ -18,11 +21,13 @@ import (
 // when a read fails part-way (a deadline), so a caller may retry or discard
 // later and the stream stays in step.
 type Reader struct {
-	br      *bufio.Reader
-	lim     Limits
-	prefix  [PrefixLen]byte
-	hbuf    []byte
-	pending uint64 // payload bytes of the current frame not yet consumed
+	br       *bufio.Reader
+	lim      Limits
+	prefix   [PrefixLen]byte
+	hbuf     []byte
+	pending  uint64 // payload bytes of the current frame not yet consumed
+	readFull func(src io.Reader, dst []byte) error
+	err      error // sticky: the position in the stream is lost
 }
 
 // maxKeptHeader is the header buffer a Reader keeps between frames: a rare
@@ -31,11 +36,40 @@ const maxKeptHeader = 64 << 10
 
 // NewReader reads frames from r within lim.
 func NewReader(r io.Reader, lim Limits) *Reader {
-	br, ok := r.(*bufio.Reader)
+	rd := &Reader{lim: lim}
+	rd.Reset(r)
+	return rd
+}
+
+// Reset reads from r from now on (a server swaps in a larger buffer once a
+// connection is authenticated), between frames: whatever the old source
+// had buffered is the caller's to carry over. A *bufio.Reader is used as
+// it is; anything else gets a 64 KiB buffer.
+func (r *Reader) Reset(src io.Reader) {
+	br, ok := src.(*bufio.Reader)
 	if !ok {
-		br = bufio.NewReaderSize(r, 64<<10)
+		br = bufio.NewReaderSize(src, 64<<10)
 	}
-	return &Reader{br: br, lim: lim}
+	r.br = br
+}
+
+// SetLimits changes the limits checked on the next prefixes (a server
+// applies tighter ones until a connection is authenticated).
+func (r *Reader) SetLimits(lim Limits) { r.lim = lim }
+
+// SetReadFull replaces io.ReadFull for payload reads (a server arms a
+// progress deadline per chunk there). f does not report how much it read,
+// so after an error from it the Reader refuses every later call.
+func (r *Reader) SetReadFull(f func(src io.Reader, dst []byte) error) { r.readFull = f }
+
+// truncated wraps a read that ended inside a frame: ErrMalformed when the
+// stream ended or broke the layout, but not when the read timed out or the
+// connection was closed under it (a slow or gone peer sent nothing wrong).
+func truncated(what string, err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("frame: %s: %w", what, err)
+	}
+	return fmt.Errorf("%w: truncated %s: %w", ErrMalformed, what, err)
 }
 
 // Next reads the next frame's prefix and header into hdr (reset first). It
@@ -43,6 +77,10 @@ func NewReader(r io.Reader, lim Limits) *Reader {
 // payload lengths that add up to the prefix's. io.EOF means the stream
 // ended cleanly between frames.
 func (r *Reader) Next(hdr *messages.FrameHeader) (Prefix, error) {
+	proto.Reset(hdr) // an error before the header leaves request id 0, not the last one
+	if r.err != nil {
+		return Prefix{}, r.err
+	}
 	if r.pending > 0 {
 		if err := r.Discard(); err != nil {
 			return Prefix{}, err
@@ -66,9 +104,8 @@ func (r *Reader) Next(hdr *messages.FrameHeader) (Prefix, error) {
 	}
 	hb := r.hbuf[:p.HeaderLen]
 	if _, err := io.ReadFull(r.br, hb); err != nil {
-		return p, fmt.Errorf("%w: truncated header: %w", ErrMalformed, err)
+		return p, truncated("header", err)
 	}
-	proto.Reset(hdr)
 	if err := proto.Unmarshal(hb, hdr); err != nil {
 		return p, fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
@@ -108,13 +145,24 @@ func (r *Reader) Pending() uint64 { return r.pending }
 // into dst. It refuses to read past the frame. On an error part-way, the
 // bytes read count as consumed (Pending says what is left).
 func (r *Reader) ReadPayload(dst []byte) error {
+	if r.err != nil {
+		return r.err
+	}
 	if uint64(len(dst)) > r.pending {
 		return fmt.Errorf("%w: reading %d payload bytes, %d left in frame", ErrMalformed, len(dst), r.pending)
+	}
+	if r.readFull != nil {
+		if err := r.readFull(r.br, dst); err != nil {
+			r.err = truncated("payload", err)
+			return r.err
+		}
+		r.pending -= uint64(len(dst))
+		return nil
 	}
 	n, err := io.ReadFull(r.br, dst)
 	r.pending -= uint64(n)
 	if err != nil {
-		return fmt.Errorf("%w: truncated payload: %w", ErrMalformed, err)
+		return truncated("payload", err)
 	}
 	return nil
 }
@@ -122,6 +170,9 @@ func (r *Reader) ReadPayload(dst []byte) error {
 // Skip discards the next n payload bytes of the current frame (one
 // artifact of a batch); it refuses to skip past the frame.
 func (r *Reader) Skip(n uint64) error {
+	if r.err != nil {
+		return r.err
+	}
 	if n > r.pending {
 		return fmt.Errorf("%w: skipping %d payload bytes, %d left in frame", ErrMalformed, n, r.pending)
 	}
@@ -130,7 +181,7 @@ func (r *Reader) Skip(n uint64) error {
 		r.pending -= uint64(d)
 		n -= uint64(d)
 		if err != nil {
-			return fmt.Errorf("%w: truncated payload: %w", ErrMalformed, err)
+			return truncated("payload", err)
 		}
 	}
 	return nil
@@ -142,6 +193,9 @@ func (r *Reader) Discard() error { return r.Skip(r.pending) }
 // CopyPayload writes the rest of the current frame's payload to w
 // (streamed through the read buffer, never held whole).
 func (r *Reader) CopyPayload(w io.Writer) (int64, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
 	n, err := io.CopyN(w, countingReader{r}, int64(r.pending))
 	if err != nil {
 		return n, fmt.Errorf("frame: copying payload: %w", err)

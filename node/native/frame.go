@@ -4,13 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/messages/frame"
@@ -80,11 +76,7 @@ type Prefix = frame.Prefix
 
 // ParsePrefix decodes and checks a prefix against lim.
 func ParsePrefix(b []byte, lim Limits) (Prefix, error) {
-	p, err := frame.ParsePrefix(b, lim.frameLimits())
-	if err == nil && p.Flags != 0 {
-		err = fmt.Errorf("%w: unknown flags %#02x", ErrMalformed, p.Flags)
-	}
-	return p, err
+	return frame.ParsePrefix(b, lim.frameLimits())
 }
 
 // CheckHeader checks a decoded header against its prefix (messages/frame's
@@ -118,19 +110,16 @@ func CheckHeader(h *messages.FrameHeader, p Prefix, lim Limits) error {
 	return nil
 }
 
-// FrameReader reads frames: prefix and header at once, the payload
+// FrameReader is the server's frame reader: messages/frame's Reader (the
+// one reader of the native protocol, shared with the clients) with the
+// node's checks on top: the pre-HELLO bounds on the prefix, and the
+// node's limits on each header (CheckHeader). The payload is read
 // afterwards by the caller (streamed into its final buffer, or skipped).
 // It is not safe for concurrent use.
 type FrameReader struct {
-	r         io.Reader
-	lim       Limits
-	prefix    [PrefixSize]byte
-	buf       []byte
-	Header    messages.FrameHeader
-	unmarshal proto.UnmarshalOptions
-	// readFull, when set, reads payloads (the server arms a progress
-	// deadline per chunk there); default io.ReadFull.
-	readFull func(r io.Reader, dst []byte) error
+	r      *frame.Reader
+	lim    Limits
+	Header messages.FrameHeader
 	// preAuth: until the connection's HELLO is accepted a frame may carry
 	// at most PreAuthMaxHeader header bytes and no payload, checked on the
 	// prefix before anything is allocated.
@@ -141,85 +130,48 @@ type FrameReader struct {
 // succeeded (HELLO itself: token and attributes).
 const PreAuthMaxHeader = 16 << 10
 
-// maxKeptHeader is the header buffer a connection keeps between frames.
-const maxKeptHeader = 64 << 10
-
-// NewFrameReader reads frames from r (buffer it: frames are read in small
-// pieces) within lim.
+// NewFrameReader reads frames from r (a *bufio.Reader is used as it is)
+// within lim.
 func NewFrameReader(r io.Reader, lim Limits) *FrameReader {
 	lim.ensureDefaults()
-	return &FrameReader{r: r, lim: lim}
+	return &FrameReader{r: frame.NewReader(r, lim.frameLimits()), lim: lim}
 }
+
+// reset reads from r from now on, between frames.
+func (fr *FrameReader) reset(r io.Reader) { fr.r.Reset(r) }
+
+// setReadFull reads payloads with f (the server arms a progress deadline
+// per chunk there).
+func (fr *FrameReader) setReadFull(f func(r io.Reader, dst []byte) error) { fr.r.SetReadFull(f) }
 
 // Next reads the next prefix and header into fr.Header. io.EOF means a clean
 // end between frames. The payload (Prefix.PayloadLen bytes) must be consumed
 // with ReadPayload or Discard before the next call.
 func (fr *FrameReader) Next() (Prefix, error) {
-	fr.Header.Reset() // an error before the header leaves request id 0, not the last one
-	if _, err := io.ReadFull(fr.r, fr.prefix[:]); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return Prefix{}, fmt.Errorf("%w: truncated prefix", ErrMalformed)
-		}
-		return Prefix{}, err
+	lim := fr.lim.frameLimits()
+	if fr.preAuth {
+		lim = frame.Limits{MaxHeaderBytes: min(PreAuthMaxHeader, lim.MaxHeaderBytes), MaxPayloadBytes: 0}
 	}
-	p, err := ParsePrefix(fr.prefix[:], fr.lim)
+	fr.r.SetLimits(lim)
+	p, err := fr.r.Next(&fr.Header)
 	if err != nil {
+		if fr.preAuth && errors.Is(err, ErrTooLarge) {
+			err = fmt.Errorf("%w (before HELLO a frame carries at most %d header bytes and no payload)", err, PreAuthMaxHeader)
+		}
 		return p, err
 	}
-	if fr.preAuth && (p.HeaderLen > PreAuthMaxHeader || p.PayloadLen > 0) {
-		return p, fmt.Errorf("%w: unauthenticated frame (header %d bytes, payload %d) before HELLO: at most %d header bytes and no payload",
-			ErrTooLarge, p.HeaderLen, p.PayloadLen, PreAuthMaxHeader)
-	}
-	if cap(fr.buf) > maxKeptHeader && int(p.HeaderLen) <= maxKeptHeader {
-		fr.buf = nil
-	}
-	if cap(fr.buf) < int(p.HeaderLen) {
-		fr.buf = make([]byte, p.HeaderLen)
-	}
-	fr.buf = fr.buf[:p.HeaderLen]
-	if _, err := io.ReadFull(fr.r, fr.buf); err != nil {
-		return p, truncated("header", err)
-	}
-	if err := fr.unmarshal.Unmarshal(fr.buf, &fr.Header); err != nil {
-		return p, fmt.Errorf("%w: header: %w", ErrMalformed, err)
-	}
-	if err := CheckHeader(&fr.Header, p, fr.lim); err != nil {
-		return p, err
-	}
-	return p, nil
+	return p, CheckHeader(&fr.Header, p, fr.lim)
 }
 
 // ReadPayload fills dst from the stream.
-func (fr *FrameReader) ReadPayload(dst []byte) error {
-	var err error
-	if fr.readFull != nil {
-		err = fr.readFull(fr.r, dst)
-	} else {
-		_, err = io.ReadFull(fr.r, dst)
-	}
-	if err != nil {
-		return truncated("payload", err)
-	}
-	return nil
-}
-
-// truncated wraps a read that ended inside a frame: ErrMalformed when the
-// client sent a short frame, but not when the read timed out or the
-// connection was closed under it (a slow or gone client is no protocol
-// error and gets no error reply).
-func truncated(what string, err error) error {
-	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("native: %s: %w", what, err)
-	}
-	return fmt.Errorf("%w: truncated %s: %w", ErrMalformed, what, err)
-}
+func (fr *FrameReader) ReadPayload(dst []byte) error { return fr.r.ReadPayload(dst) }
 
 // Discard skips n payload bytes.
 func (fr *FrameReader) Discard(n int64) error {
-	if _, err := io.CopyN(io.Discard, fr.r, n); err != nil {
-		return truncated("payload", err)
+	if n < 0 {
+		return fmt.Errorf("%w: discarding %d bytes", ErrMalformed, n)
 	}
-	return nil
+	return fr.r.Skip(uint64(n))
 }
 
 // AppendFrameHead appends prefix and encoded header for a frame carrying

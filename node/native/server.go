@@ -206,7 +206,7 @@ func (c *conn) authenticated() {
 		rest = io.MultiReader(bytes.NewReader(b), c.nc)
 	}
 	c.br = bufio.NewReaderSize(rest, readBuffer)
-	c.fr.r = c.br
+	c.fr.reset(c.br)
 }
 
 // flushAt is the buffered reply size at which a connection sends its
@@ -224,7 +224,7 @@ func (c *conn) serve() {
 	// A small read buffer until HELLO: the connection may be anyone's.
 	c.br = bufio.NewReaderSize(c.nc, preAuthBuffer)
 	c.fr = NewFrameReader(c.br, s.lim)
-	c.fr.readFull = c.nc.ReadFull
+	c.fr.setReadFull(c.nc.ReadFull)
 	c.fr.preAuth = true
 	defer func() { _ = c.flush() }()
 	for !c.closed {
