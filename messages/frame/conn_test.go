@@ -301,37 +301,9 @@ func TestConnCancelAndShortBody(t *testing.T) {
 // nobody waits for any more must not stall the next large request (the
 // drain goroutine reads the abandoned reply).
 func TestConnAbandonedLargeReplyDoesNotStall(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	const size = 32 << 20 // beyond loopback socket buffers
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		r := NewReader(nc, DefaultLimits())
-		big := make([]byte, size)
-		for {
-			var h messages.FrameHeader
-			if _, err := r.Next(&h); err != nil {
-				return
-			}
-			if err := r.Discard(); err != nil {
-				return
-			}
-			if _, err := Write(nc, nil, &messages.FrameHeader{RequestId: h.RequestId, Op: messages.Op_OP_REPLY}, big); err != nil {
-				return
-			}
-		}
-	}()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	big := make([]byte, size)
+	nc := tcpServer(t, func(*messages.FrameHeader) []byte { return big })
 	c := NewConn(nc, DefaultLimits())
 	defer c.Close()
 	// The first request gives up as soon as its reply starts arriving.
@@ -362,11 +334,6 @@ func TestConnAbandonedLargeReplyDoesNotStall(t *testing.T) {
 // payload the server derives from the request), and giving up never fails
 // the connection. Seeded.
 func TestConnPipelinedWithAbandonment(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	fill := func(tag string, n int) []byte {
 		b := make([]byte, n)
 		for i := range b {
@@ -374,29 +341,10 @@ func TestConnPipelinedWithAbandonment(t *testing.T) {
 		}
 		return b
 	}
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		r := NewReader(nc, DefaultLimits())
-		var scratch []byte
-		for {
-			var h messages.FrameHeader
-			if _, err := r.Next(&h); err != nil {
-				return
-			}
-			n, _ := strconv.Atoi(h.Attrs["n"])
-			if scratch, err = Write(nc, scratch, &messages.FrameHeader{RequestId: h.RequestId, Op: messages.Op_OP_REPLY}, fill(h.Attrs["tag"], n)); err != nil {
-				return
-			}
-		}
-	}()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := tcpServer(t, func(h *messages.FrameHeader) []byte {
+		n, _ := strconv.Atoi(h.Attrs["n"])
+		return fill(h.Attrs["tag"], n)
+	})
 	c := NewConn(nc, DefaultLimits())
 	defer c.Close()
 	var wg sync.WaitGroup
@@ -457,4 +405,39 @@ func TestConnPipelinedWithAbandonment(t *testing.T) {
 		t.Fatalf("after the storm: %v", err)
 	}
 	t.Logf("outcomes: %v", counts)
+}
+
+// tcpServer serves one loopback TCP connection, answering each request in
+// order with reply(request header) as the payload; it returns the
+// client's end.
+func tcpServer(t *testing.T, reply func(*messages.FrameHeader) []byte) net.Conn {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		r := NewReader(nc, DefaultLimits())
+		var scratch []byte
+		for {
+			var h messages.FrameHeader
+			if _, err := r.Next(&h); err != nil {
+				return
+			}
+			if scratch, err = Write(nc, scratch, &messages.FrameHeader{RequestId: h.RequestId, Op: messages.Op_OP_REPLY}, reply(&h)); err != nil {
+				return
+			}
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc
 }
