@@ -7,10 +7,10 @@
 // MEXISTS) carry many artifacts in one frame. docs/protocol.md is the
 // specification.
 //
-// The package holds the node's frame limits over messages/frame (frame.go),
-// the server (server.go, ops.go) and a small synchronous client (client.go)
-// used by bench net and tests; clientsdk builds its own routing client on
-// messages/frame.
+// The package holds the node's frame limits over messages/frame's Reader
+// (frame.go), the server (server.go, ops.go) and a small client
+// (client.go) on messages/frame's Conn, used by bench net, tools and
+// tests; clientsdk's routing client uses the same Conn.
 //
 // native imports actors/, artifact/, messages/ (with messages/frame) and
 // tiers/. It must not import node/, the RESP package, cluster/ or
