@@ -408,8 +408,8 @@ func TestConnPipelinedWithAbandonment(t *testing.T) {
 }
 
 // tcpServer serves one loopback TCP connection, answering each request in
-// order with reply(request header) as the payload; it returns the
-// client's end.
+// order, once its payload is read, with reply(request header) as the
+// payload; it returns the client's end.
 func tcpServer(t *testing.T, reply func(*messages.FrameHeader) []byte) net.Conn {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -428,6 +428,9 @@ func tcpServer(t *testing.T, reply func(*messages.FrameHeader) []byte) net.Conn 
 		for {
 			var h messages.FrameHeader
 			if _, err := r.Next(&h); err != nil {
+				return
+			}
+			if err := r.Discard(); err != nil {
 				return
 			}
 			if scratch, err = Write(nc, scratch, &messages.FrameHeader{RequestId: h.RequestId, Op: messages.Op_OP_REPLY}, reply(&h)); err != nil {
