@@ -160,10 +160,15 @@ func (e *Engine) evictHandler(i int) tiers.EvictFunc {
 			ev.View.Release()
 			return
 		}
-		// The link is demoting it: its own deadline bounds the rest, and a
-		// crash answers the reply.
+		// The link is demoting it: its own deadline (RequestTimeout on
+		// every tier call) bounds the rest, and a crash answers the reply.
+		// A medium that ignores deadlines (a hung disk) is not waited for
+		// past a second RequestTimeout; the link releases the view when it
+		// is done.
+		t.Reset(e.cfg.RequestTimeout)
 		select {
 		case <-m.done:
+		case <-t.C:
 		case <-l.health.down:
 		case <-e.stopped:
 		}

@@ -37,6 +37,8 @@ type Tier struct {
 	closed    bool
 	evict     tiers.EvictFunc
 	stats     tiers.Stats
+	failed    error
+	fenced    bool
 	putFault  atomic.Pointer[func(id artifact.ID) error]
 	viewFault atomic.Pointer[func(id artifact.ID)]
 	puts      atomic.Int64
@@ -357,6 +359,23 @@ func (t *Tier) Holds(id artifact.ID, payload []byte) bool {
 }
 
 var _ tiers.Tier = (*Tier)(nil)
+var _ tiers.Failer = (*Tier)(nil)
+
+// SetFailed makes the fake report err as its failure (tiers.Failer), fenced
+// or not, as a persistent tier does after a failed sync. It changes nothing
+// else: a test of how the engine reports a failed tier.
+func (t *Tier) SetFailed(err error, fenced bool) {
+	t.mu.Lock()
+	t.failed, t.fenced = err, fenced
+	t.mu.Unlock()
+}
+
+// Failed implements tiers.Failer.
+func (t *Tier) Failed() (error, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.failed, t.fenced
+}
 
 // SetPutFault installs f, called at the start of every Put; a non-nil
 // result fails the Put (fault injection). f may block: a test holds a put
