@@ -23,6 +23,9 @@ type engineCollector struct {
 	linkDemotions                                         *prometheus.Desc
 	loads, loadMisses, loadedBytes                        *prometheus.Desc
 	stores, storedBytes, deletes                          *prometheus.Desc
+	degraded, actorsDown, tierDown, tierFailed, linkDown  *prometheus.Desc
+	superseded, evictionsLost, promotesDropped            *prometheus.Desc
+	linkDemoteFailures, linkSuperseded                    *prometheus.Desc
 }
 
 func newEngineCollector(eng *actors.Engine) *engineCollector {
@@ -43,6 +46,16 @@ func newEngineCollector(eng *actors.Engine) *engineCollector {
 		stores:             engine("stores_total", "Stores the engine acknowledged (clients' and peers' demotes)."),
 		storedBytes:        engine("stored_bytes_total", "Payload bytes of the acknowledged stores."),
 		deletes:            engine("deletes_total", "Delete calls."),
+		degraded:           engine("degraded", "1 while an engine actor is down (past its restart budget) or a tier failed for good; /readyz answers 503 meanwhile."),
+		actorsDown:         engine("actors_down", "Tier and link actors stopped for good after exceeding their restart budget."),
+		superseded:         engine("superseded_total", "Stores and copies between tiers that a newer version of the key overtook (they changed nothing)."),
+		evictionsLost:      engine("evictions_lost_total", "Evicted artifacts dropped without demotion (their link was down or did not take them in time)."),
+		promotesDropped:    engine("promotes_dropped_total", "Lower-tier hits not promoted because the promotion queue was full."),
+		tierDown:           tier("actor_down", "1 when the tier's actor was stopped for good."),
+		tierFailed:         tier("failed", "1 when the tier failed for good (a write or sync error): it refuses writes and reads miss."),
+		linkDown:           link("actor_down", "1 when the link's actor was stopped for good."),
+		linkDemoteFailures: link("demote_failures_total", "Evicted artifacts the link could not write below."),
+		linkSuperseded:     link("superseded_total", "Flushes refused because the tier below already held that version or a newer one was being stored."),
 		tierHits:           tier("hits_total", "Reads the tier served."),
 		tierMisses:         tier("misses_total", "Reads the tier could not serve."),
 		tierPuts:           tier("puts_total", "Artifacts stored in the tier."),
@@ -90,6 +103,11 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.stores, float64(s.Ops.Stores))
 	counter(c.storedBytes, float64(s.Ops.StoredBytes))
 	counter(c.deletes, float64(s.Ops.Deletes))
+	gauge(c.degraded, b2f(s.Degraded))
+	gauge(c.actorsDown, float64(s.ActorsDown))
+	counter(c.superseded, float64(s.Superseded))
+	counter(c.evictionsLost, float64(s.EvictionsLost))
+	counter(c.promotesDropped, float64(s.PromotesDropped))
 	for _, t := range s.Tiers {
 		l := []string{t.Name, t.Kind.String()}
 		counter(c.tierHits, float64(t.Hits), l...)
@@ -107,6 +125,8 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.tierCapacity, float64(t.CapacityBytes), l...)
 		gauge(c.tierPending, float64(t.PendingBytes), l...)
 		gauge(c.tierArtifacts, float64(t.Artifacts), l...)
+		gauge(c.tierDown, b2f(t.Down), l...)
+		gauge(c.tierFailed, b2f(t.Failed), l...)
 	}
 	for _, k := range s.Links {
 		l := []string{k.Upper, k.Lower, k.Policy.String()}
@@ -120,7 +140,17 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.linkFlushFailures, float64(k.FlushFailures), l...)
 		counter(c.linkBackpressure, float64(k.BackpressureWaits), l...)
 		counter(c.linkDemotions, float64(k.Demotions), l...)
+		counter(c.linkDemoteFailures, float64(k.DemoteFailures), l...)
+		counter(c.linkSuperseded, float64(k.Superseded), l...)
+		gauge(c.linkDown, b2f(k.Down), l...)
 	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // readyAndBuild are two small gauges dashboards and alerts key on:

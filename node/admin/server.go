@@ -110,7 +110,10 @@ func New(cfg Config) (*Server, error) {
 	}, []string{"protocol", "op"})
 	s.reg.MustRegister(newEngineCollector(cfg.Engine), s.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.reg.MustRegister(readyAndBuild(cfg.Ready, buildVersion())...)
+	ready := func() bool {
+		return (cfg.Ready == nil || cfg.Ready()) && !cfg.Engine.Degraded()
+	}
+	s.reg.MustRegister(readyAndBuild(ready, buildVersion())...)
 	protect := s.protect
 	if !cfg.NoMetrics {
 		s.mux.Handle("/metrics", protect(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)})))
@@ -224,6 +227,13 @@ func (s *Server) Snapshot(sinceMS int64) *Stats { return s.web.Snapshot(sinceMS)
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if s.cfg.Ready != nil && !s.cfg.Ready() {
 		http.Error(w, "not ready\n", http.StatusServiceUnavailable)
+		return
+	}
+	// A degraded engine (an actor past its restart budget, a tier that
+	// failed for good) serves some calls and fails others fast: not ready,
+	// so that a load balancer routes around it.
+	if h := s.cfg.Engine.Health(); h.Degraded {
+		http.Error(w, h.String()+"\n", http.StatusServiceUnavailable)
 		return
 	}
 	_, _ = io.WriteString(w, "ready\n")

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -33,6 +34,32 @@ func get(t *testing.T, s *Server, path string) (int, string) {
 	return rec.Code, string(b)
 }
 
+// A degraded engine (here: a tier that failed for good) makes the node not
+// ready, and says why; the metrics show it.
+func TestReadyzReportsADegradedEngine(t *testing.T) {
+	bottom := tiertest.New("bottom", 4<<20)
+	eng, err := actors.NewEngine(actors.Config{Tiers: []tiers.Tier{tiertest.New("top", 1<<20), bottom}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	s, err := New(Config{Engine: eng, Ready: func() bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bottom.SetFailed(errors.New("sync: input/output error"), true)
+	code, body := get(t, s, "/readyz")
+	if code != 503 || !strings.Contains(body, "bottom: sync: input/output error") {
+		t.Fatalf("readyz of a degraded engine: %d %q", code, body)
+	}
+	_, body = get(t, s, "/metrics")
+	for _, want := range []string{"stratacache_engine_degraded 1\n", `stratacache_tier_failed{kind="memory",tier="bottom"} 1`, "stratacache_ready 0\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
 func TestEndpoints(t *testing.T) {
 	eng := newEngine(t)
 	if err := eng.Store(context.Background(), artifact.MustID(artifact.NamespaceBlob, "k"), make([]byte, 1000), actors.StoreOptions{}); err != nil {
@@ -49,6 +76,9 @@ func TestEndpoints(t *testing.T) {
 	ready.Store(true)
 	if code, _ := get(t, s, "/readyz"); code != 200 {
 		t.Fatalf("readyz while ready: %d", code)
+	}
+	if code, body := get(t, s, "/metrics"); code != 200 || !strings.Contains(body, "stratacache_engine_degraded 0\n") || !strings.Contains(body, "stratacache_ready 1\n") {
+		t.Fatalf("metrics of a healthy engine: %d", code)
 	}
 	obs := s.RequestObserver("resp")
 	obs("GET", 30*time.Microsecond)
