@@ -37,22 +37,29 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runHelper "emfile:N" lowers RLIMIT_NOFILE to N, then runs a node on
-// loopback port 0, prints its RESP address and serves until stdin closes.
+// runHelper runs a node on loopback port 0 (testConfig, then the
+// STRATACACHE_* variables of its environment), prints its RESP and native
+// addresses and serves until stdin closes. "emfile:N" first lowers
+// RLIMIT_NOFILE to N; "serve" runs it as it is (the soak's node).
 func runHelper(h string) error {
 	var limit uint64
-	if _, err := fmt.Sscanf(h, "emfile:%d", &limit); err != nil {
+	if _, err := fmt.Sscanf(h, "emfile:%d", &limit); err == nil {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+			return err
+		}
+	} else if h != "serve" {
 		return fmt.Errorf("unknown helper %q", h)
 	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+	cfg := testConfig()
+	if err := cfg.ApplyEnv(os.LookupEnv); err != nil {
 		return err
 	}
-	n, err := New(testConfig(), slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	n, err := New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return err
 	}
 	n.Start()
-	fmt.Printf("resp=%s\n", n.Addrs().RESP)
+	fmt.Printf("resp=%s native=%s\n", n.Addrs().RESP, n.Addrs().Native)
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -93,7 +100,7 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 		t.Fatalf("helper did not start: %v\n%s", err, stderr.String())
 	}
 	go func() { exited <- cmd.Wait() }()
-	addr := strings.TrimSpace(strings.TrimPrefix(line, "resp="))
+	addr := strings.TrimPrefix(strings.Fields(line)[0], "resp=")
 
 	var conns []net.Conn
 	for range 100 {

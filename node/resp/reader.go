@@ -53,7 +53,7 @@ const freeArena = 64 << 10
 const (
 	preAuthArgs   = 10
 	preAuthBulk   = 16 << 10
-	preAuthBuffer = 16 << 10
+	preAuthBuffer = 4 << 10
 )
 
 // ErrBusy is wrapped by ReadCommand's error when Acquire refused a value
@@ -139,12 +139,10 @@ func NewReader(r io.Reader, lim Limits) *Reader {
 // NewPreAuthReader is NewReader for a connection that must authenticate
 // first: Unauthenticated is set and the read buffer is small until Grow.
 func NewPreAuthReader(r io.Reader, lim Limits) *Reader {
-	rd := NewReader(bufio.NewReaderSize(r, preAuthBuffer), lim)
 	if lim.MaxInline <= 0 {
 		lim.MaxInline = DefaultLimits().MaxInline
 	}
-	rd.under, rd.maxBuf, rd.Unauthenticated = r, lim.MaxInline, true
-	return rd
+	return &Reader{r: bufio.NewReaderSize(r, preAuthBuffer), lim: lim, under: r, maxBuf: lim.MaxInline, Unauthenticated: true}
 }
 
 // Grow lifts the pre-auth limits and gives the Reader its full-size read
@@ -312,11 +310,34 @@ func (r *Reader) multibulk(n int) error {
 				return nil
 			}
 		}
+		if i > 0 && r.Unauthenticated && !r.authCommand() {
+			// Before AUTH every command but AUTH, HELLO and QUIT is
+			// answered NOAUTH whatever its arguments say: skip them
+			// without holding them (the command keeps only its name).
+			if _, err := r.r.Discard(int(size)); err != nil {
+				return eofMidCommand(err)
+			}
+			if err := r.crlf(); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := r.bulk(int(size)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// authCommand reports whether the command read so far is one an
+// unauthenticated client may send (AUTH, HELLO, QUIT; any case).
+func (r *Reader) authCommand() bool {
+	ref := r.refs[0]
+	if ref.big >= 0 {
+		return false
+	}
+	name := r.arena[ref.off : ref.off+ref.n]
+	return bytes.EqualFold(name, []byte("AUTH")) || bytes.EqualFold(name, []byte("HELLO")) || bytes.EqualFold(name, []byte("QUIT"))
 }
 
 // bulk reads one bulk string body of size bytes plus its CRLF. Only now,

@@ -33,7 +33,7 @@ type Writer struct {
 
 // NewWriter writes replies to w.
 func NewWriter(w io.Writer) *Writer {
-	return &Writer{w: w, buf: make([]byte, 0, 16<<10)}
+	return &Writer{w: w} // the buffer grows with the replies: an idle connection holds none
 }
 
 // Err is the first write error.
@@ -54,7 +54,7 @@ func (w *Writer) Flush() error {
 
 func (w *Writer) reset() {
 	if cap(w.buf) > maxKeptReply {
-		w.buf = make([]byte, 0, 16<<10)
+		w.buf = nil
 	}
 	w.buf = w.buf[:0]
 }
