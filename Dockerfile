@@ -25,7 +25,8 @@ ARG TARGETARCH=amd64
 # CGO off: a static binary that runs on distroless/static (no libc).
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/stratacache ./cmd/stratacache
+    go build -trimpath -ldflags="-s -w -X main.version=${VERSION} -X github.com/stratacache/stratacache/node/admin.Version=${VERSION}" \
+        -o /out/stratacache ./cmd/stratacache
 # The data directory (disk tier), owned by the image's non-root user.
 RUN mkdir -p /out/data
 

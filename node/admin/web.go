@@ -120,9 +120,19 @@ func (v *webView) Snapshot(sinceMS int64) *Stats {
 	return st
 }
 
-// buildVersion is the module version and VCS revision the binary was built
-// from, as far as the Go toolchain recorded them.
+// Version is the release the binary reports on the web view, /v1/stats and
+// stratacache_build_info. Release builds set it with -ldflags "-X
+// github.com/stratacache/stratacache/node/admin.Version=..." (the
+// Dockerfile does); otherwise the Go toolchain's build information says
+// what it can (module version, VCS revision).
+var Version string
+
+// buildVersion is Version, else the module version and VCS revision the
+// binary was built from, as far as the Go toolchain recorded them.
 func buildVersion() string {
+	if Version != "" {
+		return Version
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return ""
