@@ -260,7 +260,7 @@ type StoreOptions struct {
 // one key, the later version wins in every tier.
 func (e *Engine) Store(ctx context.Context, id artifact.ID, payload []byte, o StoreOptions) error {
 	err := e.store(ctx, id, payload, o)
-	e.ops.store(int64(len(payload)), err)
+	e.ops.store(id, int64(len(payload)), err)
 	return err
 }
 
@@ -334,7 +334,7 @@ func (e *Engine) storeAt(ctx context.Context, k int, exact bool, id artifact.ID,
 // is returned wrapped. fill is called at most once and must not keep dst.
 func (e *Engine) StoreFill(ctx context.Context, id artifact.ID, n int64, o StoreOptions, fill func(dst []byte) error) error {
 	err := e.storeFill(ctx, id, n, o, fill)
-	e.ops.store(n, err)
+	e.ops.store(id, n, err)
 	return err
 }
 
@@ -564,11 +564,11 @@ func (e *Engine) request(ctx context.Context, h *actorHealth, pid *actor.PID, ms
 func (e *Engine) Load(ctx context.Context, dst []byte, id artifact.ID, acc Access) ([]byte, error) {
 	v, _, err := e.view(ctx, id, acc)
 	if err != nil {
-		e.ops.miss(err)
+		e.ops.miss(id, err)
 		return dst[:0], err
 	}
 	b := v.Bytes()
-	e.ops.hit(len(b))
+	e.ops.hit(id, len(b))
 	if cap(dst) < len(b) {
 		dst = make([]byte, len(b))
 	}
@@ -583,10 +583,10 @@ func (e *Engine) Load(ctx context.Context, dst []byte, id artifact.ID, acc Acces
 func (e *Engine) View(ctx context.Context, id artifact.ID, acc Access) (tiers.View, string, error) {
 	v, i, err := e.view(ctx, id, acc)
 	if err != nil {
-		e.ops.miss(err)
+		e.ops.miss(id, err)
 		return nil, "", err
 	}
-	e.ops.hit(len(v.Bytes()))
+	e.ops.hit(id, len(v.Bytes()))
 	return v, e.tiers[i].tier.Name(), nil
 }
 
@@ -688,7 +688,7 @@ func (e *Engine) Delete(ctx context.Context, id artifact.ID) (bool, error) {
 	if err := e.check(id); err != nil {
 		return false, err
 	}
-	e.ops.deletes.Add(1)
+	e.ops.delete(id)
 	if err := e.enter(); err != nil {
 		return false, err
 	}

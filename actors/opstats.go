@@ -3,6 +3,8 @@ package actors
 import (
 	"errors"
 	"sync/atomic"
+
+	"github.com/stratacache/stratacache/artifact"
 )
 
 // OpStats counts the engine's own calls: what its callers (the protocol
@@ -18,40 +20,63 @@ type OpStats struct {
 	Deletes     uint64 // Delete calls
 }
 
-// opCounters are the engine's OpStats counters. Reads and writes sit on
-// separate cache lines: concurrent loads do not bounce the stores' line.
-type opCounters struct {
+// opShards spreads the op counters over cache lines by artifact hash, as
+// the tiers spread their own counters: loads of different keys on two
+// cores do not bounce one line between them.
+const opShards = 16
+
+// opShard is one shard's counters, padded to two cache lines so that no
+// two shards share one (the array itself is only 8-byte aligned).
+type opShard struct {
 	loads, loadMisses, loadedBytes atomic.Uint64
-	_                              [40]byte
 	stores, storedBytes, deletes   atomic.Uint64
-	_                              [40]byte
+	_                              [128 - 6*8]byte
 }
 
-// hit counts a load that found its artifact.
-func (c *opCounters) hit(n int) {
-	c.loads.Add(1)
-	c.loadedBytes.Add(uint64(n))
+// opCounters are the engine's OpStats counters.
+type opCounters struct {
+	shards [opShards]opShard
 }
 
-// miss counts a load that failed: ErrNotFound is a miss, other errors
-// (bad input, collisions, a closed tier) are not loads at all.
-func (c *opCounters) miss(err error) {
+func (c *opCounters) shard(id artifact.ID) *opShard { return &c.shards[id.Hash%opShards] }
+
+// hit counts a load of id that found its artifact.
+func (c *opCounters) hit(id artifact.ID, n int) {
+	s := c.shard(id)
+	s.loads.Add(1)
+	s.loadedBytes.Add(uint64(n))
+}
+
+// miss counts a load of id that failed: ErrNotFound is a miss, other
+// errors (bad input, collisions, a closed tier) are not loads at all.
+func (c *opCounters) miss(id artifact.ID, err error) {
 	if errors.Is(err, ErrNotFound) {
-		c.loads.Add(1)
-		c.loadMisses.Add(1)
+		s := c.shard(id)
+		s.loads.Add(1)
+		s.loadMisses.Add(1)
 	}
 }
 
-func (c *opCounters) store(n int64, err error) {
+func (c *opCounters) store(id artifact.ID, n int64, err error) {
 	if err == nil {
-		c.stores.Add(1)
-		c.storedBytes.Add(uint64(n))
+		s := c.shard(id)
+		s.stores.Add(1)
+		s.storedBytes.Add(uint64(n))
 	}
 }
+
+func (c *opCounters) delete(id artifact.ID) { c.shard(id).deletes.Add(1) }
 
 func (c *opCounters) snapshot() OpStats {
-	return OpStats{
-		Loads: c.loads.Load(), LoadMisses: c.loadMisses.Load(), LoadedBytes: c.loadedBytes.Load(),
-		Stores: c.stores.Load(), StoredBytes: c.storedBytes.Load(), Deletes: c.deletes.Load(),
+	var o OpStats
+	for i := range c.shards {
+		s := &c.shards[i]
+		o.Loads += s.loads.Load()
+		o.LoadMisses += s.loadMisses.Load()
+		o.LoadedBytes += s.loadedBytes.Load()
+		o.Stores += s.stores.Load()
+		o.StoredBytes += s.storedBytes.Load()
+		o.Deletes += s.deletes.Load()
 	}
+	return o
 }

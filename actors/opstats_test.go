@@ -3,7 +3,10 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/stratacache/stratacache/artifact"
 )
 
 // The engine counts what its callers asked of it once per call, whichever
@@ -55,4 +58,35 @@ func TestOpStatsCountCallsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(m, OpStats{Stores: 1, StoredBytes: 4096})
+}
+
+// Loads of 4 KiB from every goroutine at once, over 64 keys: what the op
+// counters cost when both cores count at the same time.
+func BenchmarkEngineLoad4KParallel(b *testing.B) {
+	e := benchEngine(b)
+	defer e.Close()
+	ctx := context.Background()
+	const keys = 64
+	for i := range keys {
+		if err := e.Store(ctx, id(fmt.Sprint("p", i)), make([]byte, 4<<10), StoreOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(4 << 10)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, 4<<10)
+		ids := make([]artifact.ID, keys)
+		for i := range ids {
+			ids[i] = id(fmt.Sprint("p", i))
+		}
+		i := 0
+		for pb.Next() {
+			if _, err := e.Load(ctx, buf, ids[i%keys], Chain()); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
 }
