@@ -388,7 +388,7 @@ func TestPrometheusRules(t *testing.T) {
 			checkQuery(t, ex, where, r.Expr)
 		}
 	}
-	for _, want := range []string{"StrataCacheNodeDown", "StrataCacheTierFull", "StrataCacheWriteBackAtBound"} {
+	for _, want := range []string{"StrataCacheNodeDown", "StrataCacheTierFull", "StrataCacheWriteBackAtBound", "StrataCacheTierFailed"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no %s alert", want)
 		}

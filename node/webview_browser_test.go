@@ -173,7 +173,7 @@ func TestWebViewInBrowser(t *testing.T) {
 	}
 	t.Logf("%v: chart drawn", time.Since(start).Round(time.Millisecond))
 	storesBefore := readInt(`document.getElementById('stat-stores').textContent`)
-	artifactsBefore := readInt(`document.querySelector('#tiers-table tbody tr').cells[6].textContent`)
+	artifactsBefore := readInt(`document.querySelector('#tiers-table tbody tr').cells[7].textContent`)
 	const writes = 200
 	payload := make([]byte, 16<<10)
 	bg := context.Background()
@@ -189,7 +189,7 @@ func TestWebViewInBrowser(t *testing.T) {
 	pollPage("the totals and the CPU tier to show the writes", fmt.Sprintf(`(() => {
 		const n = (s) => Number(s.replaceAll(',', ''));
 		return n(document.getElementById('stat-stores').textContent) >= %d &&
-			n(document.querySelector('#tiers-table tbody tr').cells[6].textContent) >= %d;
+			n(document.querySelector('#tiers-table tbody tr').cells[7].textContent) >= %d;
 	})()`, storesBefore+writes, artifactsBefore+writes))
 	pollPage("the ops and throughput charts to show the writes", `Number(document.getElementById('chart-ops').dataset.peak) > 0 &&
 		Number(document.getElementById('chart-bytes').dataset.peak) > 0 && document.getElementById('stat-hitrate').textContent.endsWith('%')`)

@@ -16,7 +16,11 @@ type Stats struct {
 	Time    time.Time `json:"time"`
 	Started time.Time `json:"started"`
 	Ready   bool      `json:"ready"`
-	Addrs   Addrs     `json:"addrs"`
+	// Degraded: a tier or link actor is down or a tier failed; the calls
+	// that need them fail fast (Tiers[].Failed/Down, Links[].Down say
+	// which).
+	Degraded bool  `json:"degraded"`
+	Addrs    Addrs `json:"addrs"`
 	// Ops are the engine's counters since start (rates are in History).
 	Ops     Ops           `json:"ops"`
 	Tiers   []TierStatus  `json:"tiers"`
@@ -73,6 +77,11 @@ type TierStatus struct {
 	Demotions   uint64   `json:"demotions"`
 	Corruptions uint64   `json:"corruptions"`
 	Restarts    uint64   `json:"restarts"`
+	// Failed: the tier failed for good after an unrecoverable write or
+	// sync error (a failed fsync or msync). Down: its actor exceeded its
+	// restart budget.
+	Failed bool `json:"failed"`
+	Down   bool `json:"down"`
 }
 
 // LinkStatus is one link between adjacent tiers.
@@ -88,6 +97,7 @@ type LinkStatus struct {
 	FlushedBytes      uint64  `json:"flushed_bytes"`
 	FlushFailures     uint64  `json:"flush_failures"`
 	BackpressureWaits uint64  `json:"backpressure_waits"`
+	Down              bool    `json:"down"` // its actor exceeded its restart budget
 }
 
 // ServerStats are one protocol server's counters.
@@ -159,6 +169,7 @@ func fillEngine(st *Stats, es *actors.EngineStats) {
 	o := es.Ops
 	st.Ops = Ops{Loads: o.Loads, LoadMisses: o.LoadMisses, LoadedBytes: o.LoadedBytes,
 		Stores: o.Stores, StoredBytes: o.StoredBytes, Deletes: o.Deletes}
+	st.Degraded = es.Degraded
 	st.Tiers = st.Tiers[:0]
 	for _, t := range es.Tiers {
 		ts := TierStatus{
@@ -166,6 +177,7 @@ func fillEngine(st *Stats, es *actors.EngineStats) {
 			CapacityBytes: t.CapacityBytes, UsedBytes: t.UsedBytes, FreeBytes: max(t.CapacityBytes-t.UsedBytes, 0),
 			Artifacts: t.Artifacts, Hits: t.Hits, Misses: t.Misses, Puts: t.Puts, Evictions: t.Evictions,
 			Promotions: t.Promotions, Demotions: t.Demotions, Corruptions: t.Corruptions, Restarts: t.Restarts,
+			Failed: t.Failed, Down: t.Down,
 		}
 		ts.HitRate = ratio(t.Hits, t.Hits+t.Misses)
 		st.Tiers = append(st.Tiers, ts)
@@ -176,7 +188,7 @@ func fillEngine(st *Stats, es *actors.EngineStats) {
 			Upper: l.Upper, Lower: l.Lower, Policy: l.Policy.String(),
 			DirtyBytes: l.DirtyBytes, MaxDirtyBytes: l.MaxDirtyBytes, DirtyArtifacts: l.DirtyArtifacts,
 			FlushLagSeconds: l.FlushLag.Seconds(), Flushed: l.Flushed, FlushedBytes: l.FlushedBytes,
-			FlushFailures: l.FlushFailures, BackpressureWaits: l.BackpressureWaits,
+			FlushFailures: l.FlushFailures, BackpressureWaits: l.BackpressureWaits, Down: l.Down,
 		})
 	}
 }

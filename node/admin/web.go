@@ -100,7 +100,7 @@ func (v *webView) Snapshot(sinceMS int64) *Stats {
 		Version:          v.version,
 		Time:             time.Now().UTC(),
 		Started:          s.started.UTC(),
-		Ready:            s.cfg.Ready == nil || s.cfg.Ready(),
+		Ready:            (s.cfg.Ready == nil || s.cfg.Ready()) && !s.cfg.Engine.Degraded(), // as /readyz
 		Servers:          []ServerStats{},
 		Errors:           []LogRecord{},
 		History:          []Sample{},

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +22,8 @@ import (
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/node/internal/authtoken"
+	"github.com/stratacache/stratacache/tiers"
+	"github.com/stratacache/stratacache/tiers/tiertest"
 )
 
 func getStats(t *testing.T, s *Server, path string) *Stats {
@@ -341,5 +344,44 @@ func TestDrainEndpoint(t *testing.T) {
 	}
 	if code, _ := get(t, none, "/v1/drain"); code != 404 {
 		t.Errorf("drain without Config.Drain: %d", code)
+	}
+}
+
+// failingTier is a fake tier that reports a failed fsync (tiers.Failer).
+type failingTier struct {
+	*tiertest.Tier
+	err error
+}
+
+func (f failingTier) Failed() (error, bool) { return f.err, false }
+
+// A tier that failed for good (a failed fsync) shows on /metrics (the
+// alert's stratacache_tier_failed), in /v1/stats and as a degraded engine.
+func TestFailedTierIsVisible(t *testing.T) {
+	bad := failingTier{Tier: tiertest.New("disk", 4<<20), err: errors.New("fsync: input/output error")}
+	eng, err := actors.NewEngine(actors.Config{Tiers: []tiers.Tier{tiertest.New("cpu", 1<<20), bad}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
+	s, err := New(Config{Engine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := get(t, s, "/metrics")
+	for _, want := range []string{
+		`stratacache_tier_failed{kind="memory",tier="disk"} 1`,
+		`stratacache_tier_failed{kind="memory",tier="cpu"} 0`,
+		`stratacache_tier_actor_down{kind="memory",tier="cpu"} 0`,
+		`stratacache_engine_degraded 1`,
+		`stratacache_link_actor_down{lower="disk",policy="write-back",upper="cpu"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	st := getStats(t, s, "/v1/stats")
+	if !st.Degraded || st.Ready || len(st.Tiers) != 2 || st.Tiers[0].Failed || !st.Tiers[1].Failed {
+		t.Errorf("/v1/stats: degraded %v, tiers %+v", st.Degraded, st.Tiers)
 	}
 }

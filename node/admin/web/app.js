@@ -76,6 +76,7 @@
     const ready = $("ready");
     ready.textContent = st.ready ? "ready" : "not ready";
     ready.className = "badge " + (st.ready ? "ok" : "bad");
+    $("degraded").hidden = !st.degraded;
     $("version").textContent = st.version || "";
     $("uptime").textContent = fmtDur((Date.parse(st.time) - Date.parse(st.started)) / 1000);
     $("updated").textContent = new Date(st.time).toLocaleTimeString();
@@ -126,6 +127,10 @@
     fill("tiers-table", st.tiers, (tr, t) => {
       cell(tr, t.name);
       cell(tr, t.kind);
+      // failed: an fsync or msync failed and the tier refuses writes until reopened;
+      // down: its actor exceeded its restart budget.
+      const state = t.failed ? "failed" : t.down ? "down" : "ok";
+      cell(tr, state, "state state-" + (state === "ok" ? "alive" : "failed"));
       cell(tr, fmtBytes(t.capacity_bytes), "num");
       cell(tr, fmtBytes(t.used_bytes), "num");
       cell(tr, fmtBytes(t.free_bytes), "num");
@@ -144,6 +149,7 @@
     fill("links-table", st.links, (tr, l) => {
       cell(tr, l.upper + " → " + l.lower);
       cell(tr, l.policy);
+      cell(tr, l.down ? "down" : "ok", "state state-" + (l.down ? "failed" : "alive"));
       cell(tr, fmtBytes(l.dirty_bytes), "num");
       cell(tr, l.max_dirty_bytes > 0 ? fmtBytes(l.max_dirty_bytes) : "–", "num");
       barCell(tr, l.dirty_bytes, l.max_dirty_bytes, 0.9);
