@@ -209,6 +209,20 @@ func (r *RemoteTier) takeHandoff(key string) (*fetched, bool) {
 	return nil, false
 }
 
+// dropHandoff forgets a kept payload of key: a Put or Delete of the key
+// makes it stale, and a handoff must never serve an older value.
+func (r *RemoteTier) dropHandoff(key string) {
+	r.hoMu.Lock()
+	defer r.hoMu.Unlock()
+	for i, h := range r.ho {
+		if h.key == key {
+			r.ho = append(r.ho[:i], r.ho[i+1:]...)
+			r.hoBytes -= int64(len(h.f.b))
+			return
+		}
+	}
+}
+
 func (r *RemoteTier) putHandoff(key string, f *fetched) {
 	if len(f.b) > handoffMaxBytes {
 		return
@@ -279,6 +293,9 @@ func (r *RemoteTier) Stat(id artifact.ID) (artifact.Meta, error) {
 // live peer is recorded as the owner. It can be stale by the directory's
 // propagation delay.
 func (r *RemoteTier) Contains(id artifact.ID) bool {
+	if r.closed.Load() {
+		return false
+	}
 	o, ok := r.n.dir.Lookup(id.Hash)
 	if !ok || o.Node == r.n.cfg.NodeName {
 		return false
@@ -297,6 +314,7 @@ func (r *RemoteTier) Put(ctx context.Context, id artifact.ID, payload []byte, op
 	if r.closed.Load() {
 		return tiers.ErrClosed
 	}
+	r.dropHandoff(sfKey(id))
 	if !opts.Demote && n.heldLocally(id) {
 		// A write-through store passing by: the node keeps the artifact, so
 		// there is nothing to spill. Only victims of the last local tier
@@ -357,6 +375,7 @@ func (r *RemoteTier) Delete(ctx context.Context, id artifact.ID, opts tiers.Dele
 	if r.closed.Load() {
 		return false, tiers.ErrClosed
 	}
+	r.dropHandoff(sfKey(id))
 	if r.down.Load() {
 		return false, nil
 	}
