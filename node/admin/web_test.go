@@ -157,7 +157,14 @@ func TestStatsJSON(t *testing.T) {
 // The history records rates between samples, and since= returns only the
 // newer ones, oldest first, from a ring that keeps the last HistoryLen.
 func TestHistoryRates(t *testing.T) {
-	eng := newEngine(t)
+	link := actors.DefaultLinkConfig()
+	link.FlushInterval = time.Hour // the dirty bytes stay until the test is done
+	eng, err := actors.NewEngine(actors.Config{Tiers: []tiers.Tier{tiertest.New("top", 1<<20), tiertest.New("bottom", 4<<20)},
+		Links: []actors.LinkConfig{link}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
 	ctx := context.Background()
 	s, err := New(Config{Engine: eng, HistoryLen: 3})
 	if err != nil {
