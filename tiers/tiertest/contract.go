@@ -65,7 +65,9 @@ func RunContract(t *testing.T, h Harness) {
 var bg = context.Background()
 
 // Key is the contract's artifact i.
-func Key(i int) artifact.ID { return artifact.MustID(artifact.NamespaceKV, fmt.Sprintf("contract/%d", i)) }
+func Key(i int) artifact.ID {
+	return artifact.MustID(artifact.NamespaceKV, fmt.Sprintf("contract/%d", i))
+}
 
 // Payload is a deterministic payload of n bytes for (seed).
 func Payload(seed uint64, n int) []byte {
