@@ -222,7 +222,11 @@ func (c *conn) storeOne(pid *messages.ArtifactID, pm *messages.Metadata, n uint6
 	defer c.s.cfg.Budget.Release(int64(n))
 	filled := false
 	var readErr error
-	fill, unlock := c.s.cfg.Locks.AfterFill(id.Hash, func(dst []byte) error {
+	// The key's lock covers the whole store (see resp's streamSet: store
+	// versions are taken when a store starts).
+	k := c.s.cfg.Locks.Key(id.Hash)
+	k.Lock()
+	err := c.s.cfg.Engine.StoreFill(c.s.ctx, id, int64(n), opts, func(dst []byte) error {
 		filled = true
 		if err := c.fr.ReadPayload(dst); err != nil {
 			readErr = err
@@ -233,8 +237,7 @@ func (c *conn) storeOne(pid *messages.ArtifactID, pm *messages.Metadata, n uint6
 		}
 		return nil
 	})
-	err := c.s.cfg.Engine.StoreFill(c.s.ctx, id, int64(n), opts, fill)
-	unlock()
+	k.Unlock()
 	if readErr != nil {
 		return nil, readErr
 	}
@@ -333,7 +336,7 @@ func (c *conn) onStatusOp(reqID uint64, op messages.Op) error {
 		}
 		var ok bool
 		if op == messages.Op_OP_DELETE {
-			mu := c.s.cfg.Locks.Stripe(id.Hash)
+			mu := c.s.cfg.Locks.Key(id.Hash)
 			mu.Lock()
 			ok, err = c.s.cfg.Engine.Delete(c.s.ctx, id)
 			mu.Unlock()

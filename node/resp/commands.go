@@ -146,7 +146,7 @@ func (c *conn) set(args [][]byte) {
 		return
 	}
 	eng := c.s.cfg.Engine
-	mu := c.s.locks.Stripe(id.Hash)
+	mu := c.s.locks.Key(id.Hash)
 	mu.Lock()
 	if !o.nx && !o.xx && !o.get && !o.keepTTL {
 		err := eng.Store(c.s.ctx, id, args[2], actors.StoreOptions{Meta: artifact.Meta{TTL: o.ttl}})
@@ -418,7 +418,7 @@ func (c *conn) setTTL(key []byte, remaining time.Duration, onlyIfTTL bool) {
 	if !ok {
 		return
 	}
-	mu := c.s.locks.Stripe(id.Hash)
+	mu := c.s.locks.Key(id.Hash)
 	mu.Lock()
 	defer mu.Unlock()
 	eng := c.s.cfg.Engine

@@ -112,7 +112,7 @@ func (c *conn) flushall() {
 		if err != nil {
 			continue
 		}
-		mu := c.s.locks.Stripe(id.Hash)
+		mu := c.s.locks.Key(id.Hash)
 		mu.Lock()
 		_, err = c.s.cfg.Engine.Delete(c.s.ctx, id)
 		if err == nil {

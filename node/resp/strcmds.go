@@ -23,7 +23,7 @@ func (c *conn) locked(key []byte, f func(id artifact.ID, old tiers.View) (reply 
 	if !ok {
 		return
 	}
-	mu := c.s.locks.Stripe(id.Hash)
+	mu := c.s.locks.Key(id.Hash)
 	mu.Lock()
 	old, _, err := c.s.cfg.Engine.View(c.s.ctx, id, actors.Chain())
 	if err != nil && !isMiss(err) {
@@ -73,7 +73,7 @@ func (c *conn) setex(args [][]byte, millis bool) {
 	if !ok {
 		return
 	}
-	mu := c.s.locks.Stripe(id.Hash)
+	mu := c.s.locks.Key(id.Hash)
 	mu.Lock()
 	defer mu.Unlock()
 	if c.store(args[1], id, args[3], ttl) {

@@ -28,8 +28,13 @@ func (c *conn) streamSet(key []byte, n int64, fill func(dst []byte) error) (bool
 		return true, err // fill is not called: the Reader skips the value
 	}
 	defer c.s.cfg.Budget.Release(n)
-	fill, unlock := c.s.locks.AfterFill(id.Hash, fill)
-	defer unlock()
+	// The key's lock covers the whole store: the engine orders stores by
+	// versions it takes when a store starts, so a store must not start
+	// before an earlier writer of the key has finished. Only writers of
+	// this key wait for a slow upload (keylock has no shared stripes).
+	k := c.s.locks.Key(id.Hash)
+	k.Lock()
+	defer k.Unlock()
 	return true, c.s.cfg.Engine.StoreFill(c.s.ctx, id, n, actors.StoreOptions{}, fill)
 }
 

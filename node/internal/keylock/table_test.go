@@ -6,8 +6,9 @@ import (
 )
 
 // Writers of overlapping key sets, taking them in any order, never
-// deadlock and never run together on a shared stripe.
-func TestLockAllOrdersStripes(t *testing.T) {
+// deadlock and never run together on a shared key; the table is empty
+// once they are done.
+func TestLocksSerialiseAndDrain(t *testing.T) {
 	var tb Table
 	var wg sync.WaitGroup
 	counter := 0
@@ -15,15 +16,15 @@ func TestLockAllOrdersStripes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hs := []uint64{uint64(g), 5, Stripes + 5, 3, uint64(7 - g)} // duplicates and reversed orders
+			hs := []uint64{uint64(g), 5, 1<<40 + 5, 3, uint64(7 - g), 5} // duplicates and reversed orders
 			for range 1000 {
 				unlock := tb.LockAll(hs)
-				counter++ // every set holds stripe 5: this is serialised
+				counter++ // every set holds key 5: this is serialised
 				unlock()
-				m := tb.Stripe(5)
-				m.Lock()
+				k := tb.Key(5)
+				k.Lock()
 				counter++
-				m.Unlock()
+				k.Unlock()
 			}
 		}()
 	}
@@ -31,4 +32,26 @@ func TestLockAllOrdersStripes(t *testing.T) {
 	if counter != 16000 {
 		t.Fatalf("counter %d", counter)
 	}
+	for i := range tb.shards {
+		if n := len(tb.shards[i].m); n != 0 {
+			t.Fatalf("shard %d keeps %d locks nobody holds", i, n)
+		}
+	}
+}
+
+// Different keys do not wait for each other: a held key does not block
+// another key of the same shard.
+func TestDistinctKeysDoNotWait(t *testing.T) {
+	var tb Table
+	a := tb.Key(1)
+	a.Lock()
+	done := make(chan struct{})
+	go func() {
+		b := tb.Key(1 + shards) // same shard, another key
+		b.Lock()
+		b.Unlock()
+		close(done)
+	}()
+	<-done
+	a.Unlock()
 }
