@@ -2,10 +2,15 @@ package placement
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/stratacache/stratacache/internal/docvectors"
 )
 
 // The chained prefix hash is defined byte by byte in docs/hashing.md; this
@@ -28,53 +33,71 @@ func TestBlockHashMatchesDefinition(t *testing.T) {
 	}
 }
 
-// Test vectors published in docs/hashing.md. Changing any of these breaks
-// every router and engine that implemented the documented hash.
+// Test vectors published in docs/hashing.md, read from the document.
+// Changing any of these breaks every router and engine that implemented the
+// documented hash.
 func TestHashVectors(t *testing.T) {
-	seqTokens := func(n int) []uint32 {
-		ts := make([]uint32, n)
-		for i := range ts {
-			ts[i] = uint32(i)
+	rows, err := docvectors.Table(docvectors.Doc("hashing.md"), "stratacache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		var extra []string
+		if e := r["extras"]; e != "—" && e != "" {
+			extra = strings.Split(e, ",")
 		}
-		return ts
-	}
-	cases := []struct {
-		model  string
-		extra  []string
-		tokens []uint32
-		block  int
-		part   bool
-		seed   uint64
-		hashes []uint64
-	}{
-		{"llama-3-8b", nil, seqTokens(32), 16, false, 0, nil},
-		{"llama-3-8b", []string{"lora:sql"}, seqTokens(32), 16, false, 0, nil},
-		{"qwen2.5-7b", nil, seqTokens(40), 16, true, 0, nil},
-	}
-	want := [][]uint64{
-		{0xfb17f16ced7ef596, 0x8661bca9a26ab68c},
-		{0x1cd05e80e874fc1a, 0x74c81ae7751a1632},
-		{0x5b5cc9b6c27c43e1, 0xae8ca1190fda68d4, 0xef9c7a6fd63aa9ca},
-	}
-	wantSeeds := []uint64{0xe39251d9742ebb6d, 0x24c9372aca27c278, 0x69f66c45562c0a05}
-	for i, c := range cases {
-		seed := ModelSeed(c.model, c.extra...)
-		if seed != wantSeeds[i] {
-			t.Errorf("case %d: seed %#016x, want %#016x", i, seed, wantSeeds[i])
+		tokens := parseTokens(t, r["tokens"])
+		seed := ModelSeed(r["model"], extra...)
+		if want := parseU64(t, r["seed"]); seed != want {
+			t.Errorf("%v: seed %#016x, want %#016x", r, seed, want)
 		}
-		hs, err := PrefixHashes(nil, seed, c.tokens, c.block, c.part)
+		hs, err := PrefixHashes(nil, seed, tokens, 16, r["partial"] == "yes")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(hs) != len(want[i]) {
-			t.Fatalf("case %d: %d blocks, want %d", i, len(hs), len(want[i]))
+		want := strings.Split(r["block hashes"], ",")
+		if len(hs) != len(want) {
+			t.Fatalf("%v: %d blocks, want %d", r, len(hs), len(want))
 		}
 		for j := range hs {
-			if hs[j] != want[i][j] {
-				t.Errorf("case %d block %d: %#016x, want %#016x", i, j, hs[j], want[i][j])
+			if w := parseU64(t, want[j]); hs[j] != w {
+				t.Errorf("%v block %d: %#016x, want %#016x", r, j, hs[j], w)
 			}
 		}
 	}
+}
+
+// parseTokens reads a vectors table's token column: "32" or "range(32)"
+// (0, 1, ..., 31) or a JSON array.
+func parseTokens(t *testing.T, s string) []uint32 {
+	t.Helper()
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "[") {
+		var ts []uint32
+		if err := json.Unmarshal([]byte(s), &ts); err != nil {
+			t.Fatalf("tokens %q: %v", s, err)
+		}
+		return ts
+	}
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "range("), ")")
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("tokens %q: %v", s, err)
+	}
+	ts := make([]uint32, n)
+	for i := range ts {
+		ts[i] = uint32(i)
+	}
+	return ts
+}
+
+func parseU64(t *testing.T, s string) uint64 {
+	t.Helper()
+	v, err := strconv.ParseUint(strings.TrimSpace(s), 0, 64)
+	if err != nil {
+		t.Fatalf("%q: %v", s, err)
+	}
+	return v
 }
 
 func TestPrefixHashesPartialAndErrors(t *testing.T) {

@@ -3,7 +3,10 @@ package placement
 import (
 	"math/rand"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/stratacache/stratacache/internal/docvectors"
 )
 
 func TestHomeIsDeterministicAndStable(t *testing.T) {
@@ -106,6 +109,30 @@ func TestRendezvousVectors(t *testing.T) {
 		}
 		if h := Home(c.hash, names); h != c.order[0] {
 			t.Errorf("home of %#016x: %s", c.hash, h)
+		}
+	}
+}
+
+// The same vectors as docs/hashing.md publishes them, read from the document.
+func TestRendezvousDocVectors(t *testing.T) {
+	rows, err := docvectors.Table(docvectors.Doc("hashing.md"), "rendezvous")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"node-a", "node-b", "node-c"}
+	for _, r := range rows {
+		h := parseU64(t, r["h"])
+		for _, n := range names {
+			if s, want := Score(h, NodeKey(n)), parseU64(t, r["score "+n]); s != want {
+				t.Errorf("Score(%#016x, %s) = %#016x, want %#016x", h, n, s, want)
+			}
+		}
+		want := strings.Split(r["order"], ",")
+		for i := range want {
+			want[i] = strings.TrimSpace(want[i])
+		}
+		if got := Replicas(nil, h, names, 3); !slices.Equal(got, want) {
+			t.Errorf("order of %#016x: %v, want %v", h, got, want)
 		}
 	}
 }

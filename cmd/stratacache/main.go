@@ -5,6 +5,7 @@
 //	stratacache bench engine|tiers|net measure the engine, tiers, network
 //	stratacache local-cluster [flags]  N nodes in one process
 //	stratacache drain [flags]          preStop: not ready, flush write-back
+//	stratacache hash [flags] < tokens  block hashes of token ids (vllm, stratacache)
 //	stratacache version
 //
 // Each subcommand lives in its own file as run<Name>(args, stdout, stderr).
@@ -34,6 +35,7 @@ func commands() map[string]command {
 		"sim":           {runSim, "replay traces or generated workloads through the eviction policies"},
 		"bench":         {runBench, "measure: bench engine | tiers | net | cluster"},
 		"local-cluster": {runLocalCluster, "N clustered nodes in this process on loopback, with a live table"},
+		"hash":          {runHash, "print the block hashes of token ids read from stdin (schemes vllm, stratacache)"},
 		"drain":         {runDrain, "ask a running node to stop reporting ready and flush write-back (a preStop hook)"},
 		"version":       {runVersion, "print the version"},
 	}
