@@ -141,7 +141,7 @@ type PodStats struct {
 	Pod       string
 	Connected bool
 	// LastSeq is the last sequence number applied (-1: none yet).
-	LastSeq int64
+	LastSeq         int64
 	Batches, Events uint64
 	// Malformed payloads (and frames) skipped; Unknown events of a type
 	// this version does not know, skipped.
