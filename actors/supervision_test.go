@@ -202,3 +202,31 @@ func TestPanicInMarkDirtyReturnsTheReservation(t *testing.T) {
 	}
 	l.dirty = map[uint64]*dirtyEntry{}
 }
+
+// A tier that failed for good (a failed fsync): a store that must remove an
+// older copy from it proceeds only if the tier was fenced (a reopen will
+// refuse it, so nothing it holds can be served again); unfenced, the store
+// fails with ErrDegraded rather than leave an older copy that a restart
+// could serve. Either way the engine reports it.
+func TestFailedTierDegradesTheEngine(t *testing.T) {
+	for _, fenced := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fenced=%v", fenced), func(t *testing.T) {
+			e, f := newEngine(t, []int64{1 << 20, 1 << 20}, []LinkConfig{wb(1 << 20)}, false)
+			ctx := context.Background()
+			f[1].SetFailed(errors.New("sync: input/output error"), fenced)
+			if h := e.Health(); !h.Degraded || len(h.Failed) != 1 {
+				t.Fatalf("health: %+v", h)
+			}
+			err := e.Store(ctx, id("k"), payload(1, 1000), StoreOptions{})
+			if fenced && err != nil {
+				t.Fatalf("store over a fenced failed tier: %v", err)
+			}
+			if !fenced && !errors.Is(err, ErrDegraded) {
+				t.Fatalf("store over an unfenced failed tier: %v", err)
+			}
+			if _, err := e.Load(ctx, nil, id("k"), Chain()); err != nil {
+				t.Fatalf("load from the top tier: %v", err)
+			}
+		})
+	}
+}

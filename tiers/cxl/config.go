@@ -3,6 +3,8 @@ package cxl
 import (
 	"fmt"
 	"path/filepath"
+
+	"github.com/stratacache/stratacache/tiers/internal/engine"
 )
 
 // Config configures a pool. The YAML keys of the node map onto it:
@@ -44,6 +46,9 @@ type Config struct {
 
 	// sysRoot is where sysfs is mounted ("/sys"); tests point it at a fake.
 	sysRoot string
+	// wrapMedia, set by tests, wraps the mapping the engine writes through
+	// (a fault-injecting medium: tiers/internal/powerloss).
+	wrapMedia func(engine.Media) engine.Media
 }
 
 // DefaultPath is the pool file of DefaultConfig.

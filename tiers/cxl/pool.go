@@ -42,9 +42,13 @@ func Open(cfg Config) (*Tier, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m, want, size, strict, path, err := openMedium(&cfg)
+	mp, want, size, strict, path, err := openMedium(&cfg)
 	if err != nil {
 		return nil, err
+	}
+	var m engine.Media = mp
+	if cfg.wrapMedia != nil {
+		m = cfg.wrapMedia(mp)
 	}
 	sb, err := engine.PreparePool(m, engine.Prepare{
 		Magic: magic, Want: want, Strict: strict, Reset: cfg.ResetMetadata,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stratacache/stratacache/tiers/internal/engine"
 	"github.com/stratacache/stratacache/tiers/internal/extent"
 )
 
@@ -71,6 +72,10 @@ type Config struct {
 	// payload's checksum (the upper tier computed it) instead of hashing the
 	// payload again; the payload is then verified on its first read.
 	TrustPutChecksum bool
+
+	// wrapMedia, set by tests, wraps the file the engine writes through (a
+	// fault-injecting medium: tiers/internal/powerloss).
+	wrapMedia func(engine.Media) engine.Media
 }
 
 // DefaultConfig is a 10 GiB tier at path with durability none.

@@ -57,7 +57,10 @@ func Open(cfg Config) (*Tier, error) {
 		f.Close()
 		return nil, fmt.Errorf("disk: %s: %w", cfg.Path, err)
 	}
-	m := &file{f: f}
+	var m engine.Media = &file{f: f}
+	if cfg.wrapMedia != nil {
+		m = cfg.wrapMedia(m)
+	}
 	sb, err := engine.PreparePool(m, engine.Prepare{
 		Magic: magic, Want: want, Strict: strict, Reset: cfg.Reset,
 		MediumSize: size, Now: time.Now().UnixNano(),
@@ -137,7 +140,9 @@ func (t *Tier) syncLoop() {
 		case <-t.stop:
 			return
 		case <-tick.C:
-			_ = t.Engine.Sync() // an error resurfaces at the next sync or Close
+			// A failed sync fails the tier for good (see engine.Sync):
+			// every later call reports it.
+			_ = t.Engine.Sync()
 		}
 	}
 }

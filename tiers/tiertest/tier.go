@@ -65,6 +65,9 @@ func (t *Tier) lookup(id artifact.ID) (*entry, error) {
 	if t.closed {
 		return nil, tiers.ErrClosed
 	}
+	if t.failed != nil {
+		return nil, fmt.Errorf("%w: %w", tiers.ErrNotFound, tiers.ErrFailed)
+	}
 	e, ok := t.entries[id.Hash]
 	if !ok {
 		t.stats.Misses++
@@ -130,6 +133,9 @@ func (t *Tier) Put(ctx context.Context, id artifact.ID, payload []byte, opts tie
 	for {
 		if t.closed {
 			return tiers.ErrClosed
+		}
+		if t.failed != nil {
+			return fmt.Errorf("%w: %w", tiers.ErrFailed, t.failed)
 		}
 		old, had := t.entries[id.Hash]
 		if had && !old.id.Equal(id) {
@@ -275,7 +281,7 @@ func (t *Tier) Contains(id artifact.ID) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.entries[id.Hash]
-	return ok && !t.closed && e.id.Equal(id)
+	return ok && !t.closed && t.failed == nil && e.id.Equal(id)
 }
 
 // Version reports the version of id the fake holds.
@@ -283,7 +289,7 @@ func (t *Tier) Version(id artifact.ID) (uint64, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.entries[id.Hash]
-	if !ok || t.closed || !e.id.Equal(id) {
+	if !ok || t.closed || t.failed != nil || !e.id.Equal(id) {
 		return 0, false
 	}
 	return e.meta.Version, true
@@ -297,6 +303,9 @@ func (t *Tier) Delete(ctx context.Context, id artifact.ID, opts tiers.DeleteOpti
 	for {
 		if t.closed {
 			return false, tiers.ErrClosed
+		}
+		if t.failed != nil {
+			return false, fmt.Errorf("%w: %w", tiers.ErrFailed, t.failed)
 		}
 		e, ok := t.entries[id.Hash]
 		if !ok || !e.id.Equal(id) || (opts.Below != 0 && e.meta.Version >= opts.Below) {
@@ -361,9 +370,9 @@ func (t *Tier) Holds(id artifact.ID, payload []byte) bool {
 var _ tiers.Tier = (*Tier)(nil)
 var _ tiers.Failer = (*Tier)(nil)
 
-// SetFailed makes the fake report err as its failure (tiers.Failer), fenced
-// or not, as a persistent tier does after a failed sync. It changes nothing
-// else: a test of how the engine reports a failed tier.
+// SetFailed fails the fake as a persistent tier fails after a failed sync:
+// it reports err (tiers.Failer), fenced or not, refuses puts and deletes
+// with tiers.ErrFailed and misses every read.
 func (t *Tier) SetFailed(err error, fenced bool) {
 	t.mu.Lock()
 	t.failed, t.fenced = err, fenced

@@ -1,0 +1,5 @@
+//go:build !race
+
+package powerloss
+
+const raceScale = 1
