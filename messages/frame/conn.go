@@ -330,8 +330,49 @@ func (c *Conn) write(ctx context.Context, req *messages.FrameHeader, id uint64, 
 			// next write reports the broken state and fails the Conn).
 			return ctxErr(ctx, err)
 		}
+		// The peer may have refused the request and closed while it was
+		// being sent (a payload over its limit: it answers too_large,
+		// then closes, and the rest of the write meets a reset). Its
+		// answer is what the caller needs, not the reset.
+		rerr := c.refusal(ctx, id)
 		c.fail(fmt.Errorf("%w: write: %w", ErrConnClosed, err))
+		if rerr != nil {
+			return rerr
+		}
 		return ctxErr(ctx, err)
+	}
+	return nil
+}
+
+// refusalWait bounds how long a failed write waits for the peer's refusal.
+const refusalWait = time.Second
+
+// refusal reads, after a failed write of request id, an error reply the
+// peer sent before closing: an OP_ERROR for id or for the connection
+// (request id 0). A peer that closes after an error reply leaves it in
+// our receive queue, which a reset does not take away. Replies to other
+// requests met on the way are skipped (the Conn is about to fail, and
+// them with it). It returns nil when there is none (or the read token is
+// held by another request).
+func (c *Conn) refusal(ctx context.Context, id uint64) *RemoteError {
+	select {
+	case c.rtok <- struct{}{}:
+	default:
+		return nil
+	}
+	defer func() { <-c.rtok }()
+	wctx, cancel := context.WithTimeout(ctx, refusalWait)
+	defer cancel()
+	defer c.rdl.arm(wctx)()
+	for i := 0; i < 64; i++ {
+		h := new(messages.FrameHeader)
+		p, err := c.r.Next(h)
+		if err != nil {
+			return nil
+		}
+		if h.GetOp() == messages.Op_OP_ERROR && (p.RequestID == id || p.RequestID == 0) {
+			return &RemoteError{Code: h.GetErrorCode(), Message: h.GetError()}
+		}
 	}
 	return nil
 }

@@ -444,3 +444,62 @@ func tcpServer(t *testing.T, reply func(*messages.FrameHeader) []byte) net.Conn 
 	}
 	return nc
 }
+
+// A peer that refuses a request on its header (a payload over its limit)
+// answers with an error and closes without reading the payload: the rest
+// of the client's write meets a reset, and the request ends with the
+// peer's answer, not the reset. Both ways a node replies: to the request
+// id (a header it parsed) and to id 0 (a prefix it refused).
+func TestConnRefusedWhileWriting(t *testing.T) {
+	for _, replyID := range []string{"request", "zero"} {
+		t.Run(replyID, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				nc, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				r := NewReader(nc, DefaultLimits())
+				var h messages.FrameHeader
+				p, err := r.Next(&h)
+				if err != nil {
+					_ = nc.Close()
+					return
+				}
+				id := p.RequestID
+				if replyID == "zero" {
+					id = 0
+				}
+				_, _ = Write(nc, nil, &messages.FrameHeader{RequestId: id, Op: messages.Op_OP_ERROR, ErrorCode: "too_large", Error: "payload over the limit"})
+				// Half-close, wait until the client has the reply, then close
+				// with unread input: a reset.
+				_ = nc.(*net.TCPConn).CloseWrite()
+				buf := make([]byte, 1<<20)
+				for i := 0; i < 4; i++ {
+					if _, err := nc.Read(buf); err != nil {
+						break
+					}
+				}
+				_ = nc.(*net.TCPConn).SetLinger(0)
+				_ = nc.Close()
+			}()
+			nc, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := NewConn(nc, DefaultLimits())
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_, err = c.RoundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_PUT}, make([]byte, 64<<20))
+			var re *RemoteError
+			if !errors.As(err, &re) || re.Code != "too_large" {
+				t.Fatalf("round trip: %v, want the peer's too_large", err)
+			}
+		})
+	}
+}
