@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
@@ -62,3 +63,28 @@ func (n *Node) Prefetch(ctx context.Context, ids []artifact.ID) (int, error) {
 
 // ErrorCode names err with the native protocol's error_code.
 func (n *Node) ErrorCode(err error) string { return native.ErrorCode(err) }
+
+// helloAttrs are the settings the native port announces in its HELLO
+// reply besides its limits (native.Server adds server, version and the
+// max_* limits): what clients check their hashing against.
+func helloAttrs(cfg Config) map[string]string {
+	return map[string]string{
+		"chunk_size":          strconv.Itoa(cfg.ChunkSize),
+		"save_partial_chunks": strconv.FormatBool(cfg.SavePartialChunks),
+		// The key scheme engines name KV chunks with (docs/hashing.md);
+		// the only one nodes are configured for today.
+		"hash_scheme": "stratacache",
+	}
+}
+
+// Settings are the attributes the node's native port announces in HELLO
+// (clientsdk.EmbeddedSettings: an embedded client checks and enforces
+// them as a remote one does).
+func (n *Node) Settings() map[string]string {
+	a := helloAttrs(n.cfg)
+	lim := native.Limits{MaxPayload: n.cfg.Limits.MaxPayloadMB << 20, MaxRequest: n.cfg.Limits.MaxRequestMB << 20, MaxBatch: n.cfg.Limits.MaxBatch}
+	for k, v := range native.HelloAttrs(lim) {
+		a[k] = v
+	}
+	return a
+}

@@ -202,11 +202,8 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 			Locks:        &n.locks,
 			Logger:       log.With("component", "native"),
 			Observe:      observe("native"),
-			Attrs: map[string]string{
-				"chunk_size":          fmt.Sprint(cfg.ChunkSize),
-				"save_partial_chunks": fmt.Sprint(cfg.SavePartialChunks),
-			},
-			Members: n.members,
+			Attrs:        helloAttrs(cfg),
+			Members:      n.members,
 		})
 		if err != nil {
 			return fail(err)

@@ -162,18 +162,26 @@ func (c *conn) onHello(reqID uint64, p Prefix) error {
 		return errors.New("auth failed")
 	}
 	c.authenticated()
-	attrs := map[string]string{
-		"server":      "stratacache",
-		"version":     strconv.Itoa(int(Version)),
-		"max_payload": strconv.FormatInt(c.s.lim.MaxPayload, 10),
-		"max_request": strconv.FormatInt(c.s.lim.MaxRequest, 10),
-		"max_batch":   strconv.Itoa(c.s.lim.MaxBatch),
-	}
+	attrs := HelloAttrs(c.s.lim)
 	for k, v := range c.s.cfg.Attrs {
 		attrs[k] = v
 	}
 	c.reply(&messages.FrameHeader{RequestId: reqID, Op: messages.Op_OP_REPLY, Attrs: attrs}, nil)
 	return nil
+}
+
+// HelloAttrs are the attributes of a HELLO reply that the server itself
+// sets: software, protocol version and the limits lim (ServerConfig.Attrs
+// adds the node's settings).
+func HelloAttrs(lim Limits) map[string]string {
+	lim.ensureDefaults()
+	return map[string]string{
+		"server":      "stratacache",
+		"version":     strconv.Itoa(int(Version)),
+		"max_payload": strconv.FormatInt(lim.MaxPayload, 10),
+		"max_request": strconv.FormatInt(lim.MaxRequest, 10),
+		"max_batch":   strconv.Itoa(lim.MaxBatch),
+	}
 }
 
 // storeOptions turns a request's metadata into store options (TTL, dtype,

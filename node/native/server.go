@@ -243,6 +243,10 @@ func (c *conn) serve() {
 				errors.Is(err, ErrTooLarge) || errors.Is(err, ErrMalformed) {
 				s.protocolErrors.Add(1)
 				c.replyError(c.fr.Header.GetRequestId(), codeOf(err), err.Error())
+				// The client hears why (the reply outlives the close, see
+				// connserver's lingering close); the operator does too.
+				s.log.Info("native: refused a frame; closing the connection", "remote", c.nc.RemoteAddr(),
+					"code", codeOf(err), "err", err)
 			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("native: connection closed", "remote", c.nc.RemoteAddr(), "err", err)
 			}
