@@ -78,6 +78,9 @@ func (c *Client) MPut(ctx context.Context, ids []artifact.ID, payloads [][]byte)
 	}
 	out := make([]bool, len(ids))
 	if e := c.o.Embedded; e != nil {
+		if err := c.embeddedSettings.checkBatch(len(ids), payloads); err != nil {
+			return out, err
+		}
 		var first error
 		for i, id := range ids {
 			err := e.Store(ctx, id, payloads[i], artifact.Meta{})
@@ -100,6 +103,11 @@ func (c *Client) MPut(ctx context.Context, ids []artifact.ID, payloads [][]byte)
 				pl[j] = payloads[i]
 			}
 			return c.do(gctx, ids[idx[0]].Hash, func(cn *conn) error {
+				if !c.o.skipLimitCheck {
+					if err := cn.settings.checkBatch(len(idx), pl); err != nil {
+						return err
+					}
+				}
 				b, err := cn.roundTrip(gctx, h, pl...)
 				if err != nil {
 					return err

@@ -2,7 +2,9 @@ package clientsdk
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -151,8 +153,32 @@ func TestPrefixLookupLiveCluster(t *testing.T) {
 		t.Fatalf("scores out of order: %+v", sc)
 	}
 
-	// n3 leaves: once the others see it gone, its entries leave the index.
+	// n3 dies while the membership still lists it (a static list here:
+	// gossip takes seconds to notice): the next Sync cannot reach it and
+	// marks it down, and the next ScoreNodes and PrefixLookup leave it out.
+	ix2 := NewIndex(ScoreConfig{})
+	static := membersOf(nodes[0].cn.MemberInfos())
+	f2 := NewFollower(ix2, c, StaticMembers(static...))
+	if err := f2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(ix2.ScoreNodes(nil, &b, nil)); !slices.Equal(got, []string{"n1", "n2", "n3"}) {
+		t.Fatalf("before: %v", got)
+	}
 	_ = nodes[2].cn.Close()
+	if err := f2.Sync(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("sync with n3 dead: %v, want ErrUnavailable", err)
+	}
+	if got := names(ix2.ScoreNodes(nil, &b, nil)); !slices.Equal(got, []string{"n1", "n2"}) {
+		t.Fatalf("n3 dead, ScoreNodes lists %v", got)
+	}
+	for _, x := range ix2.PrefixLookup(nil, &b) {
+		if x.Node == "n3" {
+			t.Fatal("PrefixLookup lists the dead n3")
+		}
+	}
+
+	// n3 left: once the others see it gone, its entries leave the index.
 	waitUntil(t, "n3 gone from n1's view", func() bool { return len(nodes[0].cn.Members()) == 2 })
 	if err := f.Sync(ctx); err != nil {
 		t.Fatal(err)

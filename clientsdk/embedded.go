@@ -3,7 +3,6 @@ package clientsdk
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/stratacache/stratacache/artifact"
 )
@@ -30,6 +29,32 @@ type Embedded interface {
 	ErrorCode(err error) string
 }
 
+// EmbeddedSettings is implemented by an embedded node that reports its
+// settings: the attributes its native port's HELLO carries (chunk_size,
+// save_partial_chunks, hash_scheme, max_payload, ...). The client then
+// checks them against its HashConfig and enforces max_payload as it does
+// with a remote node, so both modes answer alike.
+type EmbeddedSettings interface {
+	Settings() map[string]string
+}
+
+// attachEmbedded reads and checks the embedded node's settings (New).
+func (c *Client) attachEmbedded() error {
+	es, ok := c.o.Embedded.(EmbeddedSettings)
+	if !ok {
+		return nil
+	}
+	s, err := ParseSettings(es.Settings())
+	if err == nil {
+		err = c.settingsCheck("embedded", s)
+	}
+	if err != nil {
+		return err
+	}
+	c.embeddedSettings = &s
+	return nil
+}
+
 // embeddedErr maps an embedded node's error to the SDK's sentinels.
 func embeddedErr(e Embedded, err error) error {
 	if err == nil {
@@ -38,7 +63,7 @@ func embeddedErr(e Embedded, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return fmt.Errorf("%w: %v", sentinelOf(e.ErrorCode(err)), err)
+	return remoteErr(e.ErrorCode(err), err.Error())
 }
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -34,7 +34,7 @@ func ExampleIndex_ScoreNodes() {
 	}
 	// Output:
 	// gpu-a: 14.4 (0 of 48 cached tokens local)
-	// gpu-b: -212.8 (48 of 48 cached tokens local)
+	// gpu-b: 42.2 (48 of 48 cached tokens local)
 	// gpu-a: 0 leading blocks in none
 	// gpu-b: 3 leading blocks in cpu
 }

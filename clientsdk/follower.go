@@ -138,8 +138,11 @@ func (f *Follower) Run(ctx context.Context, interval time.Duration, onErr func(e
 }
 
 // Sync refreshes members and every member's entries once. A member that
-// cannot be reached keeps its previous entries until it leaves the member
-// list; the first such error is returned.
+// cannot be reached (ErrUnavailable) is marked down in the index at once:
+// PrefixLookup, ScoreNodes and Scores leave it out, and later Syncs retry
+// it with backoff (Index.RetryDue) and mark it up when it answers. It
+// keeps its entries until it leaves the member list. The first error is
+// returned.
 func (f *Follower) Sync(ctx context.Context) error {
 	ms, err := f.members(ctx)
 	if err != nil {
@@ -164,10 +167,18 @@ func (f *Follower) Sync(ctx context.Context) error {
 	}
 	var first error
 	for _, m := range ms {
-		if m.PeerAddr == "" {
-			continue
+		if m.PeerAddr == "" || !f.ix.RetryDue(m.Name) {
+			continue // a member marked down is retried once its backoff passed
 		}
-		if err := f.syncMember(ctx, m); err != nil && first == nil {
+		err := f.syncMember(ctx, m)
+		switch {
+		case errors.Is(err, ErrUnavailable):
+			f.c.pool.drop(peerPrefix + m.PeerAddr)
+			f.ix.MarkDown(m.Name, err) // out of the scores at once
+		case !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
+			f.ix.MarkUp(m.Name) // it answered
+		}
+		if err != nil && first == nil {
 			first = fmt.Errorf("clientsdk: directory of %s: %w", m.Name, err)
 		}
 	}

@@ -16,6 +16,9 @@ var ErrHashConfig = errors.New("clientsdk: bad hash config")
 // HashConfig says how an engine names its KV chunks; router and engine
 // must agree on every field (docs/hashing.md).
 type HashConfig struct {
+	// Scheme names the prefix hash: "" or "stratacache" (the chained
+	// xxhash64 of docs/hashing.md), the only one the Hasher computes.
+	Scheme string
 	// Model and Extra (a LoRA name, a tenant salt) seed the chain
 	// (placement.ModelSeed) and end up in the chunk keys.
 	Model string
@@ -45,8 +48,11 @@ type Hasher struct {
 
 // NewHasher validates cfg.
 func NewHasher(cfg HashConfig) (*Hasher, error) {
+	if cfg.scheme() != SchemeStrataCache {
+		return nil, fmt.Errorf("%w: hash scheme %q (the Hasher computes %q)", ErrHashConfig, cfg.Scheme, SchemeStrataCache)
+	}
 	if len(cfg.BlockSizes) == 0 {
-		cfg.BlockSizes = []int{16}
+		cfg.BlockSizes = []int{defaultBlockSize}
 	}
 	for _, b := range cfg.BlockSizes {
 		if b <= 0 {

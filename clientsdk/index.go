@@ -2,6 +2,7 @@ package clientsdk
 
 import (
 	"sync"
+	"time"
 
 	"github.com/stratacache/stratacache/placement"
 )
@@ -72,19 +73,30 @@ type Member struct {
 // network round trip by routing, PrefixLookup and ScoreNodes.
 //
 // The table is open addressing with linear probing on the id hash (already
-// uniform: xxhash), 12 bytes per slot, so that a lookup is one cache line.
-// Safe for concurrent use: readers share a RWMutex read lock per call.
+// uniform: xxhash), 8 bytes per slot (see entry), so that a probe run
+// stays in one cache line. Safe for concurrent use: readers share a
+// RWMutex read lock per call.
+//
+// A member can be marked down (MarkDown: its connections or its directory
+// sync failed); routing, PrefixLookup, ScoreNodes and Scores leave it out
+// until it is marked up again (MarkUp, or a successful retry once its
+// backoff has passed: health.go).
 type Index struct {
 	cfg ScoreConfig
 
 	mu      sync.RWMutex
-	members []Member // by slot; a removed member leaves Name ""
+	members []Member       // by slot; a removed member leaves Name ""
+	health  []memberHealth // by slot, beside members
+	ndown   int            // members marked down
 	slots   map[string]int
 	table   []entry // len a power of two
 	mem     *tableHolder
 	n       int
 
 	scratch sync.Pool // *scoreScratch
+
+	retry RetryPolicy      // backoff of members marked down (health.go)
+	clock func() time.Time // nil: time.Now
 }
 
 // NewIndex returns an empty index scoring with cfg (DefaultScoreConfig
@@ -93,7 +105,7 @@ func NewIndex(cfg ScoreConfig) *Index {
 	if cfg == (ScoreConfig{}) {
 		cfg = DefaultScoreConfig()
 	}
-	ix := &Index{cfg: cfg, slots: map[string]int{}}
+	ix := &Index{cfg: cfg, slots: map[string]int{}, retry: defaultRetry}
 	ix.setTable(newTable(1024))
 	return ix
 }
@@ -142,14 +154,17 @@ func (ix *Index) SetMembers(ms []Member) {
 		if s < 0 {
 			s = len(ix.members)
 			ix.members = append(ix.members, Member{})
+			ix.health = append(ix.health, memberHealth{})
 		}
 		ix.members[s] = m
+		ix.resetHealthLocked(s)
 		ix.slots[m.Name] = s
 	}
 	for name, s := range ix.slots {
 		if !keep[name] {
 			ix.dropSlotLocked(s)
 			ix.members[s] = Member{}
+			ix.resetHealthLocked(s)
 			delete(ix.slots, name)
 		}
 	}
@@ -288,16 +303,27 @@ func (ix *Index) growLocked() {
 	ix.setTable(t, m)
 }
 
-// route lists member addresses for an artifact, best first: its owner,
-// its rendezvous home (placement.Home, the placement the nodes use), then
-// the other members.
-func (ix *Index) route(hash uint64) []string {
+// plan is where one request goes: member addresses, best first, and its
+// presumed holder (the directory's owner, else the rendezvous home).
+type plan struct {
+	ix     *Index
+	addrs  []string
+	holder string // address
+	// holderDown is why the holder is marked down, when it is and its
+	// retry is not due (it is then tried last, if at all).
+	holderDown error
+}
+
+// route plans a request for an artifact: its owner, its rendezvous home
+// (placement.Home over every member with an address, the placement the
+// nodes use), then the other members; members marked down whose retry is
+// not due go last, in the same order.
+func (ix *Index) route(hash uint64) plan {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	if len(ix.slots) == 0 {
-		return nil
+		return plan{}
 	}
-	out := make([]string, 0, len(ix.slots))
 	names := make([]string, 0, len(ix.slots))
 	for _, m := range ix.members {
 		if m.Name != "" && m.Addr != "" {
@@ -305,25 +331,41 @@ func (ix *Index) route(hash uint64) []string {
 		}
 	}
 	if len(names) == 0 {
-		return nil // members known only by their peer ports
+		return plan{} // members known only by their peer ports
 	}
+	order := make([]int, 0, len(names))
 	owner := -1
 	if i := ix.findLocked(fixKey(hash)); i >= 0 {
 		if s := int(ix.table[i].val() >> 8); ix.members[s].Addr != "" {
 			owner = s
-			out = append(out, ix.members[s].Addr)
+			order = append(order, s)
 		}
 	}
 	home := ix.slots[placement.Home(hash, names)]
 	if home != owner {
-		out = append(out, ix.members[home].Addr)
+		order = append(order, home)
 	}
 	for s, m := range ix.members {
 		if m.Name != "" && m.Addr != "" && s != owner && s != home {
-			out = append(out, m.Addr)
+			order = append(order, s)
 		}
 	}
-	return out
+	now := ix.now()
+	p := plan{ix: ix, addrs: make([]string, 0, len(order)), holder: ix.members[order[0]].Addr}
+	if h := ix.health[order[0]]; !h.due(now) {
+		p.holderDown = h.cause
+	}
+	for _, s := range order {
+		if ix.health[s].due(now) {
+			p.addrs = append(p.addrs, ix.members[s].Addr)
+		}
+	}
+	for _, s := range order {
+		if !ix.health[s].due(now) {
+			p.addrs = append(p.addrs, ix.members[s].Addr)
+		}
+	}
+	return p
 }
 
 // peerAddrOf returns the peer address of the member whose native address

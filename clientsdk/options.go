@@ -27,8 +27,12 @@ type Options struct {
 	MaxConnsPerNode int
 	// MaxIdlePerNode bounds the idle connections kept per node.
 	MaxIdlePerNode int
-	// DialTimeout bounds one connect + HELLO.
+	// DialTimeout bounds one TCP connect.
 	DialTimeout time.Duration
+	// HandshakeTimeout bounds TLS and HELLO once connected: a listener
+	// that does not answer HELLO within it is not a native port
+	// (ErrProtocol). Default 1 s.
+	HandshakeTimeout time.Duration
 	// RequestTimeout applies when the caller's context has no deadline;
 	// zero leaves such requests unbounded.
 	RequestTimeout time.Duration
@@ -47,21 +51,39 @@ type Options struct {
 	Index *Index
 	// Embedded, when set, serves every request in-process.
 	Embedded Embedded
+	// HashConfig, when set, is how the client hashes prompts (Scores) and
+	// what every node's HELLO settings are checked against (chunk size,
+	// partial chunks, hash scheme): a node that disagrees fails the
+	// connection with ErrSettings, unless OnSettingsMismatch is set.
+	HashConfig *HashConfig
+	// OnSettingsMismatch, when set, turns a settings disagreement into a
+	// warning: it is called once per node (and must not block) and the
+	// connection is used anyway.
+	OnSettingsMismatch func(addr string, err error)
+	// UnavailableAsMiss makes a read whose holder is unreachable, while
+	// the other nodes do not have the artifact, a miss (ErrNotFound, or
+	// false from Exists) instead of ErrUnavailable.
+	UnavailableAsMiss bool
+
+	// skipLimitCheck sends oversize payloads instead of refusing them
+	// from the node's HELLO limits (tests of the node's own answer).
+	skipLimitCheck bool
 }
 
 // DefaultOptions: 2 retries with 5-200 ms backoff, up to 64 connections
-// per node (all kept when idle), 5 s dial timeout.
+// per node (all kept when idle), 5 s connect timeout, 1 s handshake.
 func DefaultOptions() Options {
 	return Options{
-		ClientName:      "clientsdk",
-		MaxConnsPerNode: 64,
-		MaxIdlePerNode:  64,
-		DialTimeout:     5 * time.Second,
-		Retries:         2,
-		BackoffBase:     5 * time.Millisecond,
-		BackoffMax:      200 * time.Millisecond,
-		Seed:            1,
-		Limits:          frame.DefaultLimits(),
+		ClientName:       "clientsdk",
+		MaxConnsPerNode:  64,
+		MaxIdlePerNode:   64,
+		DialTimeout:      5 * time.Second,
+		HandshakeTimeout: time.Second,
+		Retries:          2,
+		BackoffBase:      5 * time.Millisecond,
+		BackoffMax:       200 * time.Millisecond,
+		Seed:             1,
+		Limits:           frame.DefaultLimits(),
 	}
 }
 
@@ -102,3 +124,21 @@ func WithPeerToken(tok string) Option { return func(o *Options) { o.PeerToken = 
 
 // WithMaxConnsPerNode bounds the connections open to one node.
 func WithMaxConnsPerNode(n int) Option { return func(o *Options) { o.MaxConnsPerNode = n } }
+
+// WithHandshakeTimeout bounds TLS + HELLO after the connect (default 1 s).
+func WithHandshakeTimeout(d time.Duration) Option { return func(o *Options) { o.HandshakeTimeout = d } }
+
+// WithUnavailableAsMiss folds "the holder is unreachable and no other node
+// has it" into a miss (ErrNotFound; Exists false), for callers that
+// recompute on any miss and do not care why.
+func WithUnavailableAsMiss() Option { return func(o *Options) { o.UnavailableAsMiss = true } }
+
+// WithHashConfig sets how the client hashes prompts (Scores) and checks
+// every node's settings against it (see Options.HashConfig).
+func WithHashConfig(hc HashConfig) Option { return func(o *Options) { o.HashConfig = &hc } }
+
+// WithSettingsWarning reports a node whose settings disagree with the
+// HashConfig to warn (once per node) instead of failing its connections.
+func WithSettingsWarning(warn func(addr string, err error)) Option {
+	return func(o *Options) { o.OnSettingsMismatch = warn }
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -61,10 +62,14 @@ const maxProbe = 1 << 16
 // Prefetch asks the owners of every chunk of the named parameters to
 // promote them into their top (CPU) tier, and returns how many chunks were
 // warmed. A parameter's chunks are 0, 1, ... up to the first that the
-// cluster does not hold (found with MEXISTS, 64 at a time).
+// cluster does not hold (found with MEXISTS, 64 at a time). A name whose
+// chunk 0 the cluster does not hold is an error wrapping ErrNotFound
+// (naming every such parameter), and nothing is prefetched.
 func (p *ParamStore) Prefetch(ctx context.Context, names ...string) (int, error) {
 	var refs []ParamRef
+	var unknown []string
 	for _, name := range names {
+		before := len(refs)
 		for base := 0; base < maxProbe; base += 64 {
 			ids := make([]artifact.ID, 64)
 			for i := range ids {
@@ -87,6 +92,13 @@ func (p *ParamStore) Prefetch(ctx context.Context, names ...string) (int, error)
 				break
 			}
 		}
+		if len(refs) == before {
+			unknown = append(unknown, strconv.Quote(name))
+		}
+	}
+	if len(unknown) > 0 {
+		return 0, fmt.Errorf("%w: prefetch: the cluster holds no chunk of parameter %s of model %q",
+			ErrNotFound, strings.Join(unknown, ", "), p.model)
 	}
 	return p.PrefetchChunks(ctx, refs...)
 }

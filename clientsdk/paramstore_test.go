@@ -2,7 +2,9 @@ package clientsdk
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stratacache/stratacache/artifact"
@@ -35,7 +37,16 @@ func TestParamStorePrefetch(t *testing.T) {
 					}
 				}
 			}
-			n, err := ps.Prefetch(ctx, "layers.0.attn.q_proj.weight", "layers.1.attn.q_proj.weight", "absent")
+			// A name the store does not know is an error, and nothing is
+			// prefetched.
+			n, err := ps.Prefetch(ctx, "layers.0.attn.q_proj.weight", "absent", "layers.1.attn.q_proj.weight")
+			if !errors.Is(err, ErrNotFound) || n != 0 || !strings.Contains(err.Error(), `"absent"`) {
+				t.Fatalf("prefetch of an unknown parameter = %d, %v, want ErrNotFound naming it", n, err)
+			}
+			if s.Ops(messages.Op_OP_PEER_PREFETCH) != 0 || s.Ops(messages.Op_OP_GET) != 0 {
+				t.Fatal("a failed prefetch warmed chunks")
+			}
+			n, err = ps.Prefetch(ctx, "layers.0.attn.q_proj.weight", "layers.1.attn.q_proj.weight")
 			if err != nil || n != 5 {
 				t.Fatalf("prefetch = %d, %v, want 5", n, err)
 			}

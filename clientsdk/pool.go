@@ -12,6 +12,7 @@ import (
 // floods a node. A broken connection is closed instead of returned.
 type pool struct {
 	o      *Options
+	dial   func(ctx context.Context, key string) (*conn, error)
 	mu     sync.Mutex
 	nodes  map[string]*nodeConns
 	closed bool
@@ -58,7 +59,7 @@ func (p *pool) get(ctx context.Context, addr string) (*conn, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	c, err := dialConn(ctx, addr, p.o)
+	c, err := p.dial(ctx, addr)
 	if err != nil {
 		<-n.tokens
 		return nil, err

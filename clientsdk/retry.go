@@ -6,31 +6,23 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
-
-	"github.com/stratacache/stratacache/messages/frame"
 )
 
-// transient reports whether err may succeed when tried again: connection
-// failures, a busy node, a node shutting down. Answers about the request
-// itself (not found, too large, invalid, corrupt, auth) and the caller's
-// own deadline or cancellation are final.
+// transient reports whether err may succeed when tried again, on the
+// next candidate node: a node that could not be reached (ErrUnavailable),
+// a busy node, a node shutting down. Answers about the request itself
+// (not found, too large, invalid, corrupt, auth, protocol, settings) and
+// the caller's own deadline or cancellation are final.
 func transient(err error) bool {
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, ErrBusy), errors.Is(err, ErrNodeClosing):
-		return true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrTooLarge), errors.Is(err, ErrNoSpace),
-		errors.Is(err, ErrCollision), errors.Is(err, ErrCorrupt), errors.Is(err, ErrInvalid),
-		errors.Is(err, ErrAuth), errors.Is(err, ErrProtocol), errors.Is(err, ErrUnsupported),
-		errors.Is(err, ErrRemote), errors.Is(err, ErrClosed), errors.Is(err, ErrShortBuffer),
-		errors.Is(err, frame.ErrMalformed), errors.Is(err, frame.ErrBadMagic),
-		errors.Is(err, frame.ErrBadVersion), errors.Is(err, frame.ErrTooLarge):
-		return false
+	case errors.Is(err, ErrBusy), errors.Is(err, ErrNodeClosing), errors.Is(err, ErrUnavailable):
+		return true
 	}
-	return true // network: refused, reset, EOF on a pooled connection
+	return false
 }
 
 // backoff draws full-jitter exponential delays from a seeded source.

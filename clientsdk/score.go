@@ -1,6 +1,12 @@
 package clientsdk
 
 // ScoreConfig weighs cached tokens by where they sit, and load.
+//
+// The default (DefaultScoreConfig) bounds the load's effect so that a
+// node holding the whole cached prefix never scores below one holding
+// none, whatever their loads: load decides between nodes that hold
+// alike, and on prompts nobody holds. LoadWeight, unbounded, is for
+// callers who want a loaded enough node to lose to any other.
 type ScoreConfig struct {
 	// TierWeights[t] is what one cached token in tier t is worth on the
 	// node that holds it, as a fraction of a token that need not be
@@ -8,13 +14,23 @@ type ScoreConfig struct {
 	// token cached on another node (read over the network through the
 	// node's remote tier).
 	TierWeights [numTiers]float64
-	// LoadWeight is subtracted per request in flight on the node (Member.
-	// Load), in weighted tokens.
+	// LoadShare bounds the load's effect: a node with load L (Member.Load,
+	// requests in flight) loses LoadShare x (C+1) x L/(L+LoadHalf), C the
+	// prompt's cached tokens. Below (w - TierWeights[TierRemote])/2 for
+	// every local tier weight w, a whole-prefix holder always outscores a
+	// node holding nothing (the defaults: 0.1 against (0.5-0.3)/2).
+	LoadShare float64
+	// LoadHalf is the load at which half of the LoadShare is lost
+	// (default 4).
+	LoadHalf float64
+	// LoadWeight is subtracted per request in flight, in weighted tokens,
+	// without bound (0 by default).
 	LoadWeight float64
 }
 
-// DefaultScoreConfig: GPU 1.0, CPU 0.9, CXL 0.8, disk 0.5, remote 0.3, and
-// one in-flight request costs as much as 256 cached tokens.
+// DefaultScoreConfig: GPU 1.0, CPU 0.9, CXL 0.8, disk 0.5, remote 0.3; the
+// load takes away at most a tenth of the cached prefix's worth (LoadShare
+// 0.1, half of it at 4 requests in flight).
 func DefaultScoreConfig() ScoreConfig {
 	var c ScoreConfig
 	c.TierWeights[TierGPU] = 1.0
@@ -22,14 +38,19 @@ func DefaultScoreConfig() ScoreConfig {
 	c.TierWeights[TierCXL] = 0.8
 	c.TierWeights[TierDisk] = 0.5
 	c.TierWeights[TierRemote] = 0.3
-	c.LoadWeight = 256
+	c.LoadShare = 0.1
+	c.LoadHalf = 4
 	return c
 }
 
 // Score is one node's routing score for a prompt.
 type Score struct {
 	Node string
-	// Score = weighted cached tokens - LoadWeight x load; higher is better.
+	// Addr is the node's native address ("" when the index does not
+	// know it).
+	Addr string
+	// Score = weighted cached tokens - the load's share (ScoreConfig);
+	// higher is better.
 	Score float64
 	// LocalTokens: tokens of the cluster's cached prefix held on this node.
 	LocalTokens int
@@ -70,10 +91,11 @@ func (ix *Index) getScratch(n int) *scoreScratch {
 }
 
 // ScoreNodes appends to dst a score for each candidate node (nil: every
-// member) for routing p: for the longest prefix of p cached anywhere in
-// the cluster, each token counts TierWeights[tier] on the node holding it
-// and TierWeights[TierRemote] elsewhere; the best block size counts; then
-// LoadWeight x load is subtracted. Candidates the index does not know
+// member), members marked down left out, for routing p: for the longest
+// prefix of p cached anywhere in the cluster (on members that are up),
+// each token counts TierWeights[tier] on the node holding it and
+// TierWeights[TierRemote] elsewhere; the best block size counts; then the
+// load's share is subtracted (ScoreConfig). Candidates the index does not know
 // score as if they held nothing. Answered from the local index, no
 // allocation once dst has room.
 func (ix *Index) ScoreNodes(dst []Score, p *Prompt, candidates []string) []Score {
@@ -83,39 +105,36 @@ func (ix *Index) ScoreNodes(dst []Score, p *Prompt, candidates []string) []Score
 	sc := ix.getScratch(len(ix.members))
 	defer ix.scratch.Put(sc)
 	start := len(dst)
-	if candidates == nil {
-		for _, m := range ix.members {
-			if m.Name != "" {
-				dst = append(dst, Score{Node: m.Name})
-			}
-		}
-	} else {
-		for _, name := range candidates {
-			dst = append(dst, Score{Node: name})
-		}
-	}
-	out := dst[start:]
-	// cand[c] is out[c]'s member slot (-1: unknown), resolved once.
+	// cand[c] is out[c]'s member slot (-1: unknown), resolved once;
+	// members marked down are left out.
 	cand := sc.cand[:0]
 	if candidates == nil {
 		for s, m := range ix.members {
-			if m.Name != "" {
+			if m.Name != "" && !ix.health[s].down {
+				dst = append(dst, Score{Node: m.Name, Addr: m.Addr})
 				cand = append(cand, s)
 			}
 		}
 	} else {
-		for c := range out {
-			s, ok := ix.slots[out[c].Node]
-			if !ok {
-				s = -1
+		for _, name := range candidates {
+			s, ok := ix.slots[name]
+			switch {
+			case !ok:
+				dst = append(dst, Score{Node: name})
+				cand = append(cand, -1)
+			case !ix.health[s].down:
+				dst = append(dst, Score{Node: name, Addr: ix.members[s].Addr})
+				cand = append(cand, s)
 			}
-			cand = append(cand, s)
 		}
 	}
+	out := dst[start:]
 	sc.cand = cand
 	table := ix.table
 	mask := len(table) - 1
 	wr := w[TierRemote]
+	anyDown := ix.ndown > 0
+	maxCum := 0
 	for li := range p.Levels {
 		lv := &p.Levels[li]
 		cum := 0
@@ -135,15 +154,18 @@ func (ix *Index) ScoreNodes(dst []Score, p *Prompt, candidates []string) []Score
 				j = (j + 1) & mask
 				e = table[j]
 			}
+			// byTier is indexed by member slot << 3 | tier: one add per
+			// block; [slot << 3] is the slot's total and marks it touched.
+			x := int(e.val() & 0xffff07)
+			x = x>>5 | x&7
+			if anyDown && ix.health[x>>3].down {
+				break // held by a member that is down: nobody can fetch it
+			}
 			bt := bs
 			if i == last {
 				bt = lv.LastTokens
 			}
 			cum += bt
-			// byTier is indexed by member slot << 3 | tier: one add per
-			// block; [slot << 3] is the slot's total and marks it touched.
-			x := int(e.val() & 0xffff07)
-			x = x>>5 | x&7
 			if byTier[x&^7] == 0 {
 				sc.touched = append(sc.touched, x>>3)
 			}
@@ -161,6 +183,7 @@ func (ix *Index) ScoreNodes(dst []Score, p *Prompt, candidates []string) []Score
 			byTier[s<<3] = 0
 			sc.local[s], sc.tokens[s] = v, lt
 		}
+		maxCum = max(maxCum, cum)
 		base := float64(cum) * wr
 		for c, s := range cand {
 			v, lt := base, 0
@@ -177,23 +200,32 @@ func (ix *Index) ScoreNodes(dst []Score, p *Prompt, candidates []string) []Score
 		}
 		sc.touched = sc.touched[:0]
 	}
+	lw, share, half := ix.cfg.LoadWeight, ix.cfg.LoadShare, ix.cfg.LoadHalf
+	if half <= 0 {
+		half = 4
+	}
 	for c, s := range cand {
-		if s >= 0 {
-			out[c].Score -= ix.cfg.LoadWeight * ix.members[s].Load
+		if s < 0 {
+			continue
+		}
+		load := ix.members[s].Load
+		out[c].Score -= lw * load
+		if share > 0 && load > 0 {
+			out[c].Score -= share * float64(maxCum+1) * load / (load + half)
 		}
 	}
 	return dst
 }
 
-// PrefixLookup appends, for each member, the longest run of leading
+// PrefixLookup appends, for each member not marked down, the longest run of leading
 // blocks of p it holds itself and the slowest tier among them (the block
 // size that covers the most tokens). Answered from the local index.
 func (ix *Index) PrefixLookup(dst []NodePrefix, p *Prompt) []NodePrefix {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	start := len(dst)
-	for _, m := range ix.members {
-		if m.Name != "" {
+	for s, m := range ix.members {
+		if m.Name != "" && !ix.health[s].down {
 			dst = append(dst, NodePrefix{Node: m.Name})
 		}
 	}

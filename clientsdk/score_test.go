@@ -11,7 +11,7 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 func TestScoreNodesAndPrefixLookup(t *testing.T) {
 	cfg := DefaultScoreConfig()
-	cfg.LoadWeight = 10
+	cfg.LoadWeight, cfg.LoadShare = 10, 0 // the unbounded load term
 	ix := NewIndex(cfg)
 	ix.SetMembers([]Member{{Name: "a"}, {Name: "b"}, {Name: "c", Load: 1}})
 	h, _ := NewHasher(HashConfig{Model: "m", BlockSizes: []int{16, 32}})

@@ -35,6 +35,16 @@ type Server struct {
 	closed   bool
 	dropNext int // connections to close right after reading a request
 	accepted int
+	settings map[string]string
+}
+
+// SetSettings adds attrs to the HELLO replies of connections made from
+// now on (chunk_size, max_payload, hash_scheme, ...: what a node
+// announces).
+func (s *Server) SetSettings(attrs map[string]string) {
+	s.mu.Lock()
+	s.settings = attrs
+	s.mu.Unlock()
 }
 
 // Accepted is how many connections the server has accepted.
@@ -45,8 +55,12 @@ func (s *Server) Accepted() int {
 }
 
 // Start listens on a loopback port and serves until Close.
-func Start() (*Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func Start() (*Server, error) { return StartAt("127.0.0.1:0") }
+
+// StartAt listens on addr (a node that comes back on its old address)
+// and serves until Close.
+func StartAt(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -220,8 +234,13 @@ func (s *Server) handle(c *conn, h *messages.FrameHeader, p frame.Prefix, hello 
 			return errClose
 		}
 		*hello = true
-		return c.reply(&messages.FrameHeader{RequestId: id, NodeName: "fake",
-			Attrs: map[string]string{"server": "clientsdktest", "version": "1"}})
+		attrs := map[string]string{"server": "clientsdktest", "version": "1"}
+		s.mu.Lock()
+		for k, v := range s.settings {
+			attrs[k] = v
+		}
+		s.mu.Unlock()
+		return c.reply(&messages.FrameHeader{RequestId: id, NodeName: "fake", Attrs: attrs})
 	}
 	// Read the payload first: faults act on complete requests.
 	payload := make([]byte, p.PayloadLen)
