@@ -133,7 +133,8 @@ func fixKey(h uint64) uint64 {
 }
 
 // SetMembers replaces the member set. Entries owned by members that are no
-// longer present are dropped; the others keep their slot.
+// longer present are dropped; the others keep their slot, and their
+// health (marked down stays down) unless their addresses changed.
 func (ix *Index) SetMembers(ms []Member) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
@@ -141,6 +142,9 @@ func (ix *Index) SetMembers(ms []Member) {
 	for _, m := range ms {
 		keep[m.Name] = true
 		if s, ok := ix.slots[m.Name]; ok {
+			if old := ix.members[s]; old.Addr != m.Addr || old.PeerAddr != m.PeerAddr {
+				ix.resetHealthLocked(s) // a new incarnation: tried afresh
+			}
 			ix.members[s] = m
 			continue
 		}
