@@ -274,11 +274,15 @@ func (c *Conn) roundTrip(ctx context.Context, req *messages.FrameHeader, payload
 // write sends one request frame under the write token.
 func (c *Conn) write(ctx context.Context, req *messages.FrameHeader, id uint64, payload [][]byte, body io.Reader, n uint64) error {
 	select {
-	case c.wtok <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.dead:
-		return c.Err()
+	case c.wtok <- struct{}{}: // the common case, without a wait
+	default:
+		select {
+		case c.wtok <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.dead:
+			return c.Err()
+		}
 	}
 	defer func() { <-c.wtok }()
 	if err := c.Err(); err != nil {
@@ -380,6 +384,13 @@ func (c *Conn) refusal(ctx context.Context, id uint64) *RemoteError {
 // wait waits for request id's reply: handed over by another reader, or
 // read by this goroutine once it holds the read token.
 func (c *Conn) wait(ctx context.Context, id uint64, ch chan *Reply) (*Reply, error) {
+	select {
+	case c.rtok <- struct{}{}: // nobody reads: read our own reply (a pool's one request at a time)
+		if rep, err, done := c.lead(ctx, id, ch); done {
+			return rep, err
+		}
+	default:
+	}
 	for {
 		select {
 		case rep := <-ch:
