@@ -145,7 +145,11 @@ func TestRemoteFetchFallsBackToHome(t *testing.T) {
 }
 
 func TestSingleflightOnePeerRequest(t *testing.T) {
-	_, nodes := startCluster(t, 2, clusterOpts{})
+	// The fetch is held at n2 until all callers have joined it, and that
+	// wait counts against FetchTimeout: under a loaded machine (or -race)
+	// 500 ms was too short for the hold plus 8 MiB, and the flight ended
+	// as a miss. What is tested is the sharing, not the deadline.
+	_, nodes := startCluster(t, 2, clusterOpts{cfg: func(_ int, c *Config) { c.FetchTimeout = 10 * time.Second }})
 	id := kvID("hot")
 	want := payloadOf(9, 8<<20)
 	store(t, nodes[1], id, want)
