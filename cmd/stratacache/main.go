@@ -6,6 +6,7 @@
 //	stratacache local-cluster [flags]  N nodes in one process
 //	stratacache drain [flags]          preStop: not ready, flush write-back
 //	stratacache hash [flags] < tokens  block hashes of token ids (vllm, stratacache)
+//	stratacache router [flags]         KV-aware routing over HTTP (vLLM pods + nodes)
 //	stratacache version
 //
 // Each subcommand lives in its own file as run<Name>(args, stdout, stderr).
@@ -36,6 +37,7 @@ func commands() map[string]command {
 		"bench":         {runBench, "measure: bench engine | tiers | net | cluster"},
 		"local-cluster": {runLocalCluster, "N clustered nodes in this process on loopback, with a live table"},
 		"hash":          {runHash, "print the block hashes of token ids read from stdin (schemes vllm, stratacache)"},
+		"router":        {runRouter, "KV-aware routing over HTTP: vLLM pods' KV events and StrataCache nodes in one scorer"},
 		"drain":         {runDrain, "ask a running node to stop reporting ready and flush write-back (a preStop hook)"},
 		"version":       {runVersion, "print the version"},
 	}
