@@ -284,9 +284,9 @@ type scratch struct {
 	mark    []kvevents.Media // by candidate: media holding the current block
 	active  []int32
 	own     []bool // by candidate: still in its own leading run
-	prompt clientsdk.Prompt
-	ids    []uint64
-	scores []clientsdk.Score
+	prompt  clientsdk.Prompt
+	ids     []uint64
+	scores  []clientsdk.Score
 }
 
 // Hashes appends the int-form block hashes of tokens (full blocks) under
