@@ -63,10 +63,17 @@ func ClusterSettings(cfg Config, log *slog.Logger) (cluster.Config, error) {
 // last tier, and the cluster started (peer server, gossip, join) around the
 // engine. The caller owns both: close the cluster first, then the engine.
 func BuildClustered(cfg Config, cc cluster.Config, log *slog.Logger) (*actors.Engine, *cluster.Node, error) {
+	return buildClustered(cfg, cc, log, nil)
+}
+
+// buildClustered is BuildClustered with the local tiers reporting to feed
+// (KV event publishing; nil: none).
+func buildClustered(cfg Config, cc cluster.Config, log *slog.Logger, feed *eventFeed) (*actors.Engine, *cluster.Node, error) {
 	local, links, err := BuildTiers(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
+	local = wrapForEvents(local, feed)
 	closeLocal := func() {
 		for _, t := range local {
 			_ = t.Close()

@@ -67,6 +67,7 @@ type Config struct {
 	Auth      AuthConfig      `yaml:"auth"`
 	TLS       TLSConfig       `yaml:"tls"`
 	Limits    LimitsConfig    `yaml:"limits"`
+	KVEvents  KVEventsConfig  `yaml:"kv_events"`
 }
 
 // TelemetryConfig: Export serves Prometheus metrics on the admin port's
@@ -266,6 +267,7 @@ func (c *Config) Validate() error {
 			bad(a.key, "%q: %v", a.addr, err)
 		}
 	}
+	c.KVEvents.validate(bad)
 	if !contains([]string{"", "lan", "local"}, c.Cluster.Preset) {
 		bad("cluster.preset", "%q is not one of lan, local", c.Cluster.Preset)
 	}

@@ -261,7 +261,7 @@ func TestDocsListEveryKey(t *testing.T) {
 		}
 	}
 	for _, p := range KeyPaths() {
-		sections := map[string]bool{"telemetry": true, "disk": true, "cluster": true, "listen": true, "auth": true, "tls": true, "limits": true}
+		sections := map[string]bool{"telemetry": true, "disk": true, "cluster": true, "listen": true, "auth": true, "tls": true, "limits": true, "kv_events": true}
 		if !documented[p] && !sections[p] {
 			t.Errorf("key %s is not in docs/config.md", p)
 		}

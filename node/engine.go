@@ -27,10 +27,17 @@ const (
 // chain: the local tiers only (a clustered node appends the remote tier,
 // see buildClustered).
 func BuildEngine(cfg Config, log *slog.Logger) (*actors.Engine, error) {
+	return buildEngine(cfg, log, nil)
+}
+
+// buildEngine is BuildEngine with the local tiers reporting to feed (KV
+// event publishing; nil: none).
+func buildEngine(cfg Config, log *slog.Logger, feed *eventFeed) (*actors.Engine, error) {
 	chain, links, err := BuildTiers(cfg)
 	if err != nil {
 		return nil, err
 	}
+	chain = wrapForEvents(chain, feed)
 	return actors.NewEngine(engineConfig(cfg, chain, links, log))
 }
 

@@ -54,6 +54,7 @@ type Node struct {
 	budget   *inflight.Budget
 	token    *authtoken.Token // auth.token, live (CONFIG SET requirepass)
 	locks    keylock.Table    // every writer of a key, on either port
+	feed     *eventFeed       // KV event publishing (kv_events), nil when off
 }
 
 // New validates cfg, builds the engine (BuildEngine) and binds the
@@ -64,26 +65,44 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	log, errs := withErrorLog(log)
-	if !cfg.Cluster.Enabled() {
-		eng, err := BuildEngine(cfg, log)
-		if err != nil {
+	var feed *eventFeed
+	if cfg.KVEvents.Endpoint != "" {
+		var err error
+		if feed, err = newEventFeed(cfg, log); err != nil {
 			return nil, err
 		}
-		return newWithEngine(cfg, eng, log, errs)
+	}
+	if !cfg.Cluster.Enabled() {
+		eng, err := buildEngine(cfg, log, feed)
+		if err != nil {
+			closeFeed(feed)
+			return nil, err
+		}
+		n, err := newWithEngine(cfg, eng, log, errs)
+		if err != nil {
+			closeFeed(feed)
+			return nil, err
+		}
+		n.setFeed(feed)
+		return n, nil
 	}
 	cc, err := ClusterSettings(cfg, log)
 	if err != nil {
+		closeFeed(feed)
 		return nil, err
 	}
-	eng, cn, err := BuildClustered(cfg, cc, log)
+	eng, cn, err := buildClustered(cfg, cc, log, feed)
 	if err != nil {
+		closeFeed(feed)
 		return nil, err
 	}
 	n, err := newWithEngine(cfg, eng, log, errs)
 	if err != nil {
 		_ = cn.Close()
+		closeFeed(feed)
 		return nil, err
 	}
+	n.setFeed(feed)
 	n.cluster = cn
 	if n.admin != nil {
 		n.admin.Registry().MustRegister(newClusterCollector(cn))
@@ -349,6 +368,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		// The write-back drain shares the shutdown deadline.
 		if err := n.eng.CloseContext(ctx); err != nil {
 			errs = append(errs, err)
+		}
+		// After the engine: its last evictions and flushes are published.
+		if n.feed != nil {
+			if err := n.feed.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("kv_events: %w", err))
+			}
 		}
 		if n.admin != nil {
 			if err := n.admin.Shutdown(ctx); err != nil {
