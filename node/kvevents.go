@@ -267,6 +267,34 @@ func (t *eventTier) SetEvictFunc(f tiers.EvictFunc) {
 	})
 }
 
+// PutFill passes a streamed store through (tiers.FillPutter: the socket
+// reads straight into tier memory) and publishes it like Put. A tier
+// without PutFill gets a buffer and a Put, as the engine would do.
+func (t *eventTier) PutFill(ctx context.Context, id artifact.ID, n int64, opts tiers.PutOptions, fill func(dst []byte) error) error {
+	fp, ok := t.Tier.(tiers.FillPutter)
+	if !ok {
+		buf := make([]byte, n)
+		if err := fill(buf); err != nil {
+			return err
+		}
+		return t.Put(ctx, id, buf, opts)
+	}
+	err := fp.PutFill(ctx, id, n, opts, fill)
+	if err == nil {
+		t.f.note(kvevents.BlockStored, id, t.medium)
+	}
+	return err
+}
+
+// SetTTL passes an expiry change through (tiers.TTLSetter); the holding
+// does not change, nothing is published.
+func (t *eventTier) SetTTL(id artifact.ID, remaining time.Duration) (bool, error) {
+	if ts, ok := t.Tier.(tiers.TTLSetter); ok {
+		return ts.SetTTL(id, remaining)
+	}
+	return false, nil
+}
+
 // VersionHighWater and Failed pass the wrapped tier's through (the
 // engine asks for them by interface).
 func (t *eventTier) VersionHighWater() uint64 {

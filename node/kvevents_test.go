@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/kvevents"
+	"github.com/stratacache/stratacache/tiers"
 )
 
 // A node with kv_events.endpoint publishes its KV chunks in vLLM's format:
@@ -72,8 +74,40 @@ func TestNodePublishesKVEvents(t *testing.T) {
 		}
 		return held > 0 && held < 40 && ix.Holds("node", 40) != 0
 	})
+	// A streamed store (the native and RESP ports' path) is published too,
+	// and an expiry change goes through to the tiers.
+	sid, _ := artifact.KVKey{Model: "llama-3-8b", PrefixHash: 0x5eed, Layers: artifact.AllLayers}.ID()
+	if err := n.Engine().StoreFill(ctx, sid, 4096, actors.StoreOptions{}, func(dst []byte) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the streamed store", func() bool { return ix.Holds("node", 0x5eed) == kvevents.MediaCPU })
+	if held, err := n.Engine().SetTTL(ctx, sid, time.Hour); err != nil || !held {
+		t.Fatalf("SetTTL through the event tiers: %v %v", held, err)
+	}
 	if got := fmt.Sprint(sub.Stats()[0].Malformed); got != "0" {
 		t.Fatal(got)
+	}
+}
+
+// The wrapper keeps the optional interfaces the engine looks for.
+func TestEventTierKeepsOptionalInterfaces(t *testing.T) {
+	chain, _, err := BuildTiers(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain[0].Close()
+	w := wrapForEvents(chain, &eventFeed{})[0]
+	if _, ok := w.(tiers.FillPutter); !ok {
+		t.Error("FillPutter lost")
+	}
+	if _, ok := w.(tiers.TTLSetter); !ok {
+		t.Error("TTLSetter lost")
+	}
+	if _, ok := w.(tiers.HighWaterMarker); !ok {
+		t.Error("HighWaterMarker lost")
+	}
+	if _, ok := w.(tiers.Failer); !ok {
+		t.Error("Failer lost")
 	}
 }
 
