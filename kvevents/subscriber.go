@@ -156,6 +156,9 @@ type PodStats struct {
 	// connection); Clears (AllBlocksCleared, restart, silence, idle).
 	Connects, Restarts, Clears uint64
 	LastEvent                  time.Time
+	// BlockSize is the block_size of the pod's last BlockStored (0: none
+	// yet): a router hashing at another size finds none of its blocks.
+	BlockSize int
 }
 
 // Subscriber follows the KV events of N pods into an Index.
@@ -404,6 +407,12 @@ func (p *podSub) apply(seq int64, payload []byte) {
 	}
 	cleared := p.ix.Apply(p.src.Pod, b)
 	now := time.Now()
+	bs := 0
+	for i := range b.Events {
+		if b.Events[i].Kind == BlockStored && b.Events[i].BlockSize > 0 {
+			bs = b.Events[i].BlockSize
+		}
+	}
 	p.stat(func(st *PodStats) {
 		st.LastSeq = seq
 		st.Batches++
@@ -412,6 +421,9 @@ func (p *podSub) apply(seq int64, payload []byte) {
 		st.LastEvent = now
 		if cleared {
 			st.Clears++
+		}
+		if bs > 0 {
+			st.BlockSize = bs
 		}
 	})
 }

@@ -521,6 +521,7 @@ type PodInfo struct {
 	Restarts    uint64    `json:"restarts"`
 	Clears      uint64    `json:"clears"`
 	Dropped     uint64    `json:"dropped_blocks"`
+	BlockSize   int       `json:"block_size"`
 	LastEvent   time.Time `json:"last_event,omitzero"`
 }
 
@@ -536,7 +537,7 @@ func (r *Router) Pods() []PodInfo {
 		out = append(out, PodInfo{Pod: st.Pod, Blocks: pc.Blocks, LastSeq: st.LastSeq, Connected: st.Connected,
 			Batches: st.Batches, Events: st.Events, Malformed: st.Malformed, Unknown: st.Unknown, Gaps: st.Gaps,
 			Replayed: st.Replayed, Unrecovered: st.Unrecovered, Restarts: st.Restarts, Clears: st.Clears,
-			Dropped: pc.Dropped, LastEvent: st.LastEvent})
+			Dropped: pc.Dropped, BlockSize: st.BlockSize, LastEvent: st.LastEvent})
 	}
 	return out
 }

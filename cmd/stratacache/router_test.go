@@ -117,7 +117,7 @@ func TestRouterCommand(t *testing.T) {
 	}
 	b, _ := io.ReadAll(r.Body)
 	r.Body.Close()
-	for _, want := range []string{`"pod":"vllm-0"`, `"blocks":10`, `"last_seq":0`, `"pod":"vllm-1"`, `"node":"n1"`} {
+	for _, want := range []string{`"pod":"vllm-0"`, `"blocks":10`, `"last_seq":0`, `"pod":"vllm-1"`, `"node":"n1"`, `"block_size":16`} {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("/v1/pods lacks %s: %s", want, b)
 		}
