@@ -34,6 +34,11 @@ type Engine struct {
 
 	clock versionClock
 	reg   *registry
+	// keys serialises the stores and deletes of one key (striped by id
+	// hash): of two writers of a key one finishes before the other starts,
+	// so a delete never races a store of its key and reports whether the
+	// key held a value exactly. Background copies never take it.
+	keys [keyStripes]sync.Mutex
 
 	closed    atomic.Bool
 	stopped   chan struct{} // closed once the actors are stopping
@@ -52,6 +57,12 @@ type Engine struct {
 	superseded      atomic.Uint64 // stores and copies refused as older (tiers.ErrStale)
 	evictionsLost   atomic.Uint64 // victims dropped: their link was down or gave up
 }
+
+// keyStripes is the number of key locks; two keys share one with
+// probability 1/keyStripes, which only orders their writers.
+const keyStripes = 4096
+
+func (e *Engine) keyLock(id artifact.ID) *sync.Mutex { return &e.keys[id.Hash%keyStripes] }
 
 // NewEngine validates cfg, starts the actors and returns the engine. The
 // engine owns cfg.Tiers from now on, also when NewEngine fails.
@@ -284,6 +295,9 @@ func (e *Engine) store(ctx context.Context, id artifact.ID, payload []byte, o St
 	// checksum of a Put (persistent tiers under a CPU tier) must only ever
 	// see one a tier computed from the bytes it holds.
 	opts.Meta.Checksum = 0
+	kl := e.keyLock(id)
+	kl.Lock()
+	defer kl.Unlock()
 	opts.Meta.Version = e.clock.next()
 	e.reg.enter(id.Hash, opts.Meta.Version)
 	defer e.reg.leave(id.Hash)
@@ -377,6 +391,9 @@ func (e *Engine) storeFill(ctx context.Context, id artifact.ID, n int64, o Store
 	defer e.exit()
 	opts := tiers.PutOptions{Meta: o.Meta, Pin: o.Pin}
 	opts.Meta.Checksum = 0
+	kl := e.keyLock(id)
+	kl.Lock()
+	defer kl.Unlock()
 	v := e.clock.next()
 	opts.Meta.Version = v
 	e.reg.enter(id.Hash, v)
@@ -693,6 +710,9 @@ func (e *Engine) Delete(ctx context.Context, id artifact.ID) (bool, error) {
 		return false, err
 	}
 	defer e.exit()
+	kl := e.keyLock(id)
+	kl.Lock()
+	defer kl.Unlock()
 	d := e.clock.next()
 	e.reg.enter(id.Hash, d)
 	defer e.reg.leave(id.Hash)
