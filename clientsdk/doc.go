@@ -1,11 +1,15 @@
 // Package clientsdk is the Go SDK that request schedulers and inference
 // workers embed: Put/Get/Exists/Delete (and batch forms) over the native
 // protocol with per-node connection pools, retries and errors.Is-able
-// sentinels; the chained prefix hash helper; a local index of which node
-// holds which KV block, answering PrefixLookup and ScoreNodes in
-// microseconds without a network round trip; ParamStore for parameter
-// chunks with Prefetch; and an embedded mode against a node in the same
-// process (through the Embedded interface this package declares).
+// sentinels (errors.go lists them; docs/clientsdk.md says when each is
+// returned); a per-node handle for placement (Client.On); the chained
+// prefix hash helper; a local index of which node holds which KV block,
+// answering PrefixLookup, ScoreNodes and Scores in microseconds without a
+// network round trip and leaving out members marked down (health.go);
+// the nodes' HELLO settings, checked against the client's HashConfig;
+// ParamStore for parameter chunks with Prefetch; and an embedded mode
+// against a node in the same process (through the Embedded interface
+// this package declares).
 //
 // It stays light, because schedulers embed it: its non-test code imports
 // artifact/, placement/ (the hash scheme and rendezvous placement the nodes
@@ -14,7 +18,7 @@
 // OpenTelemetry or the Prometheus client (TestSDKStaysLight checks it with
 // `go list -deps`). node satisfies Embedded and an in-process cluster node
 // hands its membership over as a function value (ClusterMembers), so
-// neither side imports the other. (Tests build a live in-process cluster
-// from cluster/ and actors/.)
+// neither side imports the other. (Tests build in-process nodes and
+// clusters from node/, cluster/ and actors/.)
 // docs/clientsdk.md describes the design and the measured figures.
 package clientsdk
