@@ -267,3 +267,28 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// The stratacache scheme: the chain seeded by the model (-hash-seed is the
+// default model), the LoRA name as extra key.
+func TestStrataCacheScheme(t *testing.T) {
+	r, err := New(Config{HashScheme: "stratacache", HashSeed: "llama-3-8b", BlockSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tokens := seqTokens(40)
+	got, err := r.Hashes(nil, tokens, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := placement.PrefixHashes(nil, placement.ModelSeed("llama-3-8b"), tokens, 16, false)
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("%x, want %x", got, want)
+	}
+	lora := "sql"
+	got, _ = r.Hashes(nil, tokens, "qwen", &lora)
+	want, _ = placement.PrefixHashes(nil, placement.ModelSeed("qwen", "sql"), tokens, 16, false)
+	if got[0] != want[0] {
+		t.Fatalf("model + lora: %x, want %x", got, want)
+	}
+}
