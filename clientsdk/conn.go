@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
-	"time"
 
 	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/messages/frame"
@@ -38,25 +38,28 @@ func (c *Client) dial(ctx context.Context, key string) (*conn, error) {
 		// itself under its name with the peer token (docs/cluster.md).
 		hello = &messages.FrameHeader{Op: messages.Op_OP_PEER_HELLO, NodeName: o.ClientName, AuthToken: []byte(o.PeerToken)}
 	}
-	d := &net.Dialer{Timeout: o.DialTimeout}
-	var hs handshakeDialer
-	hs.d, hs.timeout = d, o.HandshakeTimeout
-	fc, rep, err := frame.Dial(ctx, addr, frame.DialConfig{Dialer: &hs, TLS: o.TLS, Limits: o.Limits, Hello: hello})
+	// The TCP connect is bounded by DialTimeout; TLS and HELLO, once
+	// connected, by HandshakeTimeout: a listener that is not a native port
+	// (a RESP or HTTP port says nothing until it sees a line end) fails
+	// fast instead of at the caller's deadline.
+	nc, err := (&net.Dialer{Timeout: o.DialTimeout}).DialContext(ctx, "tcp", addr)
 	if err != nil {
-		if hs.nc != nil && hs.expired() && ctx.Err() == nil {
-			// Connected, and no reply to HELLO within the handshake
-			// bound: whatever listens there is not a native port (a RESP
-			// or HTTP port says nothing until it sees a line end).
+		return nil, classify(addr, "dial", err)
+	}
+	hctx := ctx
+	if o.HandshakeTimeout > 0 {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(ctx, o.HandshakeTimeout)
+		defer cancel()
+	}
+	fc, rep, err := frame.Dial(hctx, addr, frame.DialConfig{Dialer: connected{nc}, TLS: o.TLS, Limits: o.Limits, Hello: hello})
+	if err != nil {
+		_ = nc.Close()
+		if handshakeTimedOut(ctx, hctx, err) {
 			return nil, fmt.Errorf("%w: %s: no reply to HELLO within %v: not a StrataCache native port (or the node is stalled): %v",
 				ErrProtocol, addr, o.HandshakeTimeout, err)
 		}
 		return nil, classify(addr, "hello", err)
-	}
-	if hs.nc != nil {
-		// The handshake is over: lift its bound (frame.Conn believes it
-		// set no deadline, and sets the next request's from its context).
-		hs.nc.done = true
-		_ = hs.nc.Conn.SetDeadline(time.Time{})
 	}
 	cn := &conn{fc: fc, addr: addr, hdr: rep, settings: &NodeSettings{}}
 	if !peer {
@@ -73,45 +76,23 @@ func (c *Client) dial(ctx context.Context, key string) (*conn, error) {
 	return cn, nil
 }
 
-// handshakeDialer dials with d and bounds what follows the connect (TLS
-// and HELLO) by timeout, through the socket's deadline: frame.Dial arms
-// the caller's deadline per request, so the bound is set on the
-// connection it returns, before HELLO is sent, and cleared after.
-type handshakeDialer struct {
-	d       *net.Dialer
-	timeout time.Duration
-	nc      *deadlineConn
-}
-
-func (h *handshakeDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	nc, err := h.d.DialContext(ctx, network, addr)
-	if err != nil || h.timeout <= 0 {
-		return nc, err
+// handshakeTimedOut reports whether err is the handshake bound of hctx
+// firing, not the caller's deadline (ctx): the socket deadline may fire a
+// moment before hctx's timer, so deadlines are compared, not Err.
+func handshakeTimedOut(ctx, hctx context.Context, err error) bool {
+	if ctx.Err() != nil || hctx == ctx || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)) {
+		return false
 	}
-	h.nc = &deadlineConn{Conn: nc, until: time.Now().Add(h.timeout)}
-	return h.nc, nil
+	hdl, _ := hctx.Deadline()
+	cdl, ok := ctx.Deadline()
+	return !ok || hdl.Before(cdl)
 }
 
-func (h *handshakeDialer) expired() bool { return !time.Now().Before(h.nc.until) }
+// connected is a frame.Dialer that hands over a connection dialled
+// already (the connect and the handshake have different bounds).
+type connected struct{ nc net.Conn }
 
-// deadlineConn caps every deadline set on it at until while the handshake
-// runs (frame.Conn sets deadlines from the request's context).
-type deadlineConn struct {
-	net.Conn
-	until time.Time
-	done  bool
-}
-
-func (d *deadlineConn) cap(t time.Time) time.Time {
-	if d.done || (!t.IsZero() && t.Before(d.until)) {
-		return t
-	}
-	return d.until
-}
-
-func (d *deadlineConn) SetDeadline(t time.Time) error      { return d.Conn.SetDeadline(d.cap(t)) }
-func (d *deadlineConn) SetReadDeadline(t time.Time) error  { return d.Conn.SetReadDeadline(d.cap(t)) }
-func (d *deadlineConn) SetWriteDeadline(t time.Time) error { return d.Conn.SetWriteDeadline(d.cap(t)) }
+func (c connected) DialContext(context.Context, string, string) (net.Conn, error) { return c.nc, nil }
 
 func (c *conn) close() error { return c.fc.Close() }
 
