@@ -38,7 +38,7 @@ var (
 
 // startMember runs a clustered node named name on the given addresses
 // ("127.0.0.1:0" for any), joining join when set, and waits until it has
-// printed its addresses.
+// printed its addresses. It returns nil when a fixed address is in use.
 func startMember(t *testing.T, dir, name, join string, addrs ...string) *serveProc {
 	t.Helper()
 	if len(addrs) == 0 {
@@ -93,6 +93,9 @@ func startMember(t *testing.T, dir, name, join string, addrs ...string) *servePr
 	select {
 	case <-ready:
 	case <-p.done:
+		if strings.Contains(p.logText(), "address already in use") {
+			return nil // a fixed address taken meanwhile by another process
+		}
 		t.Fatalf("%s exited before serving:\n%s", name, p.logText())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("%s did not print its addresses:\n%s", name, p.logText())
@@ -235,7 +238,13 @@ func TestSDKAgainstServeProcesses(t *testing.T) {
 
 	// n2 comes back on its addresses (empty: its memory tier died with
 	// it); after its retry backoff a sync reaches it and it is back.
-	n2 = startMember(t, dir, "n2", n1.gossip, n2.resp, n2.native, n2.gossip, n2.peer)
+	if again := startMember(t, dir, "n2", n1.gossip, n2.resp, n2.native, n2.gossip, n2.peer); again == nil {
+		// Another process took one of its ports meanwhile (the machine
+		// is shared): it comes back on new ones, which the gossip
+		// learns once the old n2 is declared dead.
+		t.Log("n2's old ports are taken; restarting it on new ones")
+		startMember(t, dir, "n2", n1.gossip)
+	}
 	until("n2 back in the scores", func() bool {
 		_ = f.Sync(ctx)
 		for _, s := range ix.ScoreNodes(nil, &p, nil) {
