@@ -3,10 +3,12 @@ package memory
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/tiers"
+	"github.com/stratacache/stratacache/tiers/eviction"
 )
 
 // benchTier holds n artifacts of size bytes (keys 0..n-1).
@@ -175,6 +177,71 @@ func BenchmarkPutCold4M(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		if err := tr.Put(context.Background(), ids[i%len(ids)], srcs[i%nsrc], tiers.PutOptions{}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReadHitScaling is issue 16's read-hit scaling: g goroutines take
+// and release views of 4 KiB artifacts (the hit path without a copy, so the
+// policy bookkeeping is what is measured), with every hit recorded under
+// the policy mutex (exact) or through the read buffer (buffered), side by
+// side in one run. ns/op is wall time per hit over all goroutines;
+// dropped/op is the share of hits the read buffer lost to a busy mutex.
+//
+//	go test -run XXX -bench ReadHitScaling -count 3 ./tiers/memory/
+func BenchmarkReadHitScaling(b *testing.B) {
+	const n = 4096
+	for _, mode := range []string{"exact", "buffered"} {
+		for _, g := range []int{1, 2, 4, 8} {
+			b.Run(fmt.Sprintf("mode=%s/g=%d", mode, g), func(b *testing.B) {
+				tr := newTestTier(b, int64(4096*(n+1)), func(c *Config) {
+					c.Prefault = true
+					c.Policy, c.PolicyName = nil, "lru"
+					c.ExactReads = mode == "exact"
+				})
+				p := fill(1, 4096)
+				ids := benchKeys(n)
+				for _, id := range ids {
+					if err := tr.Put(context.Background(), id, p, tiers.PutOptions{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				var wg sync.WaitGroup
+				errs := make(chan error, g)
+				for w := range g {
+					ops := b.N / g
+					if w < b.N%g {
+						ops++
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						// A different odd stride per goroutine: each walks
+						// every key, in its own order.
+						j, stride := w*977, 2*w+1
+						for range ops {
+							v, err := tr.View(ids[j&(n-1)])
+							if err != nil {
+								errs <- err
+								return
+							}
+							v.Release()
+							j += stride
+						}
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				close(errs)
+				for err := range errs {
+					b.Fatal(err)
+				}
+				var bs eviction.BufferStats
+				tr.ReadBufferStats(&bs)
+				b.ReportMetric(float64(bs.Dropped)/float64(b.N), "dropped/op")
+			})
 		}
 	}
 }

@@ -63,6 +63,16 @@ type Config struct {
 	// first Meta/Stat and cached; the persistent tiers compute their own on
 	// Put and verify it on read. docs/BENCHMARKS.md has both figures.
 	ChecksumOnPut bool
+	// ExactReads records every read hit in the policy under the tier's
+	// policy mutex, in order, as before issue 16. By default hits go
+	// through an eviction.Buffered read buffer: readers do not contend on
+	// one mutex, the policy sees hits in batches (slightly reordered, and
+	// lossy when the mutex is busy). docs/eviction.md has what each costs.
+	ExactReads bool
+	// ReadStripes is the number of read-buffer stripes (rounded up to a
+	// power of two; 0: eviction.DefaultReadStripes). Ignored with
+	// ExactReads.
+	ReadStripes int
 	// Prefault backs the whole arena with pages in New (MADV_POPULATE_WRITE),
 	// trading a slower start and full RSS for Puts without page faults.
 	Prefault bool
@@ -114,6 +124,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Shards %d must be a power of two in [1, %d]", ErrConfig, c.Shards, maxShards)
 	case c.Policy == nil && c.PolicyName == "":
 		return fmt.Errorf("%w: set Policy or PolicyName", ErrConfig)
+	case c.ReadStripes < 0 || c.ReadStripes > 1<<16:
+		return fmt.Errorf("%w: ReadStripes %d must be in [0, 65536]", ErrConfig, c.ReadStripes)
 	case c.PolicyCapacity < 0:
 		return fmt.Errorf("%w: PolicyCapacity %d must not be negative", ErrConfig, c.PolicyCapacity)
 	}

@@ -19,8 +19,11 @@
 //     every reuse paying page faults. RSS is bounded by the mapping anyway:
 //     a full 2 GiB tier measured 2057 MiB RSS and <1 MiB of Go heap
 //     (TestMemCheck, -memcheck).
-//   - Reads record the access in the policy under one plain mutex, with no
-//     batching: Get of 4 KiB costs ~0.4 µs and Contains ~45 ns in all.
+//   - Reads record the access through a striped, lossy read buffer
+//     (eviction.Buffered) applied to the policy in batches of 32 under
+//     the policy mutex taken by TryLock, instead of taking that mutex on
+//     every hit (Config.ExactReads keeps the old way). The hit rates this
+//     costs and the read scaling it buys are in docs/eviction.md.
 //   - The checksum is computed once: at the first Meta/Stat by default, or
 //     fused into Put's copy with Config.ChecksumOnPut (Put then runs at
 //     ~5 GB/s instead of memcpy speed). Reads do not verify it (the medium

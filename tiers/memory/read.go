@@ -71,12 +71,17 @@ func (t *Tier) acquire(id artifact.ID) (*entry, error) {
 	}
 	sh.hits.Add(1)
 	e.accessed.Store(now)
-	t.touch(e.hash)
+	t.touch(e.hash, now)
 	return e, nil
 }
 
-// touch records an access in the policy.
-func (t *Tier) touch(h uint64) {
+// touch records an access in the policy: through the read buffer, or
+// under policyMu with Config.ExactReads.
+func (t *Tier) touch(h uint64, now int64) {
+	if t.reads != nil {
+		t.reads.Hit(h, now)
+		return
+	}
 	t.policyMu.Lock()
 	t.policy.Touch(h)
 	t.policyMu.Unlock()

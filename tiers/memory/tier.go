@@ -16,9 +16,11 @@ import (
 //
 // Locks, always taken in this order: policyMu (the policy and every index
 // mutation), a shard's mu (its map), allocMu (allocator, arena lifetime,
-// space waiters). Readers take only a shard's read lock, then policyMu alone
-// to record the access. No lock is held while payload bytes are copied or
-// while the EvictFunc runs.
+// space waiters). Readers take only a shard's read lock, then record the
+// access in the policy's read buffer (eviction.Buffered: a stripe's own
+// mutex, and policyMu only by TryLock once per ReadBatch hits), or, with
+// Config.ExactReads, take policyMu itself. No lock is held while payload
+// bytes are copied or while the EvictFunc runs.
 type Tier struct {
 	cfg           Config
 	shards        []shard
@@ -27,7 +29,8 @@ type Tier struct {
 	checksumOnPut bool
 
 	policyMu sync.Mutex
-	policy   eviction.Policy
+	policy   eviction.Policy    // reads when buffered; calls under policyMu
+	reads    *eviction.Buffered // nil with Config.ExactReads
 
 	allocMu    sync.Mutex
 	alloc      *allocator
@@ -85,10 +88,14 @@ func New(cfg Config) (*Tier, error) {
 		shardMask:     uint64(cfg.Shards - 1),
 		maxBytes:      min(cfg.MaxArtifactBytes, cfg.CapacityBytes),
 		checksumOnPut: cfg.ChecksumOnPut,
-		policy:        pol,
 		alloc:         newAllocator(cfg.CapacityBytes, cfg.Alignment),
 		arena:         ar,
 		spaceCh:       make(chan struct{}),
+	}
+	t.policy = pol
+	if !cfg.ExactReads {
+		t.reads = eviction.NewBuffered(pol, &t.policyMu, cfg.ReadStripes)
+		t.policy = t.reads
 	}
 	for i := range t.shards {
 		t.shards[i].m = make(map[uint64]*entry)
@@ -233,11 +240,24 @@ func validateID(id artifact.ID) error {
 // parent block is parent (0 for a root); call it before the Put of key. Other
 // policies ignore it.
 func (t *Tier) SetParent(key, parent uint64) {
-	pa, ok := t.policy.(eviction.ParentAware)
+	var inner eviction.Policy = t.policy
+	if t.reads != nil {
+		inner = t.reads.Unwrap()
+	}
+	pa, ok := inner.(eviction.ParentAware)
 	if !ok {
 		return
 	}
 	t.policyMu.Lock()
 	pa.SetParent(key, parent)
 	t.policyMu.Unlock()
+}
+
+// ReadBufferStats fills s with what became of the read hits recorded through
+// the read buffer (zero with Config.ExactReads).
+func (t *Tier) ReadBufferStats(s *eviction.BufferStats) {
+	*s = eviction.BufferStats{}
+	if t.reads != nil {
+		t.reads.Stats(s)
+	}
 }
