@@ -76,8 +76,14 @@ type Config struct {
 	// FetchTimeout bounds one remote read or stat; past it the read is a
 	// miss.
 	FetchTimeout time.Duration
-	// DemoteTimeout bounds one demote into a peer's pool.
+	// DemoteTimeout bounds one demote into a peer's pool (sent from the
+	// demote queue: no writer waits for it).
 	DemoteTimeout time.Duration
+	// DemoteQueueLen and DemoteQueueBytes bound the victims of the last
+	// local tier waiting to be demoted to a peer. A victim that does not
+	// fit is dropped (evicted): the writer never waits on the network.
+	DemoteQueueLen   int
+	DemoteQueueBytes int64
 	// SkipFetchChecksum trusts fetched payloads without hashing them. The
 	// default verifies every fetch against the sender's xxhash64 (a
 	// mismatch is a miss); the hash overlaps the read but still costs CPU
@@ -136,6 +142,8 @@ func DefaultLANConfig(name string) Config {
 		PeerAddr:            "0.0.0.0:7947",
 		FetchTimeout:        2 * time.Second,
 		DemoteTimeout:       5 * time.Second,
+		DemoteQueueLen:      256,
+		DemoteQueueBytes:    512 << 20,
 		MaxIdleConns:        4,
 		MaxArtifactBytes:    64 << 20,
 		DirectoryMaxEntries: 4 << 20,
@@ -159,6 +167,7 @@ func DefaultLocalConfig(name string) Config {
 	c.Preset = "local"
 	c.FetchTimeout = 500 * time.Millisecond
 	c.DemoteTimeout = 2 * time.Second
+	c.DemoteQueueBytes = 128 << 20
 	c.DirectoryMaxEntries = 1 << 20
 	c.MetaInterval = 200 * time.Millisecond
 	c.ReconnectInterval = time.Second
@@ -190,6 +199,12 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.DemoteTimeout == 0 {
 		c.DemoteTimeout = d.DemoteTimeout
+	}
+	if c.DemoteQueueLen == 0 {
+		c.DemoteQueueLen = d.DemoteQueueLen
+	}
+	if c.DemoteQueueBytes == 0 {
+		c.DemoteQueueBytes = d.DemoteQueueBytes
 	}
 	if c.MaxIdleConns == 0 {
 		c.MaxIdleConns = d.MaxIdleConns
@@ -246,7 +261,8 @@ func (c *Config) Validate() error {
 	if c.FetchTimeout < 0 || c.DemoteTimeout < 0 || c.MetaInterval < 0 || c.TombstoneTTL < 0 || c.ReconnectInterval < 0 || c.ReconnectTimeout < 0 || c.LeaveTimeout < 0 {
 		bad("negative timeout")
 	}
-	if c.DirectoryMaxEntries < 0 || c.RetransmitMult < 0 || c.MaxIdleConns < 0 || c.BroadcastQueueMax < 0 || c.MaxArtifactBytes < 0 {
+	if c.DirectoryMaxEntries < 0 || c.RetransmitMult < 0 || c.MaxIdleConns < 0 || c.BroadcastQueueMax < 0 || c.MaxArtifactBytes < 0 ||
+		c.DemoteQueueLen < 0 || c.DemoteQueueBytes < 0 {
 		bad("negative bound")
 	}
 	return errors.Join(errs...)

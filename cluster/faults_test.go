@@ -16,7 +16,12 @@ import (
 )
 
 func TestDemoteIntoPeerWithMostFreePool(t *testing.T) {
-	_, nodes := startCluster(t, 4, clusterOpts{memBytes: 1 << 20})
+	// Timeouts that a loaded machine under -race does not reach: what is
+	// tested is where victims go.
+	_, nodes := startCluster(t, 4, clusterOpts{memBytes: 1 << 20, cfg: func(_ int, c *Config) {
+		c.FetchTimeout = 20 * time.Second
+		c.DemoteTimeout = 60 * time.Second
+	}})
 	// Every node has a 64 MiB pool: fill n2's and n4's so that n3 has the
 	// most free bytes.
 	storeIn(t, nodes[1], "cxl", kvID("fill-n2"), payloadOf(1, 40<<20))
@@ -36,6 +41,11 @@ func TestDemoteIntoPeerWithMostFreePool(t *testing.T) {
 		ids = append(ids, k)
 		store(t, nodes[0], kvID(k), payloadOf(100+i, 1<<20))
 	}
+	// Demotions leave through a queue, off the writers' path: wait for it.
+	waitFor(t, 10*time.Second, "the demote queue drained", func() bool {
+		s := nodes[0].n.Stats().Remote
+		return s.DemotesQueued == s.DemotesSettled
+	})
 	s := nodes[0].n.Stats().Remote
 	if s.Demotes == 0 {
 		t.Fatalf("no demotions: %+v", s)
@@ -49,7 +59,7 @@ func TestDemoteIntoPeerWithMostFreePool(t *testing.T) {
 		demoted++
 		o, ok := nodes[0].n.Directory().Lookup(id.Hash)
 		if !ok || o.Node != "n3" {
-			t.Fatalf("%s: owner %+v, want n3 (most free)", k, o)
+			t.Fatalf("%s: owner %+v, want n3 (most free); %+v", k, o, s)
 		}
 		if !nodes[2].cxl.Contains(id) {
 			t.Fatalf("%s is not in n3's pool", k)

@@ -37,6 +37,7 @@ type MemNetwork struct {
 	rng       *rand.Rand
 
 	dropped atomic.Uint64
+	conns   connFaults // faults of established peer connections (memnet_conn.go)
 }
 
 // NewMemNetwork returns a network whose random drops follow seed.
@@ -304,5 +305,9 @@ func (d *memDialer) DialContext(ctx context.Context, network, addr string) (net.
 			return nil, ctx.Err()
 		}
 	}
-	return d.base.DialContext(ctx, network, addr)
+	c, err := d.base.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return newFaultConn(c, d.net, d.from, addr), nil
 }

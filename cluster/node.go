@@ -224,7 +224,11 @@ func (n *Node) Start(store LocalStore) error {
 	n.gossipAddr, n.gossipIP = local.Address(), local.Addr.String()
 	n.fixAdvertise()
 	n.startAt = time.Now() // before the goroutines that read it
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go func() {
+		defer n.wg.Done()
+		n.remote.drain()
+	}()
 	go n.worker()
 	go n.metaLoop()
 	go n.reconnectLoop()
@@ -513,6 +517,7 @@ func (n *Node) shutdown(leave bool) error {
 		n.srv.close()
 		n.peers.close()
 		n.remote.down.Store(true)
+		n.remote.cancel() // ends a demote on the wire
 		n.wg.Wait()
 		n.syncWG.Wait()
 		n.srv.wg.Wait()

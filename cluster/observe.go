@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"time"
 
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/tiers"
@@ -51,6 +52,34 @@ func (t *observedTier) Delete(ctx context.Context, id artifact.ID, opts tiers.De
 		t.n.Observe(Event{Kind: EventDeleted, ID: id, Tier: t.Kind()})
 	}
 	return found, err
+}
+
+// PutFill passes a streamed store through (tiers.FillPutter: the socket
+// reads straight into tier memory) and reports it like Put. A tier
+// without PutFill gets a buffer and a Put, as the engine would do.
+func (t *observedTier) PutFill(ctx context.Context, id artifact.ID, n int64, opts tiers.PutOptions, fill func(dst []byte) error) error {
+	fp, ok := t.Tier.(tiers.FillPutter)
+	if !ok {
+		buf := make([]byte, n)
+		if err := fill(buf); err != nil {
+			return err
+		}
+		return t.Put(ctx, id, buf, opts)
+	}
+	err := fp.PutFill(ctx, id, n, opts, fill)
+	if err == nil {
+		t.n.Observe(Event{Kind: EventStored, ID: id, Tier: t.Kind()})
+	}
+	return err
+}
+
+// SetTTL passes an expiry change through (tiers.TTLSetter); what the node
+// holds does not change.
+func (t *observedTier) SetTTL(id artifact.ID, remaining time.Duration) (bool, error) {
+	if ts, ok := t.Tier.(tiers.TTLSetter); ok {
+		return ts.SetTTL(id, remaining)
+	}
+	return false, nil
 }
 
 // VersionHighWater passes the wrapped tier's high-water mark through

@@ -31,27 +31,42 @@ type RemoteStats struct {
 	Deletes, DeleteForwds uint64
 	PassedBy              uint64 // write-through stores acknowledged without a demote
 	Handoffs              uint64 // reads (promotions) served from a payload just fetched
+	// The demote queue (victims on their way to a peer, off the writer's
+	// path): victims queued, refused because it was full (dropped),
+	// superseded by a store or delete before they were sent (or undone
+	// after), and waiting or being sent now (entries and bytes).
+	DemotesQueued, QueueFull, DemotesCancelled uint64
+	DemotesSettled                             uint64 // queued victims that left the queue, whatever the outcome
+	QueueLen                                   int
+	QueueBytes                                 int64
 }
 
 type remoteCounters struct {
 	reads, hits, misses, fetches, shared, fetchBytes, peerFailures atomic.Uint64
 	demotes, demoteBytes, demoteFailures, noTarget, stale          atomic.Uint64
 	deletes, deleteFwd, passedBy, handoffs                         atomic.Uint64
+	queued, queueFull, cancelled                                   atomic.Uint64
 }
 
 // RemoteTier is the other nodes' pools as one tier: the last tier of the
 // local chain. Reads ask the owner the directory names, else the artifact's
 // home node; a timeout or a failure is a miss (tiers.ErrNotFound), never an
 // error, and one artifact is fetched once however many callers ask at the
-// same time. Puts (demotions of the last local tier's victims) go to the
-// peer with the most free pool bytes. It holds nothing itself.
+// same time. Puts (demotions of the last local tier's victims) are queued
+// (demoteQueue: bounded, off the writer's path) and sent by one goroutine
+// to the peer with the most free pool bytes. It holds nothing itself but
+// the victims still queued.
 type RemoteTier struct {
 	n        *Node
 	sf       singleflight.Group
 	c        remoteCounters
 	inflight atomic.Int64
-	closed   atomic.Bool // Close (the engine's): ErrClosed, per the tier contract
-	down     atomic.Bool // the node left the cluster: reads miss, demotes find no room
+	q        *demoteQueue
+	// ctx ends the drainer's sends when the node shuts down.
+	ctx    context.Context
+	cancel context.CancelFunc
+	closed atomic.Bool // Close (the engine's): ErrClosed, per the tier contract
+	down   atomic.Bool // the node left the cluster: reads miss, demotes find no room
 
 	hoMu    sync.Mutex
 	ho      []handoff // oldest first
@@ -60,7 +75,10 @@ type RemoteTier struct {
 
 var _ tiers.Tier = (*RemoteTier)(nil)
 
-func newRemoteTier(n *Node) *RemoteTier { return &RemoteTier{n: n} }
+func newRemoteTier(n *Node) *RemoteTier {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &RemoteTier{n: n, q: newDemoteQueue(n.cfg.DemoteQueueLen, n.cfg.DemoteQueueBytes), ctx: ctx, cancel: cancel}
+}
 
 // Name implements tiers.Tier.
 func (r *RemoteTier) Name() string { return RemoteTierName }
@@ -129,6 +147,11 @@ func (r *RemoteTier) View(id artifact.ID) (tiers.View, error) {
 		r.c.handoffs.Add(1)
 		return &heapView{f: f}, nil
 	}
+	if f, ok := r.q.read(key, id); ok && !r.closed.Load() {
+		r.c.reads.Add(1)
+		r.c.hits.Add(1)
+		return &heapView{f: f, sole: true}, nil
+	}
 	f, shared, err := r.fetch(id)
 	if err != nil {
 		return nil, err
@@ -140,8 +163,12 @@ func (r *RemoteTier) View(id artifact.ID) (tiers.View, error) {
 
 // Get implements tiers.Tier (no handoff: nothing promotes after a Get).
 func (r *RemoteTier) Get(dst []byte, id artifact.ID) ([]byte, error) {
-	f, shared, err := r.fetch(id)
-	if err != nil {
+	f, shared, err := (*fetched)(nil), false, error(nil)
+	if qf, ok := r.q.read(sfKey(id), id); ok && !r.closed.Load() {
+		r.c.reads.Add(1)
+		r.c.hits.Add(1)
+		f = qf
+	} else if f, shared, err = r.fetch(id); err != nil {
 		return dst[:0], err
 	}
 	v := &heapView{f: f, sole: !shared}
@@ -275,6 +302,9 @@ func (r *RemoteTier) Stat(id artifact.ID) (artifact.Meta, error) {
 	if r.closed.Load() {
 		return artifact.Meta{}, tiers.ErrClosed
 	}
+	if m, ok := r.q.stat(sfKey(id), id); ok {
+		return m, nil
+	}
 	if r.down.Load() {
 		return artifact.Meta{}, tiers.ErrNotFound
 	}
@@ -296,6 +326,9 @@ func (r *RemoteTier) Contains(id artifact.ID) bool {
 	if r.closed.Load() {
 		return false
 	}
+	if _, ok := r.q.stat(sfKey(id), id); ok {
+		return true
+	}
 	o, ok := r.n.dir.Lookup(id.Hash)
 	if !ok || o.Node == r.n.cfg.NodeName {
 		return false
@@ -304,22 +337,31 @@ func (r *RemoteTier) Contains(id artifact.ID) bool {
 	return live
 }
 
-// Put implements tiers.Tier: demote into the peer with the most free pool
-// bytes (from gossiped metadata) and record it as the owner. ErrNoSpace
-// when no peer has room or the chosen one refuses. The link above is
-// write-through (RemoteLink), so every store reaches Put: one the local
-// tiers still hold is acknowledged and not sent anywhere.
+// Put implements tiers.Tier: queue a demotion into the peer with the most
+// free pool bytes (from gossiped metadata) and return; the writer never
+// waits on the network (docs/cluster.md, "Remote demotion"). ErrNoSpace
+// at once when no peer has room or the queue is full: the victim is then
+// dropped (evicted), as when the peer refuses it later. The link above
+// is write-through (RemoteLink), so every store reaches Put: one the
+// local tiers still hold is acknowledged and not sent anywhere.
 func (r *RemoteTier) Put(ctx context.Context, id artifact.ID, payload []byte, opts tiers.PutOptions) error {
 	n := r.n
 	if r.closed.Load() {
 		return tiers.ErrClosed
 	}
-	r.dropHandoff(sfKey(id))
+	if err := id.Validate(); err != nil {
+		return err
+	}
+	key := sfKey(id)
+	r.dropHandoff(key)
 	if !opts.Demote && n.heldLocally(id) {
 		// A write-through store passing by: the node keeps the artifact, so
-		// there is nothing to spill. Only victims of the last local tier
-		// (opts.Demote: still readable there until the demotion returns)
-		// are demoted.
+		// there is nothing to spill, and a victim of the key still queued
+		// is older. Only victims of the last local tier (opts.Demote:
+		// still readable there until the demotion returns) are demoted.
+		if r.q.cancel(key) {
+			r.c.cancelled.Add(1)
+		}
 		r.c.passedBy.Add(1)
 		return nil
 	}
@@ -330,22 +372,52 @@ func (r *RemoteTier) Put(ctx context.Context, id artifact.ID, payload []byte, op
 	if size > n.cfg.MaxArtifactBytes {
 		return fmt.Errorf("%w: %d bytes", tiers.ErrTooLarge, size)
 	}
-	target, ok := demoteTarget(id.Hash, size, n.peersSnapshot())
-	if !ok {
+	if _, ok := demoteTarget(id.Hash, size, n.peersSnapshot()); !ok {
 		r.c.noTarget.Add(1)
 		return fmt.Errorf("%w: no peer pool has %d bytes free", tiers.ErrNoSpace, size)
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.DemoteTimeout)
+	if !r.q.push(key, id, payload, opts.Meta) {
+		r.c.queueFull.Add(1)
+		return fmt.Errorf("%w: demote queue full (%d entries, %d bytes at most)", tiers.ErrNoSpace, n.cfg.DemoteQueueLen, n.cfg.DemoteQueueBytes)
+	}
+	r.c.queued.Add(1)
+	return nil
+}
+
+// drain sends queued victims, oldest first, until the node shuts down.
+func (r *RemoteTier) drain() {
+	defer r.q.drop()
+	for {
+		it := r.q.next(r.ctx)
+		if it == nil {
+			return
+		}
+		r.send(it)
+	}
+}
+
+// send demotes one victim into the peer with the most free pool bytes now
+// and records that peer as the owner. A victim superseded while it was on
+// the wire is deleted from the peer again (best effort).
+func (r *RemoteTier) send(it *demoteItem) {
+	n := r.n
+	size := int64(len(it.buf))
+	target, ok := demoteTarget(it.id.Hash, size, n.peersSnapshot())
+	if !ok {
+		r.c.noTarget.Add(1)
+		r.q.finish(it)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, n.cfg.DemoteTimeout)
 	defer cancel()
 	r.inflight.Add(1)
-	_, err := n.peers.demote(ctx, target.Meta.PeerAddr, id, payload, opts.Meta)
+	_, err := n.peers.demote(ctx, target.Meta.PeerAddr, it.id, it.buf, it.meta)
 	r.inflight.Add(-1)
 	if err != nil {
 		r.c.demoteFailures.Add(1)
-		if errors.Is(err, tiers.ErrNoSpace) || errors.Is(err, tiers.ErrTooLarge) {
-			return err
-		}
-		return fmt.Errorf("%w: demote to %s: %w", tiers.ErrNoSpace, target.Name, err)
+		n.log.Debug("demote failed; victim dropped", "id", it.id.String(), "peer", target.Name, "err", err)
+		r.q.finish(it)
+		return
 	}
 	r.c.demotes.Add(1)
 	r.c.demoteBytes.Add(uint64(size))
@@ -354,11 +426,21 @@ func (r *RemoteTier) Put(ctx context.Context, id artifact.ID, payload []byte, op
 	if p := target.Meta.Pool; p >= 0 && p < len(target.Meta.Tiers) {
 		kind = target.Meta.Tiers[p].Kind
 	}
-	v := n.tick()
-	if n.dir.Put(target.Name, target.Meta.Epoch, id.Hash, kind, v) {
-		n.broadcast(&Delta{Owner: target.Name, Epoch: target.Meta.Epoch, Records: []Record{{Hash: id.Hash, Kind: kind, Ver: v}}})
+	id := it.id
+	cancelled := r.q.commit(it, func() {
+		v := n.tick()
+		if n.dir.Put(target.Name, target.Meta.Epoch, id.Hash, kind, v) {
+			n.broadcast(&Delta{Owner: target.Name, Epoch: target.Meta.Epoch, Records: []Record{{Hash: id.Hash, Kind: kind, Ver: v}}})
+		}
+	})
+	if cancelled {
+		r.c.cancelled.Add(1)
+		dctx, dcancel := context.WithTimeout(r.ctx, n.cfg.FetchTimeout)
+		defer dcancel()
+		if _, err := n.peers.simple(dctx, target.Meta.PeerAddr, opPeerDelete, []artifact.ID{id}); err != nil {
+			n.log.Debug("undoing a superseded demote", "id", id.String(), "peer", target.Name, "err", err)
+		}
 	}
-	return nil
 }
 
 // Delete implements tiers.Tier: the delete is forwarded to the owner the
@@ -376,19 +458,23 @@ func (r *RemoteTier) Delete(ctx context.Context, id artifact.ID, opts tiers.Dele
 		return false, tiers.ErrClosed
 	}
 	r.dropHandoff(sfKey(id))
+	queued := r.q.cancel(sfKey(id))
+	if queued {
+		r.c.cancelled.Add(1)
+	}
 	if r.down.Load() {
-		return false, nil
+		return queued, nil
 	}
 	if _, fromPeer := n.peerDeletes.Load(id.Hash); fromPeer {
-		return false, nil
+		return queued, nil
 	}
 	o, ok := n.dir.Lookup(id.Hash)
 	if !ok || o.Node == n.cfg.NodeName {
-		return false, nil
+		return queued, nil
 	}
 	m, live := n.member(o.Node)
 	if !live {
-		return false, nil
+		return queued, nil
 	}
 	r.c.deleteFwd.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.FetchTimeout)
@@ -398,7 +484,7 @@ func (r *RemoteTier) Delete(ctx context.Context, id artifact.ID, opts tiers.Dele
 		return false, fmt.Errorf("remote: delete %s at %s: %w", id, o.Node, err)
 	}
 	n.dir.Forget(o.Node, id.Hash)
-	return attrs["found"] == "true", nil
+	return queued || attrs["found"] == "true", nil
 }
 
 // Version implements tiers.Tier: a peer's versions are its own, so a hit
@@ -436,12 +522,15 @@ func (r *RemoteTier) Stats(s *tiers.Stats) {
 
 func (r *RemoteTier) stats() RemoteStats {
 	c := &r.c
+	ql, qb := r.q.len()
 	return RemoteStats{
+		QueueLen: ql, QueueBytes: qb, DemotesSettled: r.q.settled.Load(),
 		Reads: c.reads.Load(), Hits: c.hits.Load(), Misses: c.misses.Load(), Fetches: c.fetches.Load(), Shared: c.shared.Load(),
 		FetchBytes: c.fetchBytes.Load(), PeerFailures: c.peerFailures.Load(),
 		Demotes: c.demotes.Load(), DemoteBytes: c.demoteBytes.Load(), DemoteFailures: c.demoteFailures.Load(),
 		NoTarget: c.noTarget.Load(), StaleEntries: c.stale.Load(),
 		Deletes: c.deletes.Load(), DeleteForwds: c.deleteFwd.Load(), PassedBy: c.passedBy.Load(), Handoffs: c.handoffs.Load(),
+		DemotesQueued: c.queued.Load(), QueueFull: c.queueFull.Load(), DemotesCancelled: c.cancelled.Load(),
 	}
 }
 
