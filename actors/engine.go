@@ -37,8 +37,10 @@ type Engine struct {
 	// keys serialises the stores and deletes of one key (striped by id
 	// hash): of two writers of a key one finishes before the other starts,
 	// so a delete never races a store of its key and reports whether the
-	// key held a value exactly. Background copies never take it.
-	keys [keyStripes]sync.Mutex
+	// key held a value exactly. Background copies never take it. Readers
+	// use its generation to tell a miss from a store moving the key up
+	// under them (see keyStripe).
+	keys [keyStripes]keyStripe
 
 	closed    atomic.Bool
 	stopped   chan struct{} // closed once the actors are stopping
@@ -62,7 +64,37 @@ type Engine struct {
 // probability 1/keyStripes, which only orders their writers.
 const keyStripes = 4096
 
-func (e *Engine) keyLock(id artifact.ID) *sync.Mutex { return &e.keys[id.Hash%keyStripes] }
+// keyStripe is the lock of the writers (stores, deletes) of the keys of one
+// stripe, and a generation that is odd while one of them runs (a seqlock
+// without the retry loop). A chain read visits the tiers top-down without a
+// lock; a store landing meanwhile puts its version into a tier the reader
+// has passed already and removes the older copies below (write-back, exact
+// stores), so the reader can find nothing although the key held a value all
+// along. A reader that misses everywhere checks the generation: if a writer
+// of the stripe ran during its scan, it scans again holding the lock. A hit
+// needs no check: whatever it read was the key's value at that moment.
+type keyStripe struct {
+	mu  sync.Mutex
+	gen atomic.Uint64
+}
+
+// lockKey takes the writers' lock of id's stripe and marks a writer
+// running; unlock undoes both.
+func (e *Engine) lockKey(id artifact.ID) *keyStripe {
+	ks := &e.keys[id.Hash%keyStripes]
+	ks.mu.Lock()
+	ks.gen.Add(1)
+	return ks
+}
+
+func (ks *keyStripe) unlock() {
+	ks.gen.Add(1)
+	ks.mu.Unlock()
+}
+
+// settled reports whether no writer of the stripe ran since the generation
+// was g (read before a scan that missed): the miss stands.
+func (ks *keyStripe) settled(g uint64) bool { return g&1 == 0 && ks.gen.Load() == g }
 
 // NewEngine validates cfg, starts the actors and returns the engine. The
 // engine owns cfg.Tiers from now on, also when NewEngine fails.
@@ -295,9 +327,7 @@ func (e *Engine) store(ctx context.Context, id artifact.ID, payload []byte, o St
 	// checksum of a Put (persistent tiers under a CPU tier) must only ever
 	// see one a tier computed from the bytes it holds.
 	opts.Meta.Checksum = 0
-	kl := e.keyLock(id)
-	kl.Lock()
-	defer kl.Unlock()
+	defer e.lockKey(id).unlock()
 	opts.Meta.Version = e.clock.next()
 	e.reg.enter(id.Hash, opts.Meta.Version)
 	defer e.reg.leave(id.Hash)
@@ -391,9 +421,7 @@ func (e *Engine) storeFill(ctx context.Context, id artifact.ID, n int64, o Store
 	defer e.exit()
 	opts := tiers.PutOptions{Meta: o.Meta, Pin: o.Pin}
 	opts.Meta.Checksum = 0
-	kl := e.keyLock(id)
-	kl.Lock()
-	defer kl.Unlock()
+	defer e.lockKey(id).unlock()
 	v := e.clock.next()
 	opts.Meta.Version = v
 	e.reg.enter(id.Hash, v)
@@ -618,10 +646,32 @@ func (e *Engine) view(ctx context.Context, id artifact.ID, acc Access) (tiers.Vi
 	if err != nil {
 		return nil, 0, err
 	}
-	if acc.Mode != ModeChain {
+	if acc.Mode == ModeExact {
 		v, err := e.tiers[first].tier.View(id)
-		if err == nil || acc.Mode == ModeExact {
-			return v, first, err
+		return v, first, err
+	}
+	ks := &e.keys[id.Hash%keyStripes]
+	g := ks.gen.Load()
+	v, i, err := e.scan(id, acc, first)
+	if err == nil || !errors.Is(err, ErrNotFound) || ks.settled(g) {
+		return v, i, err
+	}
+	// A store of the stripe ran while we scanned: it may have moved the
+	// key above the tier we had reached. Scan again with the writers held
+	// off (this waits for the one running, bounded by its own deadlines).
+	ks.mu.Lock()
+	v, i, err = e.scan(id, acc, first)
+	ks.mu.Unlock()
+	return v, i, err
+}
+
+// scan reads id top-down (prefer mode: its tier first), promoting a hit
+// below the top tier in chain mode.
+func (e *Engine) scan(id artifact.ID, acc Access, first int) (tiers.View, int, error) {
+	if acc.Mode == ModePrefer {
+		v, err := e.tiers[first].tier.View(id)
+		if err == nil {
+			return v, first, nil
 		}
 		if errors.Is(err, ErrCollision) {
 			return nil, 0, err
@@ -679,20 +729,35 @@ func (e *Engine) Locate(ctx context.Context, id artifact.ID, acc Access) (string
 	if err != nil {
 		return "", false, err
 	}
-	if acc.Mode != ModeChain {
+	if acc.Mode == ModeExact {
 		if e.tiers[first].tier.Contains(id) {
 			return e.tiers[first].tier.Name(), true, nil
 		}
-		if acc.Mode == ModeExact {
-			return "", false, nil
-		}
+		return "", false, nil
+	}
+	// As view: a miss while a writer of the stripe ran is checked again
+	// with the writers held off.
+	ks := &e.keys[id.Hash%keyStripes]
+	g := ks.gen.Load()
+	if name, ok := e.locate(id, acc, first); ok || ks.settled(g) {
+		return name, ok, nil
+	}
+	ks.mu.Lock()
+	name, ok := e.locate(id, acc, first)
+	ks.mu.Unlock()
+	return name, ok, nil
+}
+
+func (e *Engine) locate(id artifact.ID, acc Access, first int) (string, bool) {
+	if acc.Mode == ModePrefer && e.tiers[first].tier.Contains(id) {
+		return e.tiers[first].tier.Name(), true
 	}
 	for _, st := range e.tiers {
 		if st.tier.Contains(id) {
-			return st.tier.Name(), true, nil
+			return st.tier.Name(), true
 		}
 	}
-	return "", false, nil
+	return "", false
 }
 
 // Delete removes id from every tier, top first. It gets a version like a
@@ -710,9 +775,7 @@ func (e *Engine) Delete(ctx context.Context, id artifact.ID) (bool, error) {
 		return false, err
 	}
 	defer e.exit()
-	kl := e.keyLock(id)
-	kl.Lock()
-	defer kl.Unlock()
+	defer e.lockKey(id).unlock()
 	d := e.clock.next()
 	e.reg.enter(id.Hash, d)
 	defer e.reg.leave(id.Hash)

@@ -22,8 +22,12 @@ import (
 )
 
 // envLinOps sets the operations of each linearizability run: the short run
-// of go test does 2,000 per chain; a soak does more.
-const envLinOps = "STRATACACHE_LINEARIZABILITY_OPS"
+// of go test does 2,000 per chain; a soak does more. envLinSeeds runs that
+// many seeds (42, 43, ...) per chain instead of one.
+const (
+	envLinOps   = "STRATACACHE_LINEARIZABILITY_OPS"
+	envLinSeeds = "STRATACACHE_LINEARIZABILITY_SEEDS"
+)
 
 // linInput is one client operation on a key: store a value, load, delete,
 // contains.
@@ -239,7 +243,7 @@ func runLinearizable(t *testing.T, e *Engine, seed uint64, clients, keys, ops, s
 			_ = porcupine.Visualize(registerModel.ToModel(), info, f)
 			_ = f.Close()
 		}
-		t.Fatalf("history of %d operations is not linearizable (visualization: %s)\n%s", len(history), path, debugHistory(history))
+		t.Fatalf("history of %d operations is not linearizable (visualization: %s)\n%s\nafterwards:\n%s", len(history), path, debugHistory(history), describeKeys(ctx, e, keys))
 	case porcupine.Unknown:
 		t.Fatalf("the checker timed out on %d operations", len(history))
 	}
@@ -264,14 +268,7 @@ func runLinearizable(t *testing.T, e *Engine, seed uint64, clients, keys, ops, s
 // restarted at random, is linearizable for a per-key register. Short in go
 // test; STRATACACHE_LINEARIZABILITY_OPS=N runs N operations per chain.
 func TestLinearizable(t *testing.T) {
-	ops := 2000
-	if s := os.Getenv(envLinOps); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatalf("%s: %v", envLinOps, err)
-		}
-		ops = n
-	}
+	ops, seeds := envInt(t, envLinOps, 2000), envInt(t, envLinSeeds, 1)
 	total := 0
 	for _, c := range []struct {
 		name       string
@@ -283,12 +280,32 @@ func TestLinearizable(t *testing.T) {
 		{"cpu-cxl-disk/write-back", true, WriteBack},
 		{"cpu-cxl-disk/write-through", true, WriteThrough},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			e := linChain(t, c.persistent, c.policy)
-			total += runLinearizable(t, e, 42, 4, 8, ops, 8<<10)
-		})
+		for seed := uint64(42); seed < 42+uint64(seeds); seed++ {
+			name := c.name
+			if seeds > 1 {
+				name += fmt.Sprintf("/seed-%d", seed)
+			}
+			t.Run(name, func(t *testing.T) {
+				e := linChain(t, c.persistent, c.policy)
+				total += runLinearizable(t, e, seed, 4, 8, ops, 8<<10)
+			})
+		}
 	}
 	t.Logf("%d operations checked in all", total)
+}
+
+// envInt reads a positive count from the environment (def when unset).
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive count", name, s)
+	}
+	return n
 }
 
 // debugHistory names the first key whose history is not linearizable and
@@ -306,12 +323,40 @@ func debugHistory(h []porcupine.Operation) string {
 					break
 				}
 			}
+			// The failing prefix and the operations concurrent with its
+			// last one (a store or delete that explains a read may have
+			// been called after it).
 			s := ""
-			for _, op := range p[max(0, n-15):n] {
+			end := n
+			for end < len(p) && p[end].Call <= p[n-1].Return {
+				end++
+			}
+			for _, op := range p[max(0, n-15):end] {
 				s += fmt.Sprintf("c%d [%d,%d] %s\n", op.ClientId, op.Call/1000, op.Return/1000, m.DescribeOperation(op.Input, op.Output))
 			}
 			return s
 		}
 	}
 	return ""
+}
+
+// describeKeys shows, for each key, the version every tier holds and what a
+// chain load returns now.
+func describeKeys(ctx context.Context, e *Engine, keys int) string {
+	s := ""
+	for k := 0; k < keys; k++ {
+		s += fmt.Sprintf("k%d:", k)
+		for _, ts := range e.tiers {
+			v, ok := ts.tier.Version(churnKey(k))
+			s += fmt.Sprintf(" %s=%v/%d", ts.tier.Name(), ok, v)
+		}
+		got, err := e.Load(ctx, nil, churnKey(k), Chain())
+		if err == nil {
+			v, perr := parseChurn(k, got)
+			s += fmt.Sprintf(" load=%d %v\n", v, perr)
+		} else {
+			s += fmt.Sprintf(" load: %v\n", err)
+		}
+	}
+	return s
 }

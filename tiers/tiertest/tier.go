@@ -41,6 +41,7 @@ type Tier struct {
 	fenced    bool
 	putFault  atomic.Pointer[func(id artifact.ID) error]
 	viewFault atomic.Pointer[func(id artifact.ID)]
+	readHook  atomic.Pointer[func(id artifact.ID)]
 	puts      atomic.Int64
 }
 
@@ -253,6 +254,7 @@ func (v *view) Release() {
 }
 
 func (t *Tier) View(id artifact.ID) (tiers.View, error) {
+	t.beforeRead(id)
 	t.mu.Lock()
 	e, err := t.lookup(id)
 	if err != nil {
@@ -278,6 +280,7 @@ func (t *Tier) Stat(id artifact.ID) (artifact.Meta, error) {
 }
 
 func (t *Tier) Contains(id artifact.ID) bool {
+	t.beforeRead(id)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.entries[id.Hash]
@@ -395,6 +398,23 @@ func (t *Tier) SetPutFault(f func(id artifact.ID) error) {
 		return
 	}
 	t.putFault.Store(&f)
+}
+
+// SetReadHook installs f, called by View and Contains before they look id
+// up (no lock held): a test runs other operations between a reader's visits
+// to two tiers. nil removes it.
+func (t *Tier) SetReadHook(f func(id artifact.ID)) {
+	if f == nil {
+		t.readHook.Store(nil)
+		return
+	}
+	t.readHook.Store(&f)
+}
+
+func (t *Tier) beforeRead(id artifact.ID) {
+	if f := t.readHook.Load(); f != nil {
+		(*f)(id)
+	}
 }
 
 // SetViewFault installs f, called by View after it took its view and before
