@@ -13,6 +13,9 @@
 // memory expanders are volatile, and a pool file on a disk is only as
 // durable as the last Sync.
 //
-// cxl may import artifact/, tiers/, tiers/eviction and tiers/internal/;
-// never actors/, cluster/ or node/.
+// The read-only reader lives in package attach (re-exported here), so that
+// clientsdk can use it without importing the tier.
+//
+// cxl may import artifact/, attach/, extent/, tiers/, tiers/eviction and
+// tiers/internal/; never actors/, cluster/ or node/.
 package cxl

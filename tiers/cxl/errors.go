@@ -3,7 +3,8 @@ package cxl
 import (
 	"errors"
 
-	"github.com/stratacache/stratacache/tiers/internal/extent"
+	"github.com/stratacache/stratacache/attach"
+	"github.com/stratacache/stratacache/extent"
 )
 
 // Errors of Open and OpenReadOnly, beside the tiers sentinels and os errors
@@ -18,7 +19,7 @@ var (
 	ErrLocked = errors.New("cxl: pool is open read-write elsewhere")
 	// ErrConfig: the configuration is invalid.
 	ErrConfig = errors.New("cxl: invalid config")
-	// ErrStale: a location no longer names the artifact it named (the extent
-	// was freed or reused).
-	ErrStale = errors.New("cxl: stale location")
+	// ErrStale: a location no longer names the artifact it named (the slot
+	// was cleared or the extent freed or reused).
+	ErrStale = attach.ErrStale
 )

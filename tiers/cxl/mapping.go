@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/stratacache/stratacache/tiers/internal/extent"
+	"github.com/stratacache/stratacache/extent"
 )
 
 // mapping is the shared mapping of a pool: the engine's Media.
@@ -84,33 +81,6 @@ func (m *mapping) Close() error {
 		m.f = nil
 	}
 	return errors.Join(errs...)
-}
-
-// daxSize reads a device-DAX's size and alignment from sysfs (mounted at
-// sysRoot).
-func daxSize(sysRoot, dev string) (size, align uint64, err error) {
-	base := filepath.Base(dev)
-	dir := filepath.Join(sysRoot, "bus/dax/devices", base)
-	size, err = readSysUint(filepath.Join(dir, "size"))
-	if err != nil {
-		return 0, 0, fmt.Errorf("cxl: size of %s: %w", dev, err)
-	}
-	align, err = readSysUint(filepath.Join(dir, "align"))
-	if err != nil || align == 0 {
-		align = 2 << 20
-	}
-	if size < align {
-		return 0, 0, fmt.Errorf("%w: dax device %s of %d bytes", ErrTooSmall, dev, size)
-	}
-	return size - size%align, align, nil
-}
-
-func readSysUint(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseUint(strings.TrimSpace(string(b)), 0, 64)
 }
 
 // mapFile maps size bytes of f shared.

@@ -9,18 +9,19 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/attach"
+	"github.com/stratacache/stratacache/extent"
 	"github.com/stratacache/stratacache/tiers"
 	"github.com/stratacache/stratacache/tiers/eviction"
 	"github.com/stratacache/stratacache/tiers/internal/engine"
-	"github.com/stratacache/stratacache/tiers/internal/extent"
 )
 
 // magic starts the superblock of a CXL pool.
-var magic = extent.Magic{'S', 'T', 'R', 'A', 'C', 'X', 'L', '1'}
+var magic = attach.Magic
 
 // Location is where an artifact's extent lives in the pool: what a
 // read-only attacher needs to read it in place.
-type Location = engine.Location
+type Location = attach.Location
 
 // Tier is a CXL/DAX pool. It implements tiers.Tier; every method is safe for
 // concurrent use. View returns the mapped bytes themselves (zero-copy).
@@ -87,7 +88,7 @@ func openMedium(cfg *Config) (m *mapping, want extent.Geometry, size uint64, str
 			return nil, want, 0, false, path, fmt.Errorf("cxl: dax device: %w", err)
 		}
 		var align uint64
-		size, align, err = daxSize(cfg.sysRoot, path)
+		size, align, err = attach.DAXSize(cfg.sysRoot, path)
 		if err == nil {
 			want, err = extent.FitGeometry(bs, cfg.slotsFor(size), size, align)
 		}
@@ -174,4 +175,7 @@ func (t *Tier) Path() string { return t.path }
 func (t *Tier) Epoch() uint64 { return t.epoch }
 
 // Locate returns where id's extent lives, for a read-only attacher.
-func (t *Tier) Locate(id artifact.ID) (Location, error) { return t.Engine.Locate(id) }
+func (t *Tier) Locate(id artifact.ID) (Location, error) {
+	l, err := t.Engine.Locate(id)
+	return Location{Slot: l.Slot, Offset: l.Offset, Length: l.Length, Generation: l.Generation}, err
+}

@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/extent"
 	"github.com/stratacache/stratacache/tiers"
-	"github.com/stratacache/stratacache/tiers/internal/extent"
 )
 
 // shmDir is a per-test directory on /dev/shm (tmpfs), else the test temp dir.

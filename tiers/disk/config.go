@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stratacache/stratacache/extent"
 	"github.com/stratacache/stratacache/tiers/internal/engine"
-	"github.com/stratacache/stratacache/tiers/internal/extent"
 )
 
 // Durability says when a store reaches stable storage.

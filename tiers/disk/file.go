@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/stratacache/stratacache/tiers/internal/extent"
+	"github.com/stratacache/stratacache/extent"
 )
 
 // file is the engine's Media over one pre-allocated file.

@@ -9,10 +9,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stratacache/stratacache/extent"
 	"github.com/stratacache/stratacache/tiers"
 	"github.com/stratacache/stratacache/tiers/eviction"
 	"github.com/stratacache/stratacache/tiers/internal/engine"
-	"github.com/stratacache/stratacache/tiers/internal/extent"
 )
 
 // magic starts the superblock of a disk tier file.

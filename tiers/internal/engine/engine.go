@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/extent"
 	"github.com/stratacache/stratacache/tiers"
-	"github.com/stratacache/stratacache/tiers/internal/extent"
 )
 
 // Options configure an Engine.

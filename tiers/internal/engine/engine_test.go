@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/extent"
 	"github.com/stratacache/stratacache/tiers"
-	"github.com/stratacache/stratacache/tiers/internal/extent"
 )
 
 func testGeo(t testing.TB, slots, data uint64) extent.Geometry {

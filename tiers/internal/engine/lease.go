@@ -3,8 +3,8 @@ package engine
 import (
 	"fmt"
 
+	"github.com/stratacache/stratacache/extent"
 	"github.com/stratacache/stratacache/tiers"
-	"github.com/stratacache/stratacache/tiers/internal/extent"
 )
 
 // initLeases sets the in-memory leases after recovery: the next generation

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/stratacache/stratacache/tiers/internal/extent"
+	"github.com/stratacache/stratacache/extent"
 )
 
 // memMedia is a heap-backed Media for tests; mapped selects zero-copy

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/extent"
 	"github.com/stratacache/stratacache/tiers"
-	"github.com/stratacache/stratacache/tiers/internal/extent"
 )
 
 // spaceWait bounds how long a Put waits for space that evictions in

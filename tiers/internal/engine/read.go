@@ -203,6 +203,7 @@ func (e *Engine) Version(id artifact.ID) (uint64, bool) {
 // Location is where a payload lives on the medium: what a read-only
 // attacher needs to read it in place.
 type Location struct {
+	Slot       uint64 // index slot that publishes the extent
 	Offset     uint64 // extent offset (its header)
 	Length     uint64 // payload bytes
 	Generation uint64
@@ -214,7 +215,7 @@ func (e *Engine) Locate(id artifact.ID) (Location, error) {
 	en, err := e.findLocked(id)
 	var loc Location
 	if err == nil {
-		loc = Location{Offset: en.off, Length: en.length, Generation: en.gen}
+		loc = Location{Slot: en.slot, Offset: en.off, Length: en.length, Generation: en.gen}
 	}
 	e.unlockClear()
 	return loc, err

@@ -5,7 +5,7 @@ import (
 	"sort"
 
 	"github.com/stratacache/stratacache/artifact"
-	"github.com/stratacache/stratacache/tiers/internal/extent"
+	"github.com/stratacache/stratacache/extent"
 )
 
 // tableChunk is how much of the slot table recover reads per call.

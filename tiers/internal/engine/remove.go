@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/extent"
 	"github.com/stratacache/stratacache/tiers"
-	"github.com/stratacache/stratacache/tiers/internal/extent"
 )
 
 // removeLocked takes en out of the index; its slot is queued to be cleared

@@ -14,8 +14,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/stratacache/stratacache/extent"
 	"github.com/stratacache/stratacache/tiers/internal/engine"
-	"github.com/stratacache/stratacache/tiers/internal/extent"
 )
 
 // SectorSize is the unit a torn write keeps or loses: a sector is written
