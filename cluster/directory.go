@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -13,14 +14,17 @@ const dirShards = 32
 // evictSample is how many entries a full shard looks at to pick a victim.
 const evictSample = 8
 
-// DirectoryBytesPerEntry is the heap cost of one entry as measured at
-// 1,000,000 entries (TestDirectoryBytesPerEntry, RunBench): an 8-byte key
-// and a 16-byte entry per Go swiss-map slot plus a control byte, at the load
-// factor the map happens to be at (7/16 to 7/8).
-const DirectoryBytesPerEntry = 56
+// DirectoryBytesPerEntry is the heap cost of one entry with one holder as
+// measured at 1,000,000 entries (TestDirectoryBytesPerEntry, RunBench): an
+// 8-byte key and a 24-byte entry (the first holder inline) per Go
+// swiss-map slot plus a control byte, at the load factor the map happens to
+// be at (7/16 to 7/8): 84 bytes measured. Further holders add a slice:
+// 8 + 24 bytes plus 16 per holder after the first.
+const DirectoryBytesPerEntry = 84
 
-// Owner says which node holds an artifact, in which kind of tier, as of
-// which version (the owner's hybrid clock when it stored it).
+// Owner is one holder of an artifact: which node, at which epoch, in which
+// kind of tier, as of which version (the holder's hybrid clock when it
+// stored it).
 type Owner struct {
 	Node  string
 	Epoch uint64
@@ -28,26 +32,111 @@ type Owner struct {
 	Ver   uint64
 }
 
-// entry is a directory value: 16 bytes. kind 0 marks a tombstone: the
-// owner deleted the artifact at ver, so older puts still travelling through
-// relays cannot bring it back. Tombstones are swept after a while
-// (SweepTombstones) and are evicted first.
-type entry struct {
+// holder is one node's record in an entry's holder set: 16 bytes. kind 0
+// marks a tombstone: that holder dropped the artifact at ver, so older
+// puts of the same holder still travelling cannot bring its copy back. A
+// tombstone never hides another holder's copy.
+type holder struct {
 	ver  uint64
 	slot uint16
 	kind uint8
 }
 
+// holderSet is a directory value: every node known to hold the artifact.
+type holderSet []holder
+
+func (s holderSet) find(slot uint16) int {
+	for i := range s {
+		if s[i].slot == slot {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s holderSet) live() bool {
+	for _, h := range s {
+		if h.kind != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (s holderSet) tombs() int {
+	n := 0
+	for _, h := range s {
+		if h.kind == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// entry is a directory value: the first holder inline (most artifacts have
+// one) and the others, if any, behind a pointer, so that a one-holder
+// entry is 24 bytes with no allocation of its own.
+type entry struct {
+	first holder
+	rest  *[]holder
+}
+
+// list appends e's holders to buf.
+func (e entry) list(buf holderSet) holderSet {
+	buf = append(buf, e.first)
+	if e.rest != nil {
+		buf = append(buf, *e.rest...)
+	}
+	return buf
+}
+
+func makeEntry(s holderSet) entry {
+	e := entry{first: s[0]}
+	if len(s) > 1 {
+		rest := []holder(slices.Clone(s[1:]))
+		e.rest = &rest
+	}
+	return e
+}
+
 type dirShard struct {
 	mu    sync.RWMutex
 	m     map[uint64]entry
-	tombs int
+	live  int // entries with at least one live holder
+	tombs int // tombstone holders
 }
 
-// nodeSlot is a node the directory has heard of. Entries name nodes by slot
-// so that an entry stays 16 bytes. A node that dies or restarts gets a new
-// slot; the old one is retired, its entries dropped in the background, and
-// then reused.
+// set replaces hash's holder set (deleting the entry when s is empty),
+// keeping the shard's counters.
+func (sh *dirShard) set(hash uint64, old, s holderSet) {
+	if old.live() {
+		sh.live--
+	}
+	sh.tombs -= old.tombs()
+	if len(s) == 0 {
+		delete(sh.m, hash)
+		return
+	}
+	if s.live() {
+		sh.live++
+	}
+	sh.tombs += s.tombs()
+	sh.m[hash] = makeEntry(s)
+}
+
+// get returns hash's holders (appended to buf) and whether it has an entry.
+func (sh *dirShard) get(hash uint64, buf holderSet) (holderSet, bool) {
+	e, ok := sh.m[hash]
+	if !ok {
+		return buf, false
+	}
+	return e.list(buf), true
+}
+
+// nodeSlot is a node the directory has heard of. Holders name nodes by
+// slot so that a holder stays 16 bytes. A node that dies or restarts gets
+// a new slot; the old one is retired, its holders dropped in the
+// background, and then reused.
 type nodeSlot struct {
 	name    string
 	epoch   uint64
@@ -55,19 +144,22 @@ type nodeSlot struct {
 	retired bool
 }
 
-// Directory maps artifact ids (their 64-bit hash) to owners. It is safe for
-// concurrent use.
+// Directory maps artifact ids (their 64-bit hash) to their holder sets. It
+// is safe for concurrent use.
 //
-// Memory is bounded: at most maxEntries entries (DirectoryBytesPerEntry
-// each). A full shard evicts, among evictSample entries it iterates from a
-// random point, a tombstone, else the oldest entry owned by another node;
-// it evicts one of this node's own entries (what its push/pull snapshot is
-// built from) only when the shard holds nothing else. An
-// evicted entry costs a miss or a detour through the artifact's home node,
-// never a wrong answer: the serving node compares the full key.
+// Each holder is versioned on its own: a store, eviction or delete on one
+// node changes that node's record and no other, so two copies on two nodes
+// are both found, and dropping one keeps the other.
 //
-// Entries are accepted only for live nodes at their current epoch; a node
-// that leaves or dies, or reappears with a new epoch, loses its entries.
+// Memory is bounded: at most maxEntries entries. A full shard evicts, among
+// evictSample entries it iterates from a random point, an entry of
+// tombstones only, else the oldest entry this node does not hold; it evicts
+// an entry this node holds only when the shard holds nothing else. An
+// evicted entry costs a miss, never a wrong answer: the serving node
+// compares the full key.
+//
+// Holders are accepted only for live nodes at their current epoch; a node
+// that leaves or dies, or reappears with a new epoch, loses its holders.
 type Directory struct {
 	self     string
 	perShard int
@@ -111,8 +203,8 @@ func (d *Directory) shard(h uint64) *dirShard {
 }
 
 // SetNode records that node name is alive (or not) at epoch and drops the
-// entries this ends: those of a node going down, or of its older epoch. An
-// epoch older than the one known is ignored. It reports whether entries
+// holders this ends: those of a node going down, or of its older epoch. An
+// epoch older than the one known is ignored. It reports whether holders
 // were dropped. The drop scans the directory; memberlist callbacks use
 // markNode and hand the scan to a worker.
 func (d *Directory) SetNode(name string, epoch uint64, alive bool) bool {
@@ -125,7 +217,7 @@ func (d *Directory) SetNode(name string, epoch uint64, alive bool) bool {
 }
 
 // markNode updates the node table without scanning: it returns the slot
-// retired by the change (its entries must go: dropRetired), or -1.
+// retired by the change (its holders must go: dropRetired), or -1.
 func (d *Directory) markNode(name string, epoch uint64, alive bool) int {
 	d.nodesMu.Lock()
 	defer d.nodesMu.Unlock()
@@ -139,11 +231,11 @@ func (d *Directory) markNode(name string, epoch uint64, alive bool) int {
 		return -1
 	}
 	if !s.alive {
-		// A dead slot holds no entries: revive it in place.
+		// A dead slot holds nothing: revive it in place.
 		s.epoch, s.alive = epoch, alive
 		return -1
 	}
-	// Alive before, and now dead or a new epoch: the slot's entries end.
+	// Alive before, and now dead or a new epoch: the slot's holders end.
 	s.retired, s.alive = true, false
 	delete(d.byName, name)
 	d.newSlotLocked(name, epoch, alive)
@@ -166,8 +258,8 @@ func (d *Directory) newSlotLocked(name string, epoch uint64, alive bool) {
 	d.slots = append(d.slots, ns)
 }
 
-// slotFor resolves an owner for an update: known, alive, at this epoch (a
-// newer epoch is adopted, dropping the old one's entries).
+// slotFor resolves a holder for an update: known, alive, at this epoch (a
+// newer epoch is adopted, dropping the old one's holders).
 func (d *Directory) slotFor(name string, epoch uint64) (uint16, bool) {
 	d.nodesMu.RLock()
 	slot, ok := d.byName[name]
@@ -182,7 +274,7 @@ func (d *Directory) slotFor(name string, epoch uint64) (uint16, bool) {
 	}
 	if epoch > s.epoch {
 		// A newer incarnation seen in an update: adopt it. The old one's
-		// entries are dropped by retireFn (the node's worker) when set, so
+		// holders are dropped by retireFn (the node's worker) when set, so
 		// that a gossip callback never scans the directory.
 		if r := d.markNode(name, epoch, true); r >= 0 {
 			if d.retireFn != nil {
@@ -196,17 +288,22 @@ func (d *Directory) slotFor(name string, epoch uint64) (uint16, bool) {
 	return slot, true
 }
 
-// dropRetired removes a retired slot's entries and frees the slot.
+func (d *Directory) selfSlot() uint16 {
+	d.nodesMu.RLock()
+	defer d.nodesMu.RUnlock()
+	return d.byName[d.self]
+}
+
+// dropRetired removes a retired slot's holders and frees the slot.
 func (d *Directory) dropRetired(slot uint16) {
 	for i := range d.shards {
 		sh := &d.shards[i]
 		sh.mu.Lock()
+		var buf [4]holder
 		for h, e := range sh.m {
-			if e.slot == slot {
-				if e.kind == 0 {
-					sh.tombs--
-				}
-				delete(sh.m, h)
+			s := e.list(buf[:0])
+			if j := s.find(slot); j >= 0 {
+				sh.set(h, s, slices.Delete(slices.Clone(s), j, j+1))
 			}
 		}
 		sh.mu.Unlock()
@@ -218,53 +315,87 @@ func (d *Directory) dropRetired(slot uint16) {
 }
 
 // Put records that owner (at epoch) holds hash in a tier of kind, as of
-// ver. The newest version wins; it reports whether the directory changed.
+// ver. Only owner's own record is compared and replaced, newest version
+// winning; other holders are untouched. It reports whether the directory
+// changed.
 func (d *Directory) Put(owner string, epoch, hash uint64, kind tiers.Kind, ver uint64) bool {
 	slot, ok := d.slotFor(owner, epoch)
 	if !ok {
 		return false
 	}
-	d.nodesMu.RLock()
-	selfSlot := d.byName[d.self]
-	d.nodesMu.RUnlock()
-	sh := d.shard(hash)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	if kind == 0 {
 		kind = tiers.KindMemory // 0 is the tombstone mark
 	}
-	old, had := sh.m[hash]
-	if had && (old.ver > ver || (old.ver == ver && old.slot >= slot)) {
+	return d.update(slot, hash, holder{ver: ver, slot: slot, kind: uint8(kind)})
+}
+
+// Delete records that owner dropped its copy of hash at ver (a tombstone
+// for owner's record alone), unless owner's record is as new already. It
+// reports whether a live copy was removed or a first tombstone written
+// (what is worth passing on).
+func (d *Directory) Delete(owner string, epoch, hash uint64, ver uint64) bool {
+	slot, ok := d.slotFor(owner, epoch)
+	if !ok {
+		return false
+	}
+	return d.update(slot, hash, holder{ver: ver, slot: slot})
+}
+
+func (d *Directory) update(slot uint16, hash uint64, nh holder) bool {
+	self := d.selfSlot()
+	sh := d.shard(hash)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var buf [4]holder
+	old, had := sh.get(hash, buf[:0])
+	i := old.find(slot)
+	if i >= 0 && old[i].ver >= nh.ver {
 		return false
 	}
 	if !had && d.perShard > 0 && len(sh.m) >= d.perShard {
-		d.evictLocked(sh, selfSlot)
+		d.evictLocked(sh, self)
 	}
-	if had && old.kind == 0 {
-		sh.tombs--
+	s := slices.Clone(old)
+	if !had {
+		s = nil
 	}
-	sh.m[hash] = entry{ver: ver, slot: slot, kind: uint8(kind)}
-	return true
+	changed := true
+	if i >= 0 {
+		changed = nh.kind != 0 || s[i].kind != 0
+		s[i] = nh
+	} else {
+		s = append(s, nh)
+	}
+	sh.set(hash, old, s)
+	return changed
 }
 
 // evictLocked removes one entry of a full shard (see Directory).
-func (d *Directory) evictLocked(sh *dirShard, selfSlot uint16) {
+func (d *Directory) evictLocked(sh *dirShard, self uint16) {
 	var victim uint64
-	var best entry
+	var best holderSet
 	found, n := false, 0
-	rank := func(e entry) int { // lower goes first
+	rank := func(s holderSet) int { // lower goes first
 		switch {
-		case e.kind == 0:
+		case !s.live():
 			return 0
-		case e.slot != selfSlot:
+		case s.find(self) < 0:
 			return 1
 		}
 		return 2
 	}
+	newest := func(s holderSet) uint64 {
+		var v uint64
+		for _, h := range s {
+			v = max(v, h.ver)
+		}
+		return v
+	}
 	for h, e := range sh.m {
-		better := !found || rank(e) < rank(best) || (rank(e) == rank(best) && e.ver < best.ver)
+		s := e.list(nil)
+		better := !found || rank(s) < rank(best) || (rank(s) == rank(best) && newest(s) < newest(best))
 		if better {
-			victim, best, found = h, e, true
+			victim, best, found = h, s, true
 		}
 		// Past the sample, look on only while every entry seen is ours.
 		if n++; n >= evictSample && rank(best) < 2 {
@@ -272,39 +403,9 @@ func (d *Directory) evictLocked(sh *dirShard, selfSlot uint16) {
 		}
 	}
 	if found {
-		if best.kind == 0 {
-			sh.tombs--
-		}
-		delete(sh.m, victim)
+		sh.set(victim, best, nil)
 		d.evictions.Add(1)
 	}
-}
-
-// Delete forgets that owner holds hash, unless a newer version (or another
-// owner) has replaced the entry. It reports whether the directory changed.
-func (d *Directory) Delete(owner string, epoch, hash uint64, ver uint64) bool {
-	slot, ok := d.slotFor(owner, epoch)
-	if !ok {
-		return false
-	}
-	d.nodesMu.RLock()
-	selfSlot := d.byName[d.self]
-	d.nodesMu.RUnlock()
-	sh := d.shard(hash)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e, had := sh.m[hash]
-	if had && (e.ver > ver || (e.kind != 0 && e.slot != slot) || (e.kind == 0 && e.ver == ver)) {
-		return false
-	}
-	if !had && d.perShard > 0 && len(sh.m) >= d.perShard {
-		d.evictLocked(sh, selfSlot)
-	}
-	if !had || e.kind != 0 {
-		sh.tombs++
-	}
-	sh.m[hash] = entry{ver: ver, slot: slot}
-	return !had || e.kind != 0
 }
 
 // SweepTombstones removes tombstones older than ver cutoff; it returns how
@@ -315,11 +416,22 @@ func (d *Directory) SweepTombstones(cutoff uint64) int {
 		sh := &d.shards[i]
 		sh.mu.Lock()
 		if sh.tombs > 0 {
+			var buf [4]holder
 			for h, e := range sh.m {
-				if e.kind == 0 && e.ver < cutoff {
-					delete(sh.m, h)
-					sh.tombs--
-					n++
+				s := e.list(buf[:0])
+				if s.tombs() == 0 {
+					continue
+				}
+				keep := make(holderSet, 0, len(s))
+				for _, x := range s {
+					if x.kind == 0 && x.ver < cutoff {
+						n++
+						continue
+					}
+					keep = append(keep, x)
+				}
+				if len(keep) != len(s) {
+					sh.set(h, s, keep)
 				}
 			}
 		}
@@ -328,8 +440,8 @@ func (d *Directory) SweepTombstones(cutoff uint64) int {
 	return n
 }
 
-// Forget drops hash's entry if it still names owner (a fetch from it
-// missed: the entry was stale).
+// Forget drops owner's record of hash if it is a live copy (a fetch from
+// it missed: the record was stale). Other holders stay.
 func (d *Directory) Forget(owner string, hash uint64) {
 	d.nodesMu.RLock()
 	slot, ok := d.byName[owner]
@@ -339,43 +451,88 @@ func (d *Directory) Forget(owner string, hash uint64) {
 	}
 	sh := d.shard(hash)
 	sh.mu.Lock()
-	if e, had := sh.m[hash]; had && e.slot == slot && e.kind != 0 {
-		delete(sh.m, hash)
+	var buf [4]holder
+	if s, had := sh.get(hash, buf[:0]); had {
+		if i := s.find(slot); i >= 0 && s[i].kind != 0 {
+			sh.set(hash, s, slices.Delete(slices.Clone(s), i, i+1))
+		}
 	}
 	sh.mu.Unlock()
 }
 
-// Lookup returns hash's owner.
+// Lookup returns hash's newest live holder.
 func (d *Directory) Lookup(hash uint64) (Owner, bool) {
-	sh := d.shard(hash)
-	sh.mu.RLock()
-	e, ok := sh.m[hash]
-	sh.mu.RUnlock()
-	if !ok || e.kind == 0 {
+	var buf [4]Owner
+	hs := d.Holders(hash, buf[:0])
+	if len(hs) == 0 {
 		return Owner{}, false
 	}
-	d.nodesMu.RLock()
-	s := d.slots[e.slot]
-	d.nodesMu.RUnlock()
-	if !s.alive {
-		return Owner{}, false // retired: its entries are being dropped
-	}
-	return Owner{Node: s.name, Epoch: s.epoch, Kind: tiers.Kind(e.kind), Ver: e.ver}, true
+	return hs[0], true
 }
 
-// Len is the number of entries (tombstones not counted).
+// Holders appends hash's live holders to dst, newest version first.
+func (d *Directory) Holders(hash uint64, dst []Owner) []Owner {
+	sh := d.shard(hash)
+	var buf [4]holder
+	sh.mu.RLock()
+	s, _ := sh.get(hash, buf[:0])
+	sh.mu.RUnlock()
+	start := len(dst)
+	d.nodesMu.RLock()
+	for _, h := range s {
+		if h.kind == 0 {
+			continue
+		}
+		ns := d.slots[h.slot]
+		if !ns.alive {
+			continue // retired: its holders are being dropped
+		}
+		dst = append(dst, Owner{Node: ns.name, Epoch: ns.epoch, Kind: tiers.Kind(h.kind), Ver: h.ver})
+	}
+	d.nodesMu.RUnlock()
+	out := dst[start:]
+	slices.SortFunc(out, func(a, b Owner) int {
+		switch {
+		case a.Ver > b.Ver:
+			return -1
+		case a.Ver < b.Ver:
+			return 1
+		}
+		return 0
+	})
+	return dst
+}
+
+// Holds reports whether node is a live holder of hash.
+func (d *Directory) Holds(node string, hash uint64) bool {
+	d.nodesMu.RLock()
+	slot, ok := d.byName[node]
+	d.nodesMu.RUnlock()
+	if !ok {
+		return false
+	}
+	sh := d.shard(hash)
+	var buf [4]holder
+	sh.mu.RLock()
+	s, _ := sh.get(hash, buf[:0])
+	sh.mu.RUnlock()
+	i := s.find(slot)
+	return i >= 0 && s[i].kind != 0
+}
+
+// Len is the number of entries with at least one live holder.
 func (d *Directory) Len() int {
 	n := 0
 	for i := range d.shards {
 		sh := &d.shards[i]
 		sh.mu.RLock()
-		n += len(sh.m) - sh.tombs
+		n += sh.live
 		sh.mu.RUnlock()
 	}
 	return n
 }
 
-// CountOwnedBy is the number of entries naming node.
+// CountOwnedBy is the number of entries listing node as a live holder.
 func (d *Directory) CountOwnedBy(node string) int {
 	d.nodesMu.RLock()
 	slot, ok := d.byName[node]
@@ -387,8 +544,10 @@ func (d *Directory) CountOwnedBy(node string) int {
 	for i := range d.shards {
 		sh := &d.shards[i]
 		sh.mu.RLock()
+		var buf [4]holder
 		for _, e := range sh.m {
-			if e.slot == slot && e.kind != 0 {
+			s := e.list(buf[:0])
+			if j := s.find(slot); j >= 0 && s[j].kind != 0 {
 				n++
 			}
 		}
@@ -400,7 +559,7 @@ func (d *Directory) CountOwnedBy(node string) int {
 // Evictions counts entries dropped to stay under the cap.
 func (d *Directory) Evictions() uint64 { return d.evictions.Load() }
 
-// Record is one directory entry as exported for gossip.
+// Record is one holder's record as it travels between nodes.
 type Record struct {
 	Hash uint64
 	Kind tiers.Kind
@@ -408,9 +567,9 @@ type Record struct {
 	Del  bool
 }
 
-// ownerRecords calls f for every owner with its live epoch and entries
-// (records reused between calls; f must copy what it keeps). Only owners
-// accepted by keep are visited.
+// ownerRecords calls f for every owner with its live epoch and live
+// records (recs reused between calls; f must copy what it keeps). Only
+// owners accepted by keep are visited.
 func (d *Directory) ownerRecords(keep func(name string) bool, f func(name string, epoch uint64, recs []Record)) {
 	d.nodesMu.RLock()
 	slots := append([]nodeSlot(nil), d.slots...)
@@ -424,9 +583,11 @@ func (d *Directory) ownerRecords(keep func(name string) bool, f func(name string
 		for i := range d.shards {
 			sh := &d.shards[i]
 			sh.mu.RLock()
+			var buf [4]holder
 			for h, e := range sh.m {
-				if e.slot == uint16(slot) && e.kind != 0 {
-					recs = append(recs, Record{Hash: h, Kind: tiers.Kind(e.kind), Ver: e.ver})
+				hs := e.list(buf[:0])
+				if j := hs.find(uint16(slot)); j >= 0 && hs[j].kind != 0 {
+					recs = append(recs, Record{Hash: h, Kind: tiers.Kind(hs[j].kind), Ver: hs[j].ver})
 				}
 			}
 			sh.mu.RUnlock()
@@ -435,10 +596,10 @@ func (d *Directory) ownerRecords(keep func(name string) bool, f func(name string
 	}
 }
 
-// replaceOwned applies an authoritative snapshot of owner's entries taken
-// at snapVer: entries of owner older than snapVer and absent from the
-// snapshot are dropped, the snapshot's records are put. It reports whether
-// the directory changed.
+// replaceOwned applies an authoritative snapshot of owner's holdings taken
+// at snapVer: owner's live records not newer than snapVer and absent from
+// the snapshot are dropped, the snapshot's records are put. Other holders
+// are untouched. It reports whether the directory changed.
 func (d *Directory) replaceOwned(owner string, epoch, snapVer uint64, recs []Record) bool {
 	slot, ok := d.slotFor(owner, epoch)
 	if !ok {
@@ -452,12 +613,15 @@ func (d *Directory) replaceOwned(owner string, epoch, snapVer uint64, recs []Rec
 	for i := range d.shards {
 		sh := &d.shards[i]
 		sh.mu.Lock()
+		var buf [4]holder
 		for h, e := range sh.m {
-			if e.slot != slot || e.ver > snapVer {
+			s := e.list(buf[:0])
+			j := s.find(slot)
+			if j < 0 || s[j].kind == 0 || s[j].ver > snapVer {
 				continue
 			}
-			if _, keep := in[h]; !keep && e.kind != 0 {
-				delete(sh.m, h)
+			if _, keep := in[h]; !keep {
+				sh.set(h, s, slices.Delete(slices.Clone(s), j, j+1))
 				changed = true
 			}
 		}

@@ -343,6 +343,12 @@ func (n *Node) GossipAddr() string {
 // Epoch is this incarnation's epoch.
 func (n *Node) Epoch() uint64 { return n.cfg.Epoch }
 
+// LookupHolders lists id's live holders as the cluster's directory has
+// them (this node included when it holds id).
+func (n *Node) LookupHolders(ctx context.Context, id artifact.ID) []Owner {
+	return n.dir.Holders(id.Hash, nil)
+}
+
 // Directory is the node's ownership directory.
 func (n *Node) Directory() *Directory { return n.dir }
 
@@ -363,7 +369,7 @@ func (n *Node) Observe(ev Event) {
 	h := ev.ID.Hash
 	switch ev.Kind {
 	case EventStored:
-		if o, ok := n.dir.Lookup(h); ok && o.Node == n.cfg.NodeName {
+		if n.dir.Holds(n.cfg.NodeName, h) {
 			return // already ours (a promotion or a replace): nothing new to tell
 		}
 		v := n.tick()

@@ -95,18 +95,30 @@ func (r *RemoteTier) Close() error {
 	return nil
 }
 
-// candidates are the nodes to ask for id, in order: the directory's owner,
-// then the home node; never this node, never a node that is not a live
-// member.
+// candidates are the nodes to ask for id, in order: the holders the
+// directory lists (newest first), then the home node; never this node,
+// never a node that is not a live member.
 func (r *RemoteTier) candidates(id artifact.ID) []Member {
 	n := r.n
 	var out []Member
-	if o, ok := n.dir.Lookup(id.Hash); ok && o.Node != n.cfg.NodeName {
+	var buf [4]Owner
+	has := func(name string) bool {
+		for _, m := range out {
+			if m.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	for _, o := range n.dir.Holders(id.Hash, buf[:0]) {
+		if o.Node == n.cfg.NodeName || has(o.Node) {
+			continue
+		}
 		if m, ok := n.member(o.Node); ok {
 			out = append(out, m)
 		}
 	}
-	if home := n.Home(id); home != n.cfg.NodeName && (len(out) == 0 || out[0].Name != home) {
+	if home := n.Home(id); home != n.cfg.NodeName && !has(home) {
 		if m, ok := n.member(home); ok {
 			out = append(out, m)
 		}
@@ -286,7 +298,7 @@ func (r *RemoteTier) fetchOnce(id artifact.ID) (*fetched, error) {
 			return nil, fmt.Errorf("%w: %w", tiers.ErrNotFound, err)
 		}
 		if errors.Is(err, tiers.ErrNotFound) {
-			if o, ok := n.dir.Lookup(id.Hash); ok && o.Node == m.Name {
+			if n.dir.Holds(m.Name, id.Hash) {
 				n.dir.Forget(m.Name, id.Hash)
 				r.c.stale.Add(1)
 			}
@@ -329,12 +341,16 @@ func (r *RemoteTier) Contains(id artifact.ID) bool {
 	if _, ok := r.q.stat(sfKey(id), id); ok {
 		return true
 	}
-	o, ok := r.n.dir.Lookup(id.Hash)
-	if !ok || o.Node == r.n.cfg.NodeName {
-		return false
+	var buf [4]Owner
+	for _, o := range r.n.dir.Holders(id.Hash, buf[:0]) {
+		if o.Node == r.n.cfg.NodeName {
+			continue
+		}
+		if _, live := r.n.member(o.Node); live {
+			return true
+		}
 	}
-	_, live := r.n.member(o.Node)
-	return live
+	return false
 }
 
 // Put implements tiers.Tier: queue a demotion into the peer with the most
@@ -443,14 +459,18 @@ func (r *RemoteTier) send(it *demoteItem) {
 	}
 }
 
-// Delete implements tiers.Tier: the delete is forwarded to the owner the
-// directory names (not when the delete came from a peer). It reports
-// whether the owner had it. A peer that is not a live member holds nothing
-// this node would read (reads ask live members only): false, nil. A live
-// owner that cannot be reached is an error, so that a store's invalidation
-// of the copy it supersedes fails rather than leave it to be read back.
-// The peers' versions are their own, so opts.Below cannot be compared: the
-// copy is deleted whatever its version.
+// Delete implements tiers.Tier: the delete is forwarded to every holder the
+// directory lists (not when the delete came from a peer). It reports
+// whether any holder had it. While a local tier holds id, the delete is a
+// store's invalidation of the copies below it and is not forwarded: copies
+// of one id on several nodes are holders of the same artifact (a promotion,
+// a demotion, the same KV block stored twice), each deciding its own copy
+// by its own versions. The engine's Delete empties the local tiers first
+// (the remote tier is the last), so it reaches every holder. A peer that
+// is not a live member holds nothing this node would read (reads ask live
+// members only). A live holder that cannot be reached is an error. The
+// peers' versions are their own, so opts.Below cannot be compared: a
+// holder's copy is deleted whatever its version.
 func (r *RemoteTier) Delete(ctx context.Context, id artifact.ID, opts tiers.DeleteOptions) (bool, error) {
 	n := r.n
 	r.c.deletes.Add(1)
@@ -465,26 +485,32 @@ func (r *RemoteTier) Delete(ctx context.Context, id artifact.ID, opts tiers.Dele
 	if r.down.Load() {
 		return queued, nil
 	}
-	if _, fromPeer := n.peerDeletes.Load(id.Hash); fromPeer {
+	if _, fromPeer := n.peerDeletes.Load(id.Hash); fromPeer || n.heldLocally(id) {
 		return queued, nil
 	}
-	o, ok := n.dir.Lookup(id.Hash)
-	if !ok || o.Node == n.cfg.NodeName {
-		return queued, nil
+	var buf [4]Owner
+	found := queued
+	var errs []error
+	for _, o := range n.dir.Holders(id.Hash, buf[:0]) {
+		if o.Node == n.cfg.NodeName {
+			continue
+		}
+		m, live := n.member(o.Node)
+		if !live {
+			continue
+		}
+		r.c.deleteFwd.Add(1)
+		dctx, cancel := context.WithTimeout(ctx, n.cfg.FetchTimeout)
+		attrs, err := n.peers.simple(dctx, m.Meta.PeerAddr, opPeerDelete, []artifact.ID{id})
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("remote: delete %s at %s: %w", id, o.Node, err))
+			continue
+		}
+		n.dir.Forget(o.Node, id.Hash)
+		found = found || attrs["found"] == "true"
 	}
-	m, live := n.member(o.Node)
-	if !live {
-		return queued, nil
-	}
-	r.c.deleteFwd.Add(1)
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.FetchTimeout)
-	defer cancel()
-	attrs, err := n.peers.simple(ctx, m.Meta.PeerAddr, opPeerDelete, []artifact.ID{id})
-	if err != nil {
-		return false, fmt.Errorf("remote: delete %s at %s: %w", id, o.Node, err)
-	}
-	n.dir.Forget(o.Node, id.Hash)
-	return queued || attrs["found"] == "true", nil
+	return found, errors.Join(errs...)
 }
 
 // Version implements tiers.Tier: a peer's versions are its own, so a hit
