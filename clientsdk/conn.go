@@ -35,8 +35,15 @@ func (c *Client) dial(ctx context.Context, key string) (*conn, error) {
 		Attrs: map[string]string{"version": "1", "client": o.ClientName}}
 	if peer {
 		// The peer port takes the cluster's hello: the client presents
-		// itself under its name with the peer token (docs/cluster.md).
-		hello = &messages.FrameHeader{Op: messages.Op_OP_PEER_HELLO, NodeName: o.ClientName, AuthToken: []byte(o.PeerToken)}
+		// itself under its name with its own token, which the node maps
+		// to the client (or subscriber) role; the nodes' peer token is
+		// never needed (docs/cluster.md, "Credentials"). PeerToken, when
+		// set, overrides it for deployments that still share one.
+		tok := o.Token
+		if o.PeerToken != "" {
+			tok = o.PeerToken
+		}
+		hello = &messages.FrameHeader{Op: messages.Op_OP_PEER_HELLO, NodeName: o.ClientName, AuthToken: []byte(tok)}
 	}
 	// The TCP connect is bounded by DialTimeout; TLS and HELLO, once
 	// connected, by HandshakeTimeout: a listener that is not a native port

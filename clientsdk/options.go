@@ -15,8 +15,11 @@ type Options struct {
 	Nodes []string
 	// Token is presented in HELLO when the nodes require auth.
 	Token string
-	// PeerToken is presented on a node's peer port (Prefetch speaks the
-	// cluster's OP_PEER_PREFETCH there).
+	// PeerToken, when set, is presented on nodes' peer ports instead of
+	// Token. Not needed: a node maps Token (its auth.token) to the client
+	// role there (Prefetch, the Follower's views), and a subscriber's
+	// token to the read-only role. It exists for clusters whose
+	// auth.peer_token is unset (one credential for nodes and clients).
 	PeerToken string
 	// TLS, when set, wraps every connection.
 	TLS *tls.Config
@@ -119,7 +122,9 @@ func WithEmbedded(e Embedded) Option { return func(o *Options) { o.Embedded = e 
 // WithSeed seeds the backoff jitter.
 func WithSeed(s uint64) Option { return func(o *Options) { o.Seed = s } }
 
-// WithPeerToken sets the token presented on nodes' peer ports.
+// WithPeerToken sets the token presented on nodes' peer ports instead of
+// the client token (Options.PeerToken: not needed once nodes set
+// auth.peer_token).
 func WithPeerToken(tok string) Option { return func(o *Options) { o.PeerToken = tok } }
 
 // WithMaxConnsPerNode bounds the connections open to one node.

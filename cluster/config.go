@@ -63,9 +63,20 @@ type Config struct {
 	// Dialer opens peer connections (default net.Dialer); fault-injecting
 	// dialers plug in here.
 	Dialer Dialer
-	// PeerToken authenticates peer connections: a peer must present it in
-	// its OP_PEER_HELLO. Empty: any peer is accepted (loopback only).
+	// PeerToken authenticates other nodes (RolePeer: every peer op,
+	// including demote, delete and directory writes): a node presents it
+	// in its OP_PEER_HELLO. Empty: any connection is accepted as a peer
+	// (loopback only).
 	PeerToken []byte
+	// ClientToken, when set, is accepted from clients on the peer port
+	// with RoleClient (fetch, stat, prefetch, directory views; never
+	// demote, delete or directory writes), so that a client never needs
+	// PeerToken. It must differ from PeerToken.
+	ClientToken []byte
+	// SubscriberToken, when set, is accepted with RoleSubscriber
+	// (read-only: directory snapshots, change streams, summaries). It must
+	// differ from the other two.
+	SubscriberToken []byte
 	// PeerTLS, when set, wraps peer connections in TLS: the listener serves
 	// with it and the dialer verifies peers with it (RootCAs, ServerName
 	// or a VerifyPeerCertificate of the cluster's own). For mutual TLS set
@@ -260,6 +271,15 @@ func (c *Config) Validate() error {
 	}
 	if c.FetchTimeout < 0 || c.DemoteTimeout < 0 || c.MetaInterval < 0 || c.TombstoneTTL < 0 || c.ReconnectInterval < 0 || c.ReconnectTimeout < 0 || c.LeaveTimeout < 0 {
 		bad("negative timeout")
+	}
+	if len(c.PeerToken) > 0 && (string(c.ClientToken) == string(c.PeerToken) || string(c.SubscriberToken) == string(c.PeerToken)) {
+		bad("the client or subscriber token equals the peer token (roles must not share a credential)")
+	}
+	if len(c.ClientToken) > 0 && string(c.ClientToken) == string(c.SubscriberToken) {
+		bad("the subscriber token equals the client token")
+	}
+	if (len(c.ClientToken) > 0 || len(c.SubscriberToken) > 0) && len(c.PeerToken) == 0 {
+		bad("a client or subscriber token without a peer token (the peer port would be open to every role)")
 	}
 	if c.DirectoryMaxEntries < 0 || c.RetransmitMult < 0 || c.MaxIdleConns < 0 || c.BroadcastQueueMax < 0 || c.MaxArtifactBytes < 0 ||
 		c.DemoteQueueLen < 0 || c.DemoteQueueBytes < 0 {

@@ -482,7 +482,7 @@ func (n *Node) Stats() Stats {
 func (n *Node) peerStatsSnapshot() PeerStats {
 	c := &n.peerStats
 	return PeerStats{
-		Conns: c.conns.Load(), Refused: c.refused.Load(),
+		Conns: c.conns.Load(), Refused: c.refused.Load(), Forbidden: c.forbidden.Load(),
 		Fetches: c.fetches.Load(), FetchHits: c.fetchHits.Load(), FetchBytes: c.fetchBytes.Load(),
 		Demotes: c.demotes.Load(), DemoteRefused: c.demoteRefused.Load(), DemoteBytes: c.demoteBytes.Load(),
 		Stats: c.stats.Load(), Deletes: c.deletes.Load(), Prefetches: c.prefetches.Load(), DirSyncs: c.dirSync.Load(),

@@ -25,6 +25,7 @@ const handshakeTimeout = 5 * time.Second
 // PeerStats counts what the peer server answered.
 type PeerStats struct {
 	Conns, Refused                       uint64
+	Forbidden                            uint64 // requests refused to the connection's role
 	Fetches, FetchHits, FetchBytes       uint64
 	Demotes, DemoteRefused, DemoteBytes  uint64
 	Stats, Deletes, Prefetches, DirSyncs uint64
@@ -32,7 +33,7 @@ type PeerStats struct {
 }
 
 type peerCounters struct {
-	conns, refused                      atomic.Uint64
+	conns, refused, forbidden           atomic.Uint64
 	fetches, fetchHits, fetchBytes      atomic.Uint64
 	demotes, demoteRefused, demoteBytes atomic.Uint64
 	stats, deletes, prefetches, dirSync atomic.Uint64
@@ -106,6 +107,7 @@ type connState struct {
 	scratch []byte
 	buf     []byte // demote payloads
 	peer    string
+	role    Role // from the hello's token
 }
 
 func (s *peerServer) reply(cs *connState, hdr *messages.FrameHeader, payload ...[]byte) error {
@@ -131,14 +133,19 @@ func (s *peerServer) serveConn(c net.Conn) {
 	if _, err := cs.r.Next(&hdr); err != nil {
 		return
 	}
-	if hdr.Op != messages.Op_OP_PEER_HELLO || !tokenOK(n.cfg.PeerToken, hdr.AuthToken) {
+	role := Role(0)
+	if hdr.Op == messages.Op_OP_PEER_HELLO {
+		role = roleOf(&n.cfg, hdr.AuthToken)
+	}
+	if role == 0 {
 		n.peerStats.refused.Add(1)
 		n.log.Warn("peer refused", slog.String("remote", c.RemoteAddr().String()), slog.String("node", hdr.NodeName))
 		_ = s.fail(cs, hdr.RequestId, fmt.Errorf("%w: bad hello or token", ErrUnauthorized))
 		return
 	}
-	cs.peer = hdr.NodeName
-	if err := s.reply(cs, &messages.FrameHeader{RequestId: hdr.RequestId, NodeName: n.cfg.NodeName, Epoch: n.cfg.Epoch}); err != nil {
+	cs.peer, cs.role = hdr.NodeName, role
+	if err := s.reply(cs, &messages.FrameHeader{RequestId: hdr.RequestId, NodeName: n.cfg.NodeName, Epoch: n.cfg.Epoch,
+		Attrs: map[string]string{"role": role.String()}}); err != nil {
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
@@ -158,6 +165,13 @@ func (s *peerServer) serveConn(c net.Conn) {
 // dispatch answers one request; an error means the connection is broken.
 func (s *peerServer) dispatch(cs *connState, hdr *messages.FrameHeader) error {
 	n := s.n
+	if !allowed(cs.role, hdr.Op) {
+		n.peerStats.forbidden.Add(1)
+		if err := cs.r.Discard(); err != nil {
+			return err
+		}
+		return s.fail(cs, hdr.RequestId, fmt.Errorf("%w: role %s may not ask for %v", ErrUnauthorized, cs.role, hdr.Op))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.DemoteTimeout)
 	defer cancel()
 	switch hdr.Op {

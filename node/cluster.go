@@ -49,8 +49,26 @@ func ClusterSettings(cfg Config, log *slog.Logger) (cluster.Config, error) {
 	}
 	cc.GossipKeys = keys
 	cc.PeerAddr = peer
-	if cfg.Auth.Token != "" {
-		cc.PeerToken = []byte(cfg.Auth.Token)
+	a := cfg.Auth
+	switch {
+	case a.PeerToken != "":
+		cc.PeerToken = []byte(a.PeerToken)
+		if a.Token != "" {
+			cc.ClientToken = []byte(a.Token)
+		}
+	case a.Token != "":
+		// One credential for nodes and clients: a client holding it can
+		// demote and delete through the peer port.
+		cc.PeerToken = []byte(a.Token)
+		if log != nil {
+			log.Warn("auth.peer_token is not set: auth.token is also the peer token, so clients can demote and delete through the peer port (docs/cluster.md, Credentials)")
+		}
+	}
+	if a.SubscriberToken != "" {
+		cc.SubscriberToken = []byte(a.SubscriberToken)
+	}
+	if err := cc.Validate(); err != nil {
+		return cc, fmt.Errorf("%w: auth: %w", ErrConfig, err)
 	}
 	cc.MaxArtifactBytes = cfg.Limits.MaxPayloadMB << 20
 	cc.Logger = log // the cluster tags its lines with component=cluster itself

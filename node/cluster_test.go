@@ -91,3 +91,33 @@ func TestClusterConfigValidation(t *testing.T) {
 		t.Fatalf("bad gossip key: %v", err)
 	}
 }
+
+// auth.peer_token, auth.token and auth.subscriber_token map to the peer
+// port's three roles; one credential for two roles is refused.
+func TestClusterSettingsRoles(t *testing.T) {
+	cfg := testConfig()
+	cfg.Cluster.Bind = "127.0.0.1:0"
+	cfg.Auth = AuthConfig{Token: "client", PeerToken: "peer", SubscriberToken: "sub"}
+	cc, err := ClusterSettings(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cc.PeerToken) != "peer" || string(cc.ClientToken) != "client" || string(cc.SubscriberToken) != "sub" {
+		t.Fatalf("tokens: peer %q client %q subscriber %q", cc.PeerToken, cc.ClientToken, cc.SubscriberToken)
+	}
+	// Without a peer token, auth.token is both (as before roles existed).
+	cfg.Auth = AuthConfig{Token: "shared"}
+	if cc, err = ClusterSettings(cfg, nil); err != nil || string(cc.PeerToken) != "shared" || cc.ClientToken != nil {
+		t.Fatalf("legacy: %q %q %v", cc.PeerToken, cc.ClientToken, err)
+	}
+	for _, a := range []AuthConfig{{Token: "same", PeerToken: "same"}, {PeerToken: "p", SubscriberToken: "p"}, {SubscriberToken: "s"}} {
+		cfg.Auth = a
+		if _, err := ClusterSettings(cfg, nil); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: %v, want ErrConfig", a, err)
+		}
+	}
+	cfg.Auth = AuthConfig{Token: "c", PeerToken: "p", SubscriberToken: "s"}
+	if s := cfg.YAML(); !bytes.Contains([]byte(s), []byte("peer_token: <redacted>")) || !bytes.Contains([]byte(s), []byte("subscriber_token: <redacted>")) {
+		t.Fatalf("tokens printed: %s", s)
+	}
+}

@@ -126,9 +126,16 @@ type ListenConfig struct {
 }
 
 // AuthConfig: when Token is set, RESP clients must AUTH and native clients
-// must present it in HELLO.
+// must present it in HELLO. The cluster's peer port tells three roles
+// apart by token (docs/cluster.md, "Credentials"): PeerToken is the
+// nodes' own (demote, delete, directory writes), Token the clients'
+// (reads, prefetch, directory views), SubscriberToken read-only
+// followers'. Without PeerToken, Token is also the peer token (one
+// credential for both roles, as before roles existed; a warning says so).
 type AuthConfig struct {
-	Token string `yaml:"token"`
+	Token           string `yaml:"token"`
+	PeerToken       string `yaml:"peer_token"`
+	SubscriberToken string `yaml:"subscriber_token"`
 }
 
 // TLSConfig: with both set, the RESP and native ports speak TLS.
@@ -437,8 +444,10 @@ func Parse(data []byte) (Config, error) {
 // YAML renders the configuration as YAML with the token redacted (for the
 // startup log and the admin page).
 func (c Config) YAML() string {
-	if c.Auth.Token != "" {
-		c.Auth.Token = "<redacted>"
+	for _, tok := range []*string{&c.Auth.Token, &c.Auth.PeerToken, &c.Auth.SubscriberToken} {
+		if *tok != "" {
+			*tok = "<redacted>"
+		}
 	}
 	if c.Cluster.GossipKey != "" {
 		c.Cluster.GossipKey = "<redacted>"

@@ -206,7 +206,7 @@ func (c Config) LogAttrs() []any {
 				continue
 			}
 			val := f.Interface()
-			if (p == "auth.token" || p == "cluster.gossip_key") && f.String() != "" {
+			if (p == "auth.token" || p == "auth.peer_token" || p == "auth.subscriber_token" || p == "cluster.gossip_key") && f.String() != "" {
 				val = "<redacted>"
 			}
 			out = append(out, p, val)
