@@ -56,6 +56,19 @@ func (cn *conn) get(ctx context.Context, dst []byte, id artifact.ID) ([]byte, ar
 	return dst, meta, nil
 }
 
+// locate runs LOCATE: where id lives in the node's CXL pool.
+func (cn *conn) locate(ctx context.Context, id artifact.ID) (*messages.PoolLocation, error) {
+	if _, err := cn.roundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_LOCATE, Ids: protoID(id)}); err != nil {
+		return nil, err
+	}
+	loc := cn.hdr.GetLocation()
+	if loc == nil {
+		cn.broken = true
+		return nil, fmt.Errorf("%w: LOCATE reply without a location", ErrProtocol)
+	}
+	return loc, nil
+}
+
 // status runs EXISTS / DELETE / MEXISTS and decodes one byte per id.
 func (cn *conn) status(ctx context.Context, op messages.Op, ids []artifact.ID) ([]bool, error) {
 	h := &messages.FrameHeader{Op: op, Ids: make([]*messages.ArtifactID, len(ids))}

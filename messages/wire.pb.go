@@ -65,6 +65,11 @@ const (
 	// the reply's members. A node that runs alone answers with none. Clients
 	// outside the cluster poll it to follow membership changes.
 	Op_OP_MEMBERS Op = 13
+	// Where ids[0] lives in the node's CXL pool, for a client on the same
+	// host that maps the pool read-only (HELLO's cxl_pool): the reply's
+	// location. not_found when the pool does not hold the artifact's newest
+	// version. docs/clientsdk.md, "Local attach".
+	Op_OP_LOCATE Op = 14
 	// First frame of a peer connection: node_name, epoch, auth_token.
 	Op_OP_PEER_HELLO Op = 64
 	// Read ids[0] from the peer's local tiers (never its remote tier); the
@@ -100,6 +105,7 @@ var (
 		11: "OP_REPLY",
 		12: "OP_ERROR",
 		13: "OP_MEMBERS",
+		14: "OP_LOCATE",
 		64: "OP_PEER_HELLO",
 		65: "OP_PEER_FETCH",
 		66: "OP_PEER_DEMOTE",
@@ -123,6 +129,7 @@ var (
 		"OP_REPLY":         11,
 		"OP_ERROR":         12,
 		"OP_MEMBERS":       13,
+		"OP_LOCATE":        14,
 		"OP_PEER_HELLO":    64,
 		"OP_PEER_FETCH":    65,
 		"OP_PEER_DEMOTE":   66,
@@ -189,6 +196,8 @@ type FrameHeader struct {
 	Metas []*Metadata `protobuf:"bytes,11,rep,name=metas,proto3" json:"metas,omitempty"`
 	// OP_MEMBERS reply: the members of the cluster.
 	Members []*MemberInfo `protobuf:"bytes,12,rep,name=members,proto3" json:"members,omitempty"`
+	// OP_LOCATE reply: where the artifact lives in the node's CXL pool.
+	Location *PoolLocation `protobuf:"bytes,13,opt,name=location,proto3" json:"location,omitempty"`
 	// Peer ops: the sender's node name (OP_PEER_HELLO and its reply).
 	NodeName string `protobuf:"bytes,32,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
 	// Peer ops: the sender's incarnation epoch.
@@ -313,6 +322,13 @@ func (x *FrameHeader) GetMembers() []*MemberInfo {
 	return nil
 }
 
+func (x *FrameHeader) GetLocation() *PoolLocation {
+	if x != nil {
+		return x.Location
+	}
+	return nil
+}
+
 func (x *FrameHeader) GetNodeName() string {
 	if x != nil {
 		return x.NodeName
@@ -332,6 +348,77 @@ func (x *FrameHeader) GetTier() string {
 		return x.Tier
 	}
 	return ""
+}
+
+// PoolLocation is where an artifact lives in a CXL pool (attach.Location):
+// the index slot that publishes it and its extent. generation is unique per
+// store, so a location names one stored version.
+type PoolLocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Slot          uint64                 `protobuf:"varint,1,opt,name=slot,proto3" json:"slot,omitempty"`
+	Offset        uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length        uint64                 `protobuf:"varint,3,opt,name=length,proto3" json:"length,omitempty"`
+	Generation    uint64                 `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PoolLocation) Reset() {
+	*x = PoolLocation{}
+	mi := &file_stratacache_v1_wire_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PoolLocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PoolLocation) ProtoMessage() {}
+
+func (x *PoolLocation) ProtoReflect() protoreflect.Message {
+	mi := &file_stratacache_v1_wire_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PoolLocation.ProtoReflect.Descriptor instead.
+func (*PoolLocation) Descriptor() ([]byte, []int) {
+	return file_stratacache_v1_wire_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PoolLocation) GetSlot() uint64 {
+	if x != nil {
+		return x.Slot
+	}
+	return 0
+}
+
+func (x *PoolLocation) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *PoolLocation) GetLength() uint64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *PoolLocation) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
 }
 
 // MemberInfo is one cluster member as a node's gossip knows it: where a
@@ -356,7 +443,7 @@ type MemberInfo struct {
 
 func (x *MemberInfo) Reset() {
 	*x = MemberInfo{}
-	mi := &file_stratacache_v1_wire_proto_msgTypes[1]
+	mi := &file_stratacache_v1_wire_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +455,7 @@ func (x *MemberInfo) String() string {
 func (*MemberInfo) ProtoMessage() {}
 
 func (x *MemberInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_stratacache_v1_wire_proto_msgTypes[1]
+	mi := &file_stratacache_v1_wire_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +468,7 @@ func (x *MemberInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberInfo.ProtoReflect.Descriptor instead.
 func (*MemberInfo) Descriptor() ([]byte, []int) {
-	return file_stratacache_v1_wire_proto_rawDescGZIP(), []int{1}
+	return file_stratacache_v1_wire_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *MemberInfo) GetName() string {
@@ -430,7 +517,7 @@ var File_stratacache_v1_wire_proto protoreflect.FileDescriptor
 
 const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"\n" +
-	"\x19stratacache/v1/wire.proto\x12\x0estratacache.v1\x1a\x1dstratacache/v1/artifact.proto\"\xfb\x04\n" +
+	"\x19stratacache/v1/wire.proto\x12\x0estratacache.v1\x1a\x1dstratacache/v1/artifact.proto\"\xb5\x05\n" +
 	"\vFrameHeader\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\"\n" +
@@ -447,14 +534,22 @@ const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"\x05attrs\x18\n" +
 	" \x03(\v2&.stratacache.v1.FrameHeader.AttrsEntryR\x05attrs\x12.\n" +
 	"\x05metas\x18\v \x03(\v2\x18.stratacache.v1.MetadataR\x05metas\x124\n" +
-	"\amembers\x18\f \x03(\v2\x1a.stratacache.v1.MemberInfoR\amembers\x12\x1b\n" +
+	"\amembers\x18\f \x03(\v2\x1a.stratacache.v1.MemberInfoR\amembers\x128\n" +
+	"\blocation\x18\r \x01(\v2\x1c.stratacache.v1.PoolLocationR\blocation\x12\x1b\n" +
 	"\tnode_name\x18  \x01(\tR\bnodeName\x12\x14\n" +
 	"\x05epoch\x18! \x01(\x04R\x05epoch\x12\x12\n" +
 	"\x04tier\x18\" \x01(\tR\x04tier\x1a8\n" +
 	"\n" +
 	"AttrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b#\x10@\"\xa5\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b#\x10@\"r\n" +
+	"\fPoolLocation\x12\x12\n" +
+	"\x04slot\x18\x01 \x01(\x04R\x04slot\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x16\n" +
+	"\x06length\x18\x03 \x01(\x04R\x06length\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x04 \x01(\x04R\n" +
+	"generation\"\xa5\x01\n" +
 	"\n" +
 	"MemberInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
@@ -463,7 +558,7 @@ const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"\tresp_addr\x18\x03 \x01(\tR\brespAddr\x12\x1b\n" +
 	"\tpeer_addr\x18\x04 \x01(\tR\bpeerAddr\x12\x12\n" +
 	"\x04load\x18\x05 \x01(\rR\x04load\x12\x14\n" +
-	"\x05epoch\x18\x06 \x01(\x04R\x05epoch*\xdf\x02\n" +
+	"\x05epoch\x18\x06 \x01(\x04R\x05epoch*\xee\x02\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bOP_HELLO\x10\x01\x12\v\n" +
@@ -483,7 +578,8 @@ const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"\bOP_REPLY\x10\v\x12\f\n" +
 	"\bOP_ERROR\x10\f\x12\x0e\n" +
 	"\n" +
-	"OP_MEMBERS\x10\r\x12\x11\n" +
+	"OP_MEMBERS\x10\r\x12\r\n" +
+	"\tOP_LOCATE\x10\x0e\x12\x11\n" +
 	"\rOP_PEER_HELLO\x10@\x12\x11\n" +
 	"\rOP_PEER_FETCH\x10A\x12\x12\n" +
 	"\x0eOP_PEER_DEMOTE\x10B\x12\x10\n" +
@@ -505,27 +601,29 @@ func file_stratacache_v1_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_stratacache_v1_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_stratacache_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_stratacache_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_stratacache_v1_wire_proto_goTypes = []any{
-	(Op)(0),             // 0: stratacache.v1.Op
-	(*FrameHeader)(nil), // 1: stratacache.v1.FrameHeader
-	(*MemberInfo)(nil),  // 2: stratacache.v1.MemberInfo
-	nil,                 // 3: stratacache.v1.FrameHeader.AttrsEntry
-	(*ArtifactID)(nil),  // 4: stratacache.v1.ArtifactID
-	(*Metadata)(nil),    // 5: stratacache.v1.Metadata
+	(Op)(0),              // 0: stratacache.v1.Op
+	(*FrameHeader)(nil),  // 1: stratacache.v1.FrameHeader
+	(*PoolLocation)(nil), // 2: stratacache.v1.PoolLocation
+	(*MemberInfo)(nil),   // 3: stratacache.v1.MemberInfo
+	nil,                  // 4: stratacache.v1.FrameHeader.AttrsEntry
+	(*ArtifactID)(nil),   // 5: stratacache.v1.ArtifactID
+	(*Metadata)(nil),     // 6: stratacache.v1.Metadata
 }
 var file_stratacache_v1_wire_proto_depIdxs = []int32{
 	0, // 0: stratacache.v1.FrameHeader.op:type_name -> stratacache.v1.Op
-	4, // 1: stratacache.v1.FrameHeader.ids:type_name -> stratacache.v1.ArtifactID
-	5, // 2: stratacache.v1.FrameHeader.meta:type_name -> stratacache.v1.Metadata
-	3, // 3: stratacache.v1.FrameHeader.attrs:type_name -> stratacache.v1.FrameHeader.AttrsEntry
-	5, // 4: stratacache.v1.FrameHeader.metas:type_name -> stratacache.v1.Metadata
-	2, // 5: stratacache.v1.FrameHeader.members:type_name -> stratacache.v1.MemberInfo
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	5, // 1: stratacache.v1.FrameHeader.ids:type_name -> stratacache.v1.ArtifactID
+	6, // 2: stratacache.v1.FrameHeader.meta:type_name -> stratacache.v1.Metadata
+	4, // 3: stratacache.v1.FrameHeader.attrs:type_name -> stratacache.v1.FrameHeader.AttrsEntry
+	6, // 4: stratacache.v1.FrameHeader.metas:type_name -> stratacache.v1.Metadata
+	3, // 5: stratacache.v1.FrameHeader.members:type_name -> stratacache.v1.MemberInfo
+	2, // 6: stratacache.v1.FrameHeader.location:type_name -> stratacache.v1.PoolLocation
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_stratacache_v1_wire_proto_init() }
@@ -540,7 +638,7 @@ func file_stratacache_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stratacache_v1_wire_proto_rawDesc), len(file_stratacache_v1_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

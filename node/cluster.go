@@ -81,16 +81,19 @@ func ClusterSettings(cfg Config, log *slog.Logger) (cluster.Config, error) {
 // last tier, and the cluster started (peer server, gossip, join) around the
 // engine. The caller owns both: close the cluster first, then the engine.
 func BuildClustered(cfg Config, cc cluster.Config, log *slog.Logger) (*actors.Engine, *cluster.Node, error) {
-	return buildClustered(cfg, cc, log, nil)
+	eng, cn, _, err := buildClustered(cfg, cc, log, nil)
+	return eng, cn, err
 }
 
 // buildClustered is BuildClustered with the local tiers reporting to feed
-// (KV event publishing; nil: none).
-func buildClustered(cfg Config, cc cluster.Config, log *slog.Logger, feed *eventFeed) (*actors.Engine, *cluster.Node, error) {
+// (KV event publishing; nil: none); it also returns the CXL pool a
+// co-located client may attach to (nil: none).
+func buildClustered(cfg Config, cc cluster.Config, log *slog.Logger, feed *eventFeed) (*actors.Engine, *cluster.Node, *poolAttach, error) {
 	local, links, err := BuildTiers(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	pa := newPoolAttach(cfg, local)
 	local = wrapForEvents(local, feed)
 	closeLocal := func() {
 		for _, t := range local {
@@ -100,24 +103,24 @@ func buildClustered(cfg Config, cc cluster.Config, log *slog.Logger, feed *event
 	cn, err := cluster.New(cc)
 	if err != nil {
 		closeLocal()
-		return nil, nil, fmt.Errorf("node: cluster: %w", err)
+		return nil, nil, nil, fmt.Errorf("node: cluster: %w", err)
 	}
 	chain, err := cn.Tiers(local)
 	if err != nil {
 		_ = cn.Close()
 		closeLocal()
-		return nil, nil, fmt.Errorf("node: cluster tiers: %w", err)
+		return nil, nil, nil, fmt.Errorf("node: cluster tiers: %w", err)
 	}
 	links = append(links, cluster.RemoteLink())
 	eng, err := actors.NewEngine(engineConfig(cfg, chain, links, log))
 	if err != nil { // NewEngine closed the tiers
 		_ = cn.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := cn.Start(eng); err != nil {
 		_ = cn.Close()
 		_ = eng.Close()
-		return nil, nil, fmt.Errorf("node: start cluster: %w", err)
+		return nil, nil, nil, fmt.Errorf("node: start cluster: %w", err)
 	}
-	return eng, cn, nil
+	return eng, cn, pa, nil
 }

@@ -27,18 +27,22 @@ const (
 // chain: the local tiers only (a clustered node appends the remote tier,
 // see buildClustered).
 func BuildEngine(cfg Config, log *slog.Logger) (*actors.Engine, error) {
-	return buildEngine(cfg, log, nil)
+	eng, _, err := buildEngine(cfg, log, nil)
+	return eng, err
 }
 
 // buildEngine is BuildEngine with the local tiers reporting to feed (KV
-// event publishing; nil: none).
-func buildEngine(cfg Config, log *slog.Logger, feed *eventFeed) (*actors.Engine, error) {
+// event publishing; nil: none); it also returns the CXL pool a co-located
+// client may attach to (nil: none).
+func buildEngine(cfg Config, log *slog.Logger, feed *eventFeed) (*actors.Engine, *poolAttach, error) {
 	chain, links, err := BuildTiers(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	pa := newPoolAttach(cfg, chain)
 	chain = wrapForEvents(chain, feed)
-	return actors.NewEngine(engineConfig(cfg, chain, links, log))
+	eng, err := actors.NewEngine(engineConfig(cfg, chain, links, log))
+	return eng, pa, err
 }
 
 func engineConfig(cfg Config, chain []tiers.Tier, links []actors.LinkConfig, log *slog.Logger) actors.Config {

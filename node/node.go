@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/cluster"
 	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/node/admin"
@@ -73,12 +74,12 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		}
 	}
 	if !cfg.Cluster.Enabled() {
-		eng, err := buildEngine(cfg, log, feed)
+		eng, pa, err := buildEngine(cfg, log, feed)
 		if err != nil {
 			closeFeed(feed)
 			return nil, err
 		}
-		n, err := newWithEngine(cfg, eng, log, errs)
+		n, err := newWithEngine(cfg, eng, pa, log, errs)
 		if err != nil {
 			closeFeed(feed)
 			return nil, err
@@ -91,12 +92,12 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		closeFeed(feed)
 		return nil, err
 	}
-	eng, cn, err := buildClustered(cfg, cc, log, feed)
+	eng, cn, pa, err := buildClustered(cfg, cc, log, feed)
 	if err != nil {
 		closeFeed(feed)
 		return nil, err
 	}
-	n, err := newWithEngine(cfg, eng, log, errs)
+	n, err := newWithEngine(cfg, eng, pa, log, errs)
 	if err != nil {
 		_ = cn.Close()
 		closeFeed(feed)
@@ -132,12 +133,13 @@ func (n *Node) Cluster() *cluster.Node { return n.cluster }
 // it, and so does a failing NewWithEngine.
 func NewWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger) (*Node, error) {
 	log, errs := withErrorLog(log)
-	return newWithEngine(cfg, eng, log, errs)
+	return newWithEngine(cfg, eng, nil, log, errs)
 }
 
 // newWithEngine is NewWithEngine with the log already wrapped by
-// withErrorLog (errs is its recent-errors list, shown by the web view).
-func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin.ErrorLog) (*Node, error) {
+// withErrorLog (errs is its recent-errors list, shown by the web view) and
+// pa the CXL pool co-located clients may attach to (nil: none).
+func newWithEngine(cfg Config, eng *actors.Engine, pa *poolAttach, log *slog.Logger, errs *admin.ErrorLog) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		_ = eng.Close()
 		return nil, err
@@ -206,6 +208,13 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 		}
 	}
 	if cfg.Listen.Native != "" {
+		attrs := helloAttrs(cfg)
+		var locate func(artifact.ID) (*messages.PoolLocation, error)
+		if pa != nil {
+			attrs["cxl_pool"] = pa.path
+			attrs["cxl_pool_writeback"] = strconv.FormatBool(pa.writeback)
+			locate = pa.locate
+		}
 		n.native, err = native.NewServer(native.ServerConfig{
 			Engine:       eng,
 			Token:        n.token,
@@ -221,8 +230,9 @@ func newWithEngine(cfg Config, eng *actors.Engine, log *slog.Logger, errs *admin
 			Locks:        &n.locks,
 			Logger:       log.With("component", "native"),
 			Observe:      observe("native"),
-			Attrs:        helloAttrs(cfg),
+			Attrs:        attrs,
 			Members:      n.members,
+			Locate:       locate,
 		})
 		if err != nil {
 			return fail(err)

@@ -118,6 +118,11 @@ func (c *conn) handle(p Prefix) error {
 		return c.onMPut(reqID)
 	case messages.Op_OP_MGET:
 		return c.onMGet(reqID)
+	case messages.Op_OP_LOCATE:
+		if err := c.fr.Discard(int64(p.PayloadLen)); err != nil {
+			return err
+		}
+		c.onLocate(reqID)
 	case messages.Op_OP_MEMBERS:
 		if err := c.fr.Discard(int64(p.PayloadLen)); err != nil {
 			return err
@@ -276,6 +281,31 @@ func (c *conn) onPut(reqID uint64, p Prefix) error {
 	}
 	c.reply(&messages.FrameHeader{RequestId: reqID, Op: messages.Op_OP_REPLY}, nil)
 	return nil
+}
+
+// onLocate answers where ids[0] lives in the node's CXL pool (ServerConfig.
+// Locate); a node that announces no pool answers unsupported.
+func (c *conn) onLocate(reqID uint64) {
+	h := &c.fr.Header
+	if c.s.cfg.Locate == nil {
+		c.replyError(reqID, CodeUnsupported, "LOCATE: this node announces no CXL pool")
+		return
+	}
+	if len(h.GetIds()) != 1 {
+		c.replyError(reqID, CodeInvalid, fmt.Sprintf("LOCATE takes one id, got %d", len(h.GetIds())))
+		return
+	}
+	id, err := messages.IDFromProto(h.GetIds()[0])
+	if err != nil {
+		c.replyErr(reqID, err)
+		return
+	}
+	loc, err := c.s.cfg.Locate(id)
+	if err != nil {
+		c.replyErr(reqID, err)
+		return
+	}
+	c.reply(&messages.FrameHeader{RequestId: reqID, Op: messages.Op_OP_REPLY, Location: loc}, nil)
 }
 
 func (c *conn) onGet(reqID uint64) error {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/node/internal/authtoken"
 	"github.com/stratacache/stratacache/node/internal/connserver"
@@ -53,6 +54,11 @@ type ServerConfig struct {
 	Observe func(op string, d time.Duration)
 	// Attrs are added to the HELLO reply (chunk size and the like).
 	Attrs map[string]string
+	// Locate answers OP_LOCATE: where an artifact's newest version lives in
+	// the node's CXL pool (an error wrapping actors.ErrNotFound when the
+	// pool does not hold it). nil: the node announces no pool and LOCATE
+	// is unsupported. Called on the connection's goroutine; must not block.
+	Locate func(id artifact.ID) (*messages.PoolLocation, error)
 	// Members answers OP_MEMBERS with the cluster's members as this node
 	// sees them; nil (a node that runs alone) answers with none. It is
 	// called on the connection's goroutine and must not block.
