@@ -49,6 +49,7 @@ func benchCommands() map[string]command {
 		"tiers":   {runBenchTiers, "the CXL and disk tiers against copy(), pwrite and pread; disk reopen time"},
 		"cluster": {runBenchCluster, "remote fetch vs raw TCP, directory propagation, failure detection"},
 		"net":     {runBenchNet, "a load generator for our native/RESP ports, Redis, memcached, raw TCP"},
+		"attach":  {runBenchAttach, "clientsdk's local-attach GET (a read-only mapping of the CXL pool) vs memcached and native GET"},
 	}
 }
 
