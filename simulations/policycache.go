@@ -35,6 +35,10 @@ type PolicyCache struct {
 	// insertFirst: the policy chooses its victim knowing the missed key
 	// (ARC).
 	insertFirst bool
+	// lru is p when it is the production LRU: its request path is called
+	// directly (no interface dispatch) and protects the request's cached
+	// blocks by touching them instead of pinning them (see accessLRU).
+	lru *eviction.LRU
 	// tree: the trace is a prefix tree (no block twice in a request, one
 	// parent per block). Otherwise requests take the general path.
 	tree bool
@@ -62,6 +66,7 @@ func NewPolicyCache(p eviction.Policy, capacity int, tr *trace.Trace) *PolicyCac
 		tree:     tr.IsTree(),
 	}
 	c.pa, _ = p.(eviction.ParentAware)
+	c.lru, _ = p.(*eviction.LRU)
 	switch p.Name() {
 	case "lru", "fifo":
 		c.upfront = true
@@ -112,10 +117,19 @@ func (c *PolicyCache) Access(blocks []uint32, _ int) int {
 		}
 	}
 	if missing == 0 {
+		if c.lru != nil {
+			for i := len(req) - 1; i >= 0; i-- {
+				c.lru.Touch(uint64(req[i]))
+			}
+			return hit
+		}
 		for i := len(req) - 1; i >= 0; i-- {
 			c.p.Touch(uint64(req[i]))
 		}
 		return hit
+	}
+	if c.lru != nil && c.onEvict == nil {
+		return c.accessLRU(req, hit, missing)
 	}
 	if c.upfront {
 		return c.accessUpfront(req, hit, missing)
@@ -276,6 +290,52 @@ func (c *PolicyCache) accessUpfront(req []uint32, hit, missing int) int {
 			continue
 		}
 		c.p.Insert(uint64(b))
+		in.set(b)
+		c.n++
+	}
+	return hit
+}
+
+// accessLRU is accessUpfront for the production LRU, with the same result
+// in fewer calls. accessUpfront pins the request's cached blocks, evicts
+// the e oldest unpinned blocks and unpins them (three index lookups per
+// cached block with the touch that follows). Here they are touched first:
+// moved to the front, they are not among the e oldest, since the cache
+// holds at least e blocks outside the request (the request is cut to the
+// capacity: e = n + missing - capacity <= n - cached). So the victims are
+// the same, and so is the final order: the request's touches and inserts
+// that follow, deepest first, put every block of the request at the front
+// in the same order either way, and leave the other blocks' order alone.
+// (Not for FIFO, whose Touch does not move a block.) Multi-tier mode,
+// which watches victims through onEvict, keeps accessUpfront.
+func (c *PolicyCache) accessLRU(req []uint32, hit, missing int) int {
+	in, lru := c.in, c.lru
+	if e := c.n + missing - c.capacity; e > 0 {
+		for _, b := range req {
+			if in.has(b) {
+				lru.Touch(uint64(b))
+			}
+		}
+		for ; e > 0; e-- {
+			v, ok := lru.Evict()
+			if !ok || v == 0 || v >= uint64(len(in))*64 || !in.has(uint32(v)) {
+				break
+			}
+			in.clear(uint32(v))
+			c.n--
+		}
+	}
+	for i := len(req) - 1; i >= 0; i-- {
+		b := req[i]
+		if in.has(b) {
+			lru.Touch(uint64(b))
+			continue
+		}
+		if c.n >= c.capacity && !c.makeRoom() {
+			c.Failed++
+			continue
+		}
+		lru.Insert(uint64(b))
 		in.set(b)
 		c.n++
 	}
