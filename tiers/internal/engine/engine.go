@@ -129,6 +129,8 @@ type Engine struct {
 	genLease atomic.Uint64
 	verLease atomic.Uint64
 	hwm      atomic.Uint64 // highest version given to this tier (incl. leases)
+
+	sg syncGroup // coalesces concurrent syncs (syncgroup.go)
 }
 
 // Lease steps: a superblock rewrite per this many generations, and a
@@ -226,14 +228,6 @@ func (e *Engine) Sync() error {
 	}
 	defer e.done()
 	return e.sync()
-}
-
-func (e *Engine) sync() error {
-	if err := e.m.Sync(); err != nil {
-		e.fail(fmt.Errorf("sync: %w", err))
-		return fmt.Errorf("%s: %w: %w", e.o.Name, tiers.ErrFailed, err)
-	}
-	return nil
 }
 
 // fail puts the tier in its failed state (once) and fences the medium: the
