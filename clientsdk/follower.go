@@ -2,17 +2,15 @@ package clientsdk
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/stratacache/stratacache/holdings"
 	"github.com/stratacache/stratacache/messages"
 )
-
-// ErrBadDirectory: a directory snapshot from a node that does not decode.
-var ErrBadDirectory = errors.New("clientsdk: bad directory snapshot")
 
 // MemberSource lists the cluster's current members (with PeerAddr set).
 type MemberSource func(ctx context.Context) ([]Member, error)
@@ -92,32 +90,54 @@ func askMembers(ctx context.Context, c *Client, addr string) ([]Member, error) {
 }
 
 // Follower keeps an Index current: on every Sync it takes the members from
-// its MemberSource and asks each, over its peer port, for a snapshot of the
-// ownership entries it holds itself (the cluster's OP_PEER_DIR_SYNC), so
-// the client never joins the gossip and never counts as a member (it
-// would otherwise take a share of rendezvous placement). docs/clientsdk.md
-// says why this design was chosen. Sync is not safe for concurrent use
-// with itself; the Index it feeds is.
+// its MemberSource and polls each member's change feed over its peer port
+// (the cluster's OP_PEER_SUBSCRIBE): the changes after the sequence number
+// it applied last, so a round costs bytes in proportion to what changed,
+// not to what the nodes hold. A member answers with its whole holding set
+// (a resync of that member only) on the first poll, after a restart (a new
+// epoch) or when the follower fell further behind than the member's log
+// keeps. The client never joins the gossip and never counts as a member
+// (it would otherwise take a share of rendezvous placement).
+// docs/clientsdk.md says why this design was chosen. Sync is not safe for
+// concurrent use with itself; the Index it feeds is.
 type Follower struct {
 	ix      *Index
 	c       *Client
 	members MemberSource
 
 	mu     sync.Mutex
-	owners map[uint64]ownerVer            // artifact id hash -> owning member, version
-	owned  map[string]map[uint64]struct{} // member -> what it owned at its last snapshot
-	rec    []dirRecord
+	owners map[uint64]string           // artifact id hash -> the member the index lists
+	held   map[string]map[uint64]uint8 // member -> what it holds, and in which medium
+	pos    map[string]feedPos          // member -> where its feed is
+	feed   holdings.Feed
+	stats  FollowerStats
 }
 
-type ownerVer struct {
-	node string
-	ver  uint64
+// feedPos is where the follower is in one member's change feed.
+type feedPos struct{ epoch, seq uint64 }
+
+// FollowerStats counts the Follower's work.
+type FollowerStats struct {
+	// Polls: change-feed requests answered; Resyncs: those answered with
+	// a member's whole holding set.
+	Polls, Resyncs uint64
+	// Changes applied and feed payload bytes received.
+	Changes, Bytes uint64
 }
 
-// NewFollower feeds ix from members through c's connections (c's
-// PeerToken is presented to the nodes' peer ports).
+// NewFollower feeds ix from members through c's connections (c's token is
+// presented to the nodes' peer ports, which map it to the client or
+// subscriber role).
 func NewFollower(ix *Index, c *Client, members MemberSource) *Follower {
-	return &Follower{ix: ix, c: c, members: members, owners: map[uint64]ownerVer{}, owned: map[string]map[uint64]struct{}{}}
+	return &Follower{ix: ix, c: c, members: members, owners: map[uint64]string{},
+		held: map[string]map[uint64]uint8{}, pos: map[string]feedPos{}}
+}
+
+// Stats returns the Follower's counters.
+func (f *Follower) Stats() FollowerStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats
 }
 
 // Run syncs every interval until ctx ends; errors of one round are
@@ -137,7 +157,7 @@ func (f *Follower) Run(ctx context.Context, interval time.Duration, onErr func(e
 	}
 }
 
-// Sync refreshes members and every member's entries once. A member that
+// Sync refreshes members and every member's changes once. A member that
 // cannot be reached (ErrUnavailable) is marked down in the index at once:
 // PrefixLookup, ScoreNodes and Scores leave it out, and later Syncs retry
 // it with backoff (Index.RetryDue) and mark it up when it answers. It
@@ -155,14 +175,13 @@ func (f *Follower) Sync(ctx context.Context) error {
 	for _, m := range ms {
 		live[m.Name] = true
 	}
-	for name, set := range f.owned {
+	for name, set := range f.held {
 		if !live[name] {
+			delete(f.held, name)
+			delete(f.pos, name)
 			for h := range set {
-				if f.owners[h].node == name {
-					delete(f.owners, h)
-				}
+				f.dropLocked(name, h)
 			}
-			delete(f.owned, name)
 		}
 	}
 	var first error
@@ -179,10 +198,27 @@ func (f *Follower) Sync(ctx context.Context) error {
 			f.ix.MarkUp(m.Name) // it answered
 		}
 		if err != nil && first == nil {
-			first = fmt.Errorf("clientsdk: directory of %s: %w", m.Name, err)
+			first = fmt.Errorf("clientsdk: change feed of %s: %w", m.Name, err)
 		}
 	}
 	return first
+}
+
+// dropLocked forgets that member holds h; the index then lists another
+// member that holds it, if any.
+func (f *Follower) dropLocked(member string, h uint64) {
+	if f.owners[h] != member {
+		return
+	}
+	for other, set := range f.held {
+		if k, ok := set[h]; ok && other != member {
+			f.owners[h] = other
+			f.ix.Put(other, h, TierOfKind(k))
+			return
+		}
+	}
+	delete(f.owners, h)
+	f.ix.Delete(h)
 }
 
 func (f *Follower) syncMember(ctx context.Context, m Member) error {
@@ -191,123 +227,50 @@ func (f *Follower) syncMember(ctx context.Context, m Member) error {
 	if err != nil {
 		return err
 	}
-	b, err := cn.roundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_PEER_DIR_SYNC})
+	p := f.pos[m.Name]
+	b, err := cn.roundTrip(ctx, &messages.FrameHeader{Op: messages.Op_OP_PEER_SUBSCRIBE,
+		Attrs: map[string]string{"epoch": strconv.FormatUint(p.epoch, 10), "since": strconv.FormatUint(p.seq, 10)}})
+	if err == nil {
+		f.stats.Bytes += uint64(len(b))
+		err = holdings.DecodeFeed(b, &f.feed) // before the connection is reused
+	}
 	f.c.pool.put(key, cn)
 	if err != nil {
 		return err
 	}
-	now := map[uint64]struct{}{}
-	if len(b) > 0 {
-		owner, recs, err := decodeDirSnapshot(b, f.rec[:0])
-		f.rec = recs
-		if err != nil {
-			return err
+	fd := &f.feed
+	f.stats.Polls++
+	f.stats.Changes += uint64(len(fd.Changes))
+	set := f.held[m.Name]
+	if set == nil {
+		set = map[uint64]uint8{}
+		f.held[m.Name] = set
+	}
+	if fd.Resync {
+		f.stats.Resyncs++
+		now := make(map[uint64]struct{}, len(fd.Changes))
+		for _, c := range fd.Changes {
+			now[c.Hash] = struct{}{}
 		}
-		if owner != m.Name {
-			return fmt.Errorf("%w: snapshot of %q from member %q", ErrBadDirectory, owner, m.Name)
-		}
-		for _, r := range recs {
-			if r.del {
-				continue
+		for h := range set {
+			if _, still := now[h]; !still {
+				delete(set, h)
+				f.dropLocked(m.Name, h)
 			}
-			now[r.hash] = struct{}{}
-			cur, ok := f.owners[r.hash]
-			if ok && cur.node != m.Name && cur.ver > r.ver {
-				continue // a newer owner elsewhere
-			}
-			f.owners[r.hash] = ownerVer{m.Name, r.ver}
-			f.ix.Put(m.Name, r.hash, TierOfKind(r.kind))
 		}
 	}
-	for h := range f.owned[m.Name] {
-		if _, still := now[h]; !still && f.owners[h].node == m.Name {
-			delete(f.owners, h)
-			f.ix.Delete(h)
+	for _, c := range fd.Changes {
+		if c.Del {
+			delete(set, c.Hash)
+			f.dropLocked(m.Name, c.Hash)
+			continue
 		}
+		set[c.Hash] = c.Kind
+		// The newest report wins the index's one slot, as in the
+		// cluster's directory.
+		f.owners[c.Hash] = m.Name
+		f.ix.Put(m.Name, c.Hash, TierOfKind(c.Kind))
 	}
-	f.owned[m.Name] = now
+	f.pos[m.Name] = feedPos{fd.Epoch, fd.Seq}
 	return nil
-}
-
-type dirRecord struct {
-	hash uint64
-	kind uint8 // tier medium (TierOfKind)
-	ver  uint64
-	del  bool
-}
-
-// decodeDirSnapshot reads the directory delta a node sends for
-// OP_PEER_DIR_SYNC, per the layout documented in cluster/delta.go:
-//
-//	version(1)=1 flags(1) owner(uvarint len + bytes) epoch(uvarint)
-//	base(uvarint) [asOf(uvarint) if flags&1] count(uvarint)
-//	record = op(1: 1 put, 2 del) hash(8 LE) [kind(1) if put] ver-base(uvarint)
-func decodeDirSnapshot(b []byte, recs []dirRecord) (string, []dirRecord, error) {
-	bad := func(what string) (string, []dirRecord, error) {
-		return "", recs, fmt.Errorf("%w: %s", ErrBadDirectory, what)
-	}
-	uv := func() (uint64, bool) {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			return 0, false
-		}
-		b = b[n:]
-		return v, true
-	}
-	if len(b) < 2 || b[0] != 1 {
-		return bad("version")
-	}
-	flags := b[1]
-	b = b[2:]
-	ol, ok := uv()
-	if !ok || ol == 0 || ol > 128 || uint64(len(b)) < ol {
-		return bad("owner")
-	}
-	owner := string(b[:ol])
-	b = b[ol:]
-	if _, ok := uv(); !ok { // epoch
-		return bad("epoch")
-	}
-	base, ok := uv()
-	if !ok {
-		return bad("base")
-	}
-	if flags&1 != 0 {
-		if _, ok := uv(); !ok {
-			return bad("as-of")
-		}
-	}
-	n, ok := uv()
-	if !ok || n > uint64(len(b))/10 {
-		return bad("count")
-	}
-	for i := uint64(0); i < n; i++ {
-		if len(b) < 9 {
-			return bad("record")
-		}
-		r := dirRecord{hash: binary.LittleEndian.Uint64(b[1:9])}
-		switch b[0] {
-		case 1:
-			if len(b) < 10 {
-				return bad("record")
-			}
-			r.kind = b[9]
-			b = b[10:]
-		case 2:
-			r.del = true
-			b = b[9:]
-		default:
-			return bad("record op")
-		}
-		off, ok := uv()
-		if !ok {
-			return bad("record version")
-		}
-		r.ver = base + off
-		recs = append(recs, r)
-	}
-	if len(b) != 0 {
-		return bad("trailing bytes")
-	}
-	return owner, recs, nil
 }

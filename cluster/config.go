@@ -130,6 +130,11 @@ type Config struct {
 	// transmitted are dropped (push/pull repairs what they carried).
 	BroadcastQueueMax int
 
+	// FeedLogLen is how many of its own holding changes the node keeps for
+	// schedulers that poll its change feed (OP_PEER_SUBSCRIBE, ~24 bytes
+	// each); one further behind gets the whole holding set (a resync).
+	FeedLogLen int
+
 	// Logger receives cluster logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -164,6 +169,7 @@ func DefaultLANConfig(name string) Config {
 		LeaveTimeout:        2 * time.Second,
 		ReconnectTimeout:    time.Hour,
 		BroadcastQueueMax:   4096,
+		FeedLogLen:          1 << 16,
 	}
 }
 
@@ -244,6 +250,9 @@ func (c *Config) EnsureDefaults() {
 	if c.BroadcastQueueMax == 0 {
 		c.BroadcastQueueMax = d.BroadcastQueueMax
 	}
+	if c.FeedLogLen == 0 {
+		c.FeedLogLen = d.FeedLogLen
+	}
 	if c.Dialer == nil {
 		c.Dialer = &net.Dialer{}
 	}
@@ -282,7 +291,7 @@ func (c *Config) Validate() error {
 		bad("a client or subscriber token without a peer token (the peer port would be open to every role)")
 	}
 	if c.DirectoryMaxEntries < 0 || c.RetransmitMult < 0 || c.MaxIdleConns < 0 || c.BroadcastQueueMax < 0 || c.MaxArtifactBytes < 0 ||
-		c.DemoteQueueLen < 0 || c.DemoteQueueBytes < 0 {
+		c.DemoteQueueLen < 0 || c.DemoteQueueBytes < 0 || c.FeedLogLen < 0 {
 		bad("negative bound")
 	}
 	return errors.Join(errs...)

@@ -62,6 +62,9 @@ type Node struct {
 	cfg Config
 	log *slog.Logger
 	dir *Directory
+	// feed: this node's own holdings and their change log, for
+	// schedulers (OP_PEER_SUBSCRIBE, OP_PEER_SUMMARY).
+	feed *feed
 
 	local  []*observedTier
 	pool   int
@@ -126,6 +129,7 @@ func New(cfg Config) (*Node, error) {
 		log:     log.With(slog.String("component", "cluster"), slog.String("node", cfg.NodeName)),
 		dir:     NewDirectory(cfg.NodeName, cfg.Epoch, cfg.DirectoryMaxEntries),
 		pool:    -1,
+		feed:    newFeed(cfg.Epoch, cfg.FeedLogLen),
 		members: map[string]Member{},
 		failed:  map[string]failedMember{},
 		workCh:  make(chan struct{}, 1),
@@ -366,6 +370,7 @@ func (n *Node) tick() uint64 {
 // Observe records a change of what this node holds and queues it for
 // gossip. Cheap (a map update and an append); safe from any goroutine.
 func (n *Node) Observe(ev Event) {
+	n.feed.note(ev)
 	h := ev.ID.Hash
 	switch ev.Kind {
 	case EventStored:
@@ -487,6 +492,7 @@ func (n *Node) peerStatsSnapshot() PeerStats {
 		Demotes: c.demotes.Load(), DemoteRefused: c.demoteRefused.Load(), DemoteBytes: c.demoteBytes.Load(),
 		Stats: c.stats.Load(), Deletes: c.deletes.Load(), Prefetches: c.prefetches.Load(), DirSyncs: c.dirSync.Load(),
 		BadRequests: c.badRequests.Load(),
+		Subscribes:  c.subscribes.Load(), Resyncs: c.resyncs.Load(), Summaries: c.summaries.Load(),
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stratacache/stratacache/actors"
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/holdings"
 	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/messages/frame"
 	"github.com/stratacache/stratacache/tiers"
@@ -30,6 +31,7 @@ type PeerStats struct {
 	Demotes, DemoteRefused, DemoteBytes  uint64
 	Stats, Deletes, Prefetches, DirSyncs uint64
 	BadRequests                          uint64
+	Subscribes, Resyncs, Summaries       uint64 // change-feed polls, those answered with the whole set, summaries
 }
 
 type peerCounters struct {
@@ -38,6 +40,7 @@ type peerCounters struct {
 	demotes, demoteRefused, demoteBytes atomic.Uint64
 	stats, deletes, prefetches, dirSync atomic.Uint64
 	badRequests                         atomic.Uint64
+	subscribes, resyncs, summaries      atomic.Uint64
 }
 
 // peerServer answers peers' requests on the node's local tiers.
@@ -108,6 +111,8 @@ type connState struct {
 	buf     []byte // demote payloads
 	peer    string
 	role    Role // from the hello's token
+	feed    holdings.Feed
+	feedBuf []byte
 }
 
 func (s *peerServer) reply(cs *connState, hdr *messages.FrameHeader, payload ...[]byte) error {
@@ -218,6 +223,18 @@ func (s *peerServer) dispatch(cs *connState, hdr *messages.FrameHeader) error {
 			}
 		}
 		return s.reply(cs, &messages.FrameHeader{RequestId: hdr.RequestId, Attrs: map[string]string{"warmed": strconv.Itoa(warmed)}})
+	case messages.Op_OP_PEER_SUBSCRIBE:
+		return s.onSubscribe(cs, hdr)
+	case messages.Op_OP_PEER_SUMMARY:
+		n.peerStats.summaries.Add(1)
+		if err := cs.r.Discard(); err != nil {
+			return err
+		}
+		b, err := n.feed.summary()
+		if err != nil {
+			return s.fail(cs, hdr.RequestId, err)
+		}
+		return s.reply(cs, &messages.FrameHeader{RequestId: hdr.RequestId}, b)
 	case messages.Op_OP_PEER_DIR_SYNC:
 		n.peerStats.dirSync.Add(1)
 		if err := cs.r.Discard(); err != nil {
@@ -329,4 +346,36 @@ func (s *peerServer) onDemote(ctx context.Context, cs *connState, hdr *messages.
 	}
 	n.peerStats.demoteBytes.Add(size)
 	return s.reply(cs, &messages.FrameHeader{RequestId: hdr.RequestId, Tier: pool.Name()})
+}
+
+// onSubscribe answers a change-feed poll: attrs "epoch" and "since" (0 and
+// 0 for a first poll) name where the subscriber is.
+func (s *peerServer) onSubscribe(cs *connState, hdr *messages.FrameHeader) error {
+	n := s.n
+	n.peerStats.subscribes.Add(1)
+	if err := cs.r.Discard(); err != nil {
+		return err
+	}
+	var epoch, since uint64
+	for k, dst := range map[string]*uint64{"epoch": &epoch, "since": &since} {
+		if v, ok := hdr.Attrs[k]; ok {
+			x, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				n.peerStats.badRequests.Add(1)
+				return s.fail(cs, hdr.RequestId, fmt.Errorf("%w: subscribe %s %q", ErrPeer, k, v))
+			}
+			*dst = x
+		}
+	}
+	cs.feed.Changes = cs.feed.Changes[:0]
+	n.feed.since(epoch, since, &cs.feed)
+	if cs.feed.Resync {
+		n.peerStats.resyncs.Add(1)
+	}
+	cs.feedBuf = holdings.AppendFeed(cs.feedBuf[:0], &cs.feed)
+	err := s.reply(cs, &messages.FrameHeader{RequestId: hdr.RequestId}, cs.feedBuf)
+	if cap(cs.feedBuf) > 1<<20 {
+		cs.feedBuf, cs.feed.Changes = nil, nil // do not pin a resync's buffers per idle connection
+	}
+	return err
 }

@@ -80,7 +80,7 @@ func allowed(role Role, op messages.Op) bool {
 // subscriberOp: the read-only views of what a node holds.
 func subscriberOp(op messages.Op) bool {
 	switch op {
-	case messages.Op_OP_PEER_DIR_SYNC:
+	case messages.Op_OP_PEER_DIR_SYNC, messages.Op_OP_PEER_SUBSCRIBE, messages.Op_OP_PEER_SUMMARY:
 		return true
 	}
 	return false

@@ -86,57 +86,71 @@ const (
 	Op_OP_PEER_PREFETCH Op = 69
 	// The peer's own directory entries, as a directory delta payload.
 	Op_OP_PEER_DIR_SYNC Op = 70
+	// The node's holdings change feed (cluster/feed.go): attrs "epoch"
+	// and "since" (the last sequence number the subscriber applied); the
+	// reply's payload holds the changes after since, or the whole holding
+	// set flagged as a resync when since is older than the feed keeps or
+	// the epoch differs. Open to the client and subscriber roles.
+	Op_OP_PEER_SUBSCRIBE Op = 120
+	// A compact filter over the node's held block hashes (a blocked Bloom
+	// filter, package holdings). Open to the
+	// client and subscriber roles.
+	Op_OP_PEER_SUMMARY Op = 121
 )
 
 // Enum value maps for Op.
 var (
 	Op_name = map[int32]string{
-		0:  "OP_UNSPECIFIED",
-		1:  "OP_HELLO",
-		2:  "OP_PING",
-		3:  "OP_PUT",
-		4:  "OP_GET",
-		5:  "OP_EXISTS",
-		6:  "OP_DELETE",
-		7:  "OP_MPUT",
-		8:  "OP_MGET",
-		9:  "OP_MEXISTS",
-		10: "OP_STATS",
-		11: "OP_REPLY",
-		12: "OP_ERROR",
-		13: "OP_MEMBERS",
-		14: "OP_LOCATE",
-		64: "OP_PEER_HELLO",
-		65: "OP_PEER_FETCH",
-		66: "OP_PEER_DEMOTE",
-		67: "OP_PEER_STAT",
-		68: "OP_PEER_DELETE",
-		69: "OP_PEER_PREFETCH",
-		70: "OP_PEER_DIR_SYNC",
+		0:   "OP_UNSPECIFIED",
+		1:   "OP_HELLO",
+		2:   "OP_PING",
+		3:   "OP_PUT",
+		4:   "OP_GET",
+		5:   "OP_EXISTS",
+		6:   "OP_DELETE",
+		7:   "OP_MPUT",
+		8:   "OP_MGET",
+		9:   "OP_MEXISTS",
+		10:  "OP_STATS",
+		11:  "OP_REPLY",
+		12:  "OP_ERROR",
+		13:  "OP_MEMBERS",
+		14:  "OP_LOCATE",
+		64:  "OP_PEER_HELLO",
+		65:  "OP_PEER_FETCH",
+		66:  "OP_PEER_DEMOTE",
+		67:  "OP_PEER_STAT",
+		68:  "OP_PEER_DELETE",
+		69:  "OP_PEER_PREFETCH",
+		70:  "OP_PEER_DIR_SYNC",
+		120: "OP_PEER_SUBSCRIBE",
+		121: "OP_PEER_SUMMARY",
 	}
 	Op_value = map[string]int32{
-		"OP_UNSPECIFIED":   0,
-		"OP_HELLO":         1,
-		"OP_PING":          2,
-		"OP_PUT":           3,
-		"OP_GET":           4,
-		"OP_EXISTS":        5,
-		"OP_DELETE":        6,
-		"OP_MPUT":          7,
-		"OP_MGET":          8,
-		"OP_MEXISTS":       9,
-		"OP_STATS":         10,
-		"OP_REPLY":         11,
-		"OP_ERROR":         12,
-		"OP_MEMBERS":       13,
-		"OP_LOCATE":        14,
-		"OP_PEER_HELLO":    64,
-		"OP_PEER_FETCH":    65,
-		"OP_PEER_DEMOTE":   66,
-		"OP_PEER_STAT":     67,
-		"OP_PEER_DELETE":   68,
-		"OP_PEER_PREFETCH": 69,
-		"OP_PEER_DIR_SYNC": 70,
+		"OP_UNSPECIFIED":    0,
+		"OP_HELLO":          1,
+		"OP_PING":           2,
+		"OP_PUT":            3,
+		"OP_GET":            4,
+		"OP_EXISTS":         5,
+		"OP_DELETE":         6,
+		"OP_MPUT":           7,
+		"OP_MGET":           8,
+		"OP_MEXISTS":        9,
+		"OP_STATS":          10,
+		"OP_REPLY":          11,
+		"OP_ERROR":          12,
+		"OP_MEMBERS":        13,
+		"OP_LOCATE":         14,
+		"OP_PEER_HELLO":     64,
+		"OP_PEER_FETCH":     65,
+		"OP_PEER_DEMOTE":    66,
+		"OP_PEER_STAT":      67,
+		"OP_PEER_DELETE":    68,
+		"OP_PEER_PREFETCH":  69,
+		"OP_PEER_DIR_SYNC":  70,
+		"OP_PEER_SUBSCRIBE": 120,
+		"OP_PEER_SUMMARY":   121,
 	}
 )
 
@@ -558,7 +572,7 @@ const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"\tresp_addr\x18\x03 \x01(\tR\brespAddr\x12\x1b\n" +
 	"\tpeer_addr\x18\x04 \x01(\tR\bpeerAddr\x12\x12\n" +
 	"\x04load\x18\x05 \x01(\rR\x04load\x12\x14\n" +
-	"\x05epoch\x18\x06 \x01(\x04R\x05epoch*\xee\x02\n" +
+	"\x05epoch\x18\x06 \x01(\x04R\x05epoch*\xa0\x03\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bOP_HELLO\x10\x01\x12\v\n" +
@@ -586,7 +600,9 @@ const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"\fOP_PEER_STAT\x10C\x12\x12\n" +
 	"\x0eOP_PEER_DELETE\x10D\x12\x14\n" +
 	"\x10OP_PEER_PREFETCH\x10E\x12\x14\n" +
-	"\x10OP_PEER_DIR_SYNC\x10F\"\x04\bG\x10\x7fB-Z+github.com/stratacache/stratacache/messagesb\x06proto3"
+	"\x10OP_PEER_DIR_SYNC\x10F\x12\x15\n" +
+	"\x11OP_PEER_SUBSCRIBE\x10x\x12\x13\n" +
+	"\x0fOP_PEER_SUMMARY\x10y\"\x04\bG\x10w\"\x04\bz\x10\x7fB-Z+github.com/stratacache/stratacache/messagesb\x06proto3"
 
 var (
 	file_stratacache_v1_wire_proto_rawDescOnce sync.Once
