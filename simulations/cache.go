@@ -61,6 +61,12 @@ func NewCache(policy string, capacity int, tr *trace.Trace) (Cache, error) {
 	if name == PolicyMIN || name == "belady" || name == "opt" {
 		return NewMIN(capacity, NewOracle(tr)), nil
 	}
+	if name == "lru" && uint64(tr.NumBlocks()+1) <= 4*uint64(capacity) {
+		// The cache holds a good share of the trace's blocks: index the
+		// dense block ids directly (no larger than the hashed index at this
+		// capacity; the same decisions).
+		return NewPolicyCache(eviction.NewLRUDense(capacity, uint64(tr.NumBlocks()+1)), capacity, tr), nil
+	}
 	p, err := eviction.New(name, capacity)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %w", ErrPolicy, policy, err)

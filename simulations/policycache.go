@@ -129,7 +129,7 @@ func (c *PolicyCache) Access(blocks []uint32, _ int) int {
 		return hit
 	}
 	if c.lru != nil && c.onEvict == nil {
-		return c.accessLRU(req, hit)
+		return c.accessLRU(req, hit, missing)
 	}
 	if c.upfront {
 		return c.accessUpfront(req, hit, missing)
@@ -298,38 +298,46 @@ func (c *PolicyCache) accessUpfront(req []uint32, hit, missing int) int {
 
 // accessLRU is accessUpfront for the production LRU, with the same result
 // in fewer calls. accessUpfront pins the request's cached blocks, evicts
-// the e = n + missing - capacity oldest unpinned blocks, unpins, then
-// touches and inserts the request's blocks deepest first: three index
-// lookups per cached block. Here the request is applied first (one lookup
-// per cached block; LRU never evicts on its own, so the cache briefly holds
-// up to e blocks too many) and the e oldest blocks are evicted after. The
-// victims are the same: every block of the request is now at the front,
-// and the cache holds at least e blocks outside the request (the request
-// is cut to the capacity: e <= n - cached), which keep their order; so the
-// e oldest are the e oldest blocks outside the request, which the pinned
-// order would have evicted. The final order is the same for the same
-// reason. (Not for FIFO, whose Touch does not move a block.) Multi-tier
-// mode, which watches victims through onEvict, keeps accessUpfront.
-func (c *PolicyCache) accessLRU(req []uint32, hit int) int {
+// the e oldest unpinned blocks and unpins them (three index lookups per
+// cached block with the touch that follows). Here they are touched first:
+// moved to the front, they are not among the e oldest, since the cache
+// holds at least e blocks outside the request (the request is cut to the
+// capacity: e = n + missing - capacity <= n - cached). So the victims are
+// the same, and so is the final order: the request's touches and inserts
+// that follow, deepest first, put every block of the request at the front
+// in the same order either way, and leave the other blocks' order alone.
+// (Not for FIFO, whose Touch does not move a block.) Multi-tier mode,
+// which watches victims through onEvict, keeps accessUpfront.
+func (c *PolicyCache) accessLRU(req []uint32, hit, missing int) int {
 	in, lru := c.in, c.lru
+	if e := c.n + missing - c.capacity; e > 0 {
+		for _, b := range req {
+			if in.has(b) {
+				lru.Touch(uint64(b))
+			}
+		}
+		for ; e > 0; e-- {
+			v, ok := lru.Evict()
+			if !ok || v == 0 || v >= uint64(len(in))*64 || !in.has(uint32(v)) {
+				break
+			}
+			in.clear(uint32(v))
+			c.n--
+		}
+	}
 	for i := len(req) - 1; i >= 0; i-- {
 		b := req[i]
 		if in.has(b) {
 			lru.Touch(uint64(b))
 			continue
 		}
+		if c.n >= c.capacity && !c.makeRoom() {
+			c.Failed++
+			continue
+		}
 		lru.Insert(uint64(b))
 		in.set(b)
 		c.n++
-	}
-	for c.n > c.capacity {
-		v, ok := lru.Evict()
-		if !ok || v == 0 || v >= uint64(len(in))*64 || !in.has(uint32(v)) {
-			c.Failed++
-			break
-		}
-		in.clear(uint32(v))
-		c.n--
 	}
 	return hit
 }

@@ -20,6 +20,22 @@ func NewLRU(hint int) *LRU {
 	return p
 }
 
+// NewLRUDense returns an empty LRU presized for about hint keys whose keys
+// below keys are indexed directly (4 bytes per possible key, allocated up
+// front; no hashing, no probing) and larger ones as by NewLRU. The
+// simulator uses it for block ids when the cache holds a good share of the
+// trace's blocks: the direct index is then no larger than a hashed one.
+// Eviction decisions are exactly NewLRU's.
+func NewLRUDense(hint int, keys uint64) *LRU {
+	if keys == 0 || keys > 1<<31 {
+		return NewLRU(hint)
+	}
+	p := NewLRU(hint)
+	p.t.idx = newKeyIndex(0, loadFast) // only for keys >= keys
+	p.t.idx.dense = make([]int32, keys)
+	return p
+}
+
 // Name implements Policy.
 func (p *LRU) Name() string { return "lru" }
 
