@@ -34,9 +34,10 @@ const DefaultReadStripes = 64
 // busy its oldest hit is lost to the new one (Stats counts them); the eviction order is that of the wrapped
 // policy fed slightly reordered and lossy touches. Hits that never fill a
 // stripe before the next Evict are applied exactly as an unbuffered owner
-// would have (single-threaded use is exact until a stripe fills). docs/eviction.md has the hit rates this
-// costs on the traces (the simulator drives this same type) and the read
-// scaling it buys.
+// would have (single-threaded use is exact until a stripe fills).
+// docs/eviction.md has the hit rates this costs on the traces (the
+// simulator drives this same type); docs/BENCHMARKS.md the read scaling
+// measured against the exact mode.
 type Buffered struct {
 	Policy  // the wrapped policy: its methods need the owner's lock
 	mu      *sync.Mutex

@@ -23,7 +23,9 @@
 //     (eviction.Buffered) applied to the policy in batches of 32 under
 //     the policy mutex taken by TryLock, instead of taking that mutex on
 //     every hit (Config.ExactReads keeps the old way). The hit rates this
-//     costs and the read scaling it buys are in docs/eviction.md.
+//     costs are in docs/eviction.md; the read scaling, measured against
+//     ExactReads, in docs/BENCHMARKS.md (on the shared 2-vCPU machine no
+//     gain was measurable).
 //   - The checksum is computed once: at the first Meta/Stat by default, or
 //     fused into Put's copy with Config.ChecksumOnPut (Put then runs at
 //     ~5 GB/s instead of memcpy speed). Reads do not verify it (the medium
