@@ -66,6 +66,13 @@ type ServerConfig struct {
 	// Budget bounds the payload bytes in flight (read and written) on this
 	// node's connections, shared with the RESP port; nil: unbounded.
 	Budget *inflight.Budget
+	// EventLoops is the number of epoll event loops (Linux, no TLS) that
+	// serve connections while their requests are small; a connection moves
+	// to a goroutine of its own for a large value and stays there
+	// (connserver's Session). 0: one (measured best on a 2-core machine,
+	// docs/BENCHMARKS.md); negative: none, every connection on its own
+	// goroutine.
+	EventLoops int
 	// Locks are the per-key stripe locks every writer takes (PUT, MPUT,
 	// DELETE), shared with the RESP port; nil: the server's own.
 	Locks *keylock.Table
@@ -138,7 +145,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		},
 		ErrClosed: ErrServerClosed,
 		OnClose:   func() { s.cancel() },
-		Handle:    func(nc *connserver.Conn) { (&conn{s: s, nc: nc}).serve() },
+		Open:      func(nc *connserver.Conn) connserver.Session { return s.open(nc) },
+		Loops:     loops(cfg.EventLoops),
 	})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -222,16 +230,23 @@ const flushAt = 256 << 10
 // maxKeptOut is the reply buffer a connection keeps between flushes.
 const maxKeptOut = 1 << 20
 
-// serve reads and executes frames until the client leaves, errs, idles
-// out or the server shuts down. Whatever ends it, the replies of the
-// requests it executed are flushed before it returns (the deferred flush).
-func (c *conn) serve() {
-	s := c.s
-	// A small read buffer until HELLO: the connection may be anyone's.
+// open sets a connection up: a small read buffer until HELLO (the
+// connection may be anyone's).
+func (s *Server) open(nc *connserver.Conn) *conn {
+	c := &conn{s: s, nc: nc}
 	c.br = bufio.NewReaderSize(c.nc, preAuthBuffer)
 	c.fr = NewFrameReader(c.br, s.lim)
 	c.fr.setReadFull(c.nc.ReadFull)
 	c.fr.preAuth = true
+	return c
+}
+
+// Serve reads and executes frames until the client leaves, errs, idles
+// out or the server shuts down, on the connection's own goroutine (from
+// the start, or from where Step left it). Whatever ends it, the replies
+// of the requests it executed are flushed before it returns (the deferred
+// flush).
+func (c *conn) Serve() {
 	defer func() { _ = c.flush() }()
 	for !c.closed {
 		if c.br.Buffered() == 0 {
@@ -243,40 +258,131 @@ func (c *conn) serve() {
 				return
 			}
 		}
-		p, err := c.fr.Next()
-		if err != nil {
-			if errors.Is(err, ErrBadMagic) || errors.Is(err, ErrBadVersion) ||
-				errors.Is(err, ErrTooLarge) || errors.Is(err, ErrMalformed) {
-				s.protocolErrors.Add(1)
-				c.replyError(c.fr.Header.GetRequestId(), codeOf(err), err.Error())
-				// The client hears why (the reply outlives the close, see
-				// connserver's lingering close); the operator does too.
-				s.log.Info("native: refused a frame; closing the connection", "remote", c.nc.RemoteAddr(),
-					"code", codeOf(err), "err", err)
-			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				s.log.Debug("native: connection closed", "remote", c.nc.RemoteAddr(), "err", err)
-			}
+		if !c.serveOne() {
 			return
-		}
-		start := time.Now()
-		op := c.fr.Header.GetOp()
-		if err := c.handle(p); err != nil {
-			if errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) {
-				s.protocolErrors.Add(1)
-			}
-			return
-		}
-		s.requests.Add(1)
-		// Bound the replies a pipelining client makes the node hold.
-		if len(c.out) >= flushAt {
-			if err := c.flush(); err != nil {
-				return
-			}
-		}
-		if s.cfg.Observe != nil {
-			s.cfg.Observe(opName(op), time.Since(start))
 		}
 	}
+}
+
+// Step serves, on an event loop, the frames that are whole in the read
+// buffer after one read from the socket, and flushes their replies. A
+// frame larger than the buffer (a large value streams into tier memory
+// on the connection's goroutine), one the prefix check refuses (the
+// goroutine answers it), and the end of the connection detach it.
+func (c *conn) Step() connserver.Next {
+	// One read: whatever the socket holds, up to the free buffer.
+	if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil && !errors.Is(err, connserver.ErrWouldBlock) &&
+		!errors.Is(err, bufio.ErrBufferFull) {
+		return connserver.Detach // EOF or a broken connection: Serve ends it
+	}
+	for !c.closed {
+		need, ok := c.nextFrameLen()
+		if !ok || need > uint64(c.br.Size()) {
+			break
+		}
+		if uint64(c.br.Buffered()) < need {
+			// The rest may be in the socket already, or behind the buffer
+			// (the reader that kept what came with HELLO).
+			if _, err := c.br.Peek(int(need)); err != nil {
+				if c.headRefused() {
+					break // answered now, not once a payload that may never come arrived
+				}
+				if errors.Is(err, connserver.ErrWouldBlock) {
+					if c.flush() != nil {
+						return connserver.Detach
+					}
+					return connserver.Wait
+				}
+				break
+			}
+		}
+		if !c.serveOne() {
+			c.closed = true
+			break
+		}
+	}
+	if c.closed || c.flush() != nil {
+		return connserver.Detach
+	}
+	if c.br.Buffered() == 0 {
+		return connserver.Wait
+	}
+	return connserver.Detach
+}
+
+// nextFrameLen is the length of the frame that starts the read buffer
+// (PrefixSize while the prefix itself is not whole); ok is false for a
+// prefix the frame reader will refuse.
+func (c *conn) nextFrameLen() (uint64, bool) {
+	if c.br.Buffered() < PrefixSize {
+		return PrefixSize, true
+	}
+	b, _ := c.br.Peek(PrefixSize)
+	p, err := ParsePrefix(b, c.s.lim)
+	if err != nil {
+		return 0, false
+	}
+	return PrefixSize + uint64(p.HeaderLen) + p.PayloadLen, true
+}
+
+// headRefused reports whether the frame that starts the read buffer, whose
+// prefix and header are buffered but not all of its payload, has a header
+// the frame reader refuses (checked on a copy; nothing is consumed).
+func (c *conn) headRefused() bool {
+	b, _ := c.br.Peek(c.br.Buffered())
+	if len(b) < PrefixSize {
+		return false
+	}
+	p, err := ParsePrefix(b, c.s.lim)
+	if err != nil {
+		return true
+	}
+	if end := PrefixSize + uint64(p.HeaderLen); uint64(len(b)) >= end {
+		fr := NewFrameReader(bytes.NewReader(b[:end]), c.s.lim)
+		fr.preAuth = c.fr.preAuth
+		_, err := fr.Next()
+		return err != nil
+	}
+	return false
+}
+
+// serveOne reads and executes one frame; false ends the connection.
+func (c *conn) serveOne() bool {
+	s := c.s
+	p, err := c.fr.Next()
+	if err != nil {
+		if errors.Is(err, ErrBadMagic) || errors.Is(err, ErrBadVersion) ||
+			errors.Is(err, ErrTooLarge) || errors.Is(err, ErrMalformed) {
+			s.protocolErrors.Add(1)
+			c.replyError(c.fr.Header.GetRequestId(), codeOf(err), err.Error())
+			// The client hears why (the reply outlives the close, see
+			// connserver's lingering close); the operator does too.
+			s.log.Info("native: refused a frame; closing the connection", "remote", c.nc.RemoteAddr(),
+				"code", codeOf(err), "err", err)
+		} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			s.log.Debug("native: connection closed", "remote", c.nc.RemoteAddr(), "err", err)
+		}
+		return false
+	}
+	start := time.Now()
+	op := c.fr.Header.GetOp()
+	if err := c.handle(p); err != nil {
+		if errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) {
+			s.protocolErrors.Add(1)
+		}
+		return false
+	}
+	s.requests.Add(1)
+	// Bound the replies a pipelining client makes the node hold.
+	if len(c.out) >= flushAt {
+		if err := c.flush(); err != nil {
+			return false
+		}
+	}
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(opName(op), time.Since(start))
+	}
+	return true
 }
 
 func opName(op messages.Op) string {
@@ -318,4 +424,15 @@ func (s *Server) MaxConns() int { return s.cs.MaxConns() }
 func (s *Server) IdleTimeout() time.Duration {
 	idle, _, _ := s.cs.Timeouts()
 	return idle
+}
+
+// loops is the event loop count for EventLoops.
+func loops(n int) int {
+	switch {
+	case n == 0:
+		return 1
+	case n < 0:
+		return 0
+	}
+	return n
 }

@@ -538,3 +538,76 @@ func parseInt(b []byte) (int64, bool) {
 	}
 	return n, true
 }
+
+// fill reads once from the connection into the free part of the buffer
+// (an event loop's Step: the connection has input). A full buffer reads
+// nothing.
+func (r *Reader) fill() error {
+	_, err := r.r.Peek(r.r.Buffered() + 1)
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return nil
+	}
+	return err
+}
+
+// peek reads until n bytes are buffered (n <= the buffer's size).
+func (r *Reader) peek(n int) error {
+	_, err := r.r.Peek(n)
+	return err
+}
+
+// size is the read buffer's size.
+func (r *Reader) size() int { return r.r.Size() }
+
+// loopMaxBulk is the largest argument an event loop's Step executes: below
+// bigArg, no argument draws on the budget or streams (those may wait).
+const loopMaxBulk = bigArg - 1
+
+// nextCommand looks at the buffered bytes for the command that starts
+// them, without consuming anything: whole reports that all need bytes of
+// it are buffered; otherwise need is at least how many must be. ok is
+// false for what a Step leaves to the blocking path: an argument over
+// maxBulk, more than 64 arguments, an empty command, or anything
+// malformed (ReadCommand answers it).
+func (r *Reader) nextCommand(maxBulk int) (need int, whole, ok bool) {
+	b, _ := r.r.Peek(r.r.Buffered())
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return len(b) + 1, false, true
+	}
+	if b[0] != '*' {
+		if len(bytes.TrimSpace(b[:i])) == 0 {
+			return 0, false, false
+		}
+		return i + 1, true, true // an inline command: one line
+	}
+	n, good := parseInt(bytes.TrimSuffix(b[1:i], []byte{'\r'}))
+	if !good || n <= 0 || n > 64 || n > int64(r.lim.MaxArgs) || (r.Unauthenticated && n > preAuthArgs) {
+		return 0, false, false
+	}
+	if r.Unauthenticated {
+		maxBulk = min(maxBulk, preAuthBulk)
+	}
+	pos := i + 1
+	for range n {
+		if pos >= len(b) {
+			return pos + 1, false, true
+		}
+		if b[pos] != '$' {
+			return 0, false, false
+		}
+		j := bytes.IndexByte(b[pos:], '\n')
+		if j < 0 {
+			if len(b)-pos > 32 {
+				return 0, false, false
+			}
+			return len(b) + 1, false, true
+		}
+		size, good := parseInt(bytes.TrimSuffix(b[pos+1:pos+j], []byte{'\r'}))
+		if !good || size < 0 || size > int64(maxBulk) {
+			return 0, false, false
+		}
+		pos += j + 1 + int(size) + 2
+	}
+	return pos, pos <= len(b), true
+}

@@ -66,6 +66,13 @@ type Config struct {
 	// Params replace or add CONFIG GET/SET parameters (see Param): a node
 	// passes those whose change must reach its other ports too.
 	Params []Param
+	// EventLoops is the number of epoll event loops (Linux, no TLS) that
+	// serve connections while their requests are small; a connection moves
+	// to a goroutine of its own for a large value and stays there
+	// (connserver's Session). 0: one (measured best on a 2-core machine,
+	// docs/BENCHMARKS.md); negative: none, every connection on its own
+	// goroutine.
+	EventLoops int
 	// Policy is the CPU tier's eviction policy as Redis names it
 	// (maxmemory-policy in CONFIG GET and INFO); "" reads allkeys-lru.
 	Policy string
@@ -149,9 +156,10 @@ func New(cfg Config) (*Server, error) {
 		ErrClosed:    ErrServerClosed,
 		OnClose:      func() { s.cancel() },
 		Logger:       log,
-		Handle: func(nc *connserver.Conn) {
-			(&conn{s: s, nc: nc, cid: s.nextID.Add(1), authed: !s.token.Required()}).serve()
+		Open: func(nc *connserver.Conn) connserver.Session {
+			return s.open(&conn{s: s, nc: nc, cid: s.nextID.Add(1), authed: !s.token.Required()})
 		},
+		Loops: loops(cfg.EventLoops),
 	})
 	s.keys.init(func(key []byte) bool {
 		id, err := artifact.NewID(artifact.NamespaceBlob, key)
@@ -214,12 +222,8 @@ type conn struct {
 	streamStart time.Time
 }
 
-// serve reads and executes commands until the client leaves, errs, idles
-// out, quits or the server shuts down. Whatever ends it, the replies of the
-// commands it executed are flushed before it returns (the deferred Flush):
-// an applied command's reply is never thrown away by the server.
-func (c *conn) serve() {
-	s := c.s
+// open sets a connection up.
+func (s *Server) open(c *conn) *conn {
 	if c.authed {
 		c.r = NewReader(c.nc, s.cfg.Limits)
 	} else {
@@ -229,11 +233,21 @@ func (c *conn) serve() {
 		c.r.Acquire = func(n int64) error { return b.Acquire(s.ctx, n) }
 		c.r.Release = b.Release
 	}
-	defer c.releaseTx()
 	c.r.StreamSet = c.streamSet
 	c.r.ReadFull = c.nc.ReadFull
-	defer c.r.Close()
 	c.w = NewWriter(c.nc)
+	return c
+}
+
+// Serve reads and executes commands until the client leaves, errs, idles
+// out, quits or the server shuts down, on the connection's own goroutine
+// (from the start, or from where Step left it). Whatever ends it, the
+// replies of the commands it executed are flushed before it returns (the
+// deferred Flush): an applied command's reply is never thrown away by the
+// server.
+func (c *conn) Serve() {
+	defer c.releaseTx()
+	defer c.r.Close()
 	defer func() { _ = c.w.Flush() }()
 	for !c.quit {
 		if c.r.Buffered() == 0 {
@@ -248,39 +262,79 @@ func (c *conn) serve() {
 				return
 			}
 		}
-		args, err := c.r.ReadCommand()
-		if errors.Is(err, ErrBusy) {
-			// The command was skipped whole: answer and go on.
-			c.w.Error(busyReply)
-			s.commands.Add(1)
-			continue
-		}
-		if err != nil {
-			if errors.Is(err, ErrProtocol) {
-				s.protocolErrors.Add(1)
-				c.w.Error("ERR " + err.Error())
-			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
-				s.log.Debug("resp: connection closed", "remote", c.nc.RemoteAddr(), "err", err)
-			}
-			return
-		}
-		start := time.Now()
-		var name string
-		if ok, err := c.r.Streamed(); ok {
-			start = c.streamStart
-			name = c.streamedSet(args[1], err)
-		} else {
-			name = c.dispatch(args)
-		}
-		c.r.Done()
-		s.commands.Add(1)
-		if s.cfg.Observe != nil && name != "" {
-			s.cfg.Observe(name, time.Since(start))
-		}
-		if c.w.Err() != nil {
+		if !c.serveOne() {
 			return
 		}
 	}
+}
+
+// Step serves, on an event loop, the commands that are whole in the read
+// buffer after one read from the socket, and flushes their replies. A
+// command with a large argument (it may stream into tier memory or wait
+// for the in-flight budget), one the framing check does not recognise
+// (ReadCommand answers it) and the end of the connection detach it.
+func (c *conn) Step() connserver.Next {
+	if err := c.r.fill(); err != nil && !errors.Is(err, connserver.ErrWouldBlock) {
+		return connserver.Detach // EOF or a broken connection: Serve ends it
+	}
+	for !c.quit {
+		need, whole, ok := c.r.nextCommand(loopMaxBulk)
+		if !ok || need > c.r.size() {
+			break
+		}
+		if !whole {
+			if err := c.r.peek(need); err != nil {
+				if errors.Is(err, connserver.ErrWouldBlock) && c.w.Flush() == nil {
+					return connserver.Wait
+				}
+				break
+			}
+			continue
+		}
+		if !c.serveOne() {
+			c.quit = true
+			break
+		}
+	}
+	if c.quit || c.w.Flush() != nil || c.r.Buffered() > 0 {
+		return connserver.Detach
+	}
+	return connserver.Wait
+}
+
+// serveOne reads and executes one command; false ends the connection.
+func (c *conn) serveOne() bool {
+	s := c.s
+	args, err := c.r.ReadCommand()
+	if errors.Is(err, ErrBusy) {
+		// The command was skipped whole: answer and go on.
+		c.w.Error(busyReply)
+		s.commands.Add(1)
+		return true
+	}
+	if err != nil {
+		if errors.Is(err, ErrProtocol) {
+			s.protocolErrors.Add(1)
+			c.w.Error("ERR " + err.Error())
+		} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
+			s.log.Debug("resp: connection closed", "remote", c.nc.RemoteAddr(), "err", err)
+		}
+		return false
+	}
+	start := time.Now()
+	var name string
+	if ok, err := c.r.Streamed(); ok {
+		start = c.streamStart
+		name = c.streamedSet(args[1], err)
+	} else {
+		name = c.dispatch(args)
+	}
+	c.r.Done()
+	s.commands.Add(1)
+	if s.cfg.Observe != nil && name != "" {
+		s.cfg.Observe(name, time.Since(start))
+	}
+	return c.w.Err() == nil
 }
 
 func isTimeout(err error) bool {
@@ -303,4 +357,15 @@ func (s *Server) MaxConns() int { return s.cs.MaxConns() }
 func (s *Server) IdleTimeout() time.Duration {
 	idle, _, _ := s.cs.Timeouts()
 	return idle
+}
+
+// loops is the event loop count for EventLoops.
+func loops(n int) int {
+	switch {
+	case n == 0:
+		return 1
+	case n < 0:
+		return 0
+	}
+	return n
 }

@@ -93,6 +93,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 // WriteBuffers writes the pieces in order with as few writev calls as the
 // Chunk-wise deadlines allow (one per Chunk), copying nothing.
 func (c *Conn) WriteBuffers(pieces [][]byte) error {
+	if fc, ok := c.Conn.(*fdConn); ok {
+		return fc.writev(pieces) // on an event loop: no deadline, nothing waits
+	}
 	var vec [8][]byte
 	for len(pieces) > 0 {
 		batch := vec[:0]

@@ -51,6 +51,14 @@ type Config struct {
 	// Reject writes the protocol's refusal to a connection over the cap
 	// (a write deadline of one second is set). May be nil.
 	Reject func(nc net.Conn)
+	// Open, when set, is used instead of Handle: it returns the
+	// connection's Session. With Loops > 0 (Linux, TCP without TLS) a
+	// connection then starts on one of Loops event loops, which call its
+	// Step while its requests are small, and moves to its own goroutine
+	// (Serve) for the rest of its life when Step asks for it, when the
+	// replies do not fit in the socket, or when it ends (see loop_linux.go).
+	Open  func(c *Conn) Session
+	Loops int
 	// Handle serves one connection until it ends, on the connection's own
 	// goroutine. It should stop reading once Closing reports true, and
 	// flush the replies of every request it executed before it returns;
@@ -68,6 +76,30 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Session is a protocol's state of one connection (Config.Open).
+type Session interface {
+	// Step runs on an event loop when the connection has input: it reads
+	// once (Read returns ErrWouldBlock when nothing more is there),
+	// executes every request that is whole in its buffer, writes their
+	// replies, and returns Wait to be called again on the next input, or
+	// Detach to go on in Serve on a goroutine of its own: a request that
+	// is large or not whole after the read, or one that might block (the
+	// loop serves every other connection of the loop only between Steps),
+	// or the connection's end. It must not wait for input.
+	Step() Next
+	// Serve serves the connection on its own goroutine until it ends,
+	// carrying on from where Step left it; Handle's contract.
+	Serve()
+}
+
+// Next is what Step asks for.
+type Next int
+
+const (
+	Wait   Next = iota // stay on the loop
+	Detach             // go on in Serve on a goroutine
+)
+
 // Server tracks listeners and connections. Its counters are exported for
 // the protocol's Stats.
 type Server struct {
@@ -83,12 +115,21 @@ type Server struct {
 	wg                               sync.WaitGroup
 	Current, Total, Rejected         atomic.Int64
 	AcceptErrors, Panics, WriteStall atomic.Int64
+
+	loopOnce sync.Once
+	loops    []*loop
+	loopWG   sync.WaitGroup
+	nextLoop atomic.Uint32
 }
 
 // New returns a server that is not yet listening.
 func New(cfg Config) *Server {
 	if cfg.ErrClosed == nil {
 		cfg.ErrClosed = ErrClosed
+	}
+	if cfg.Open != nil && cfg.Handle == nil {
+		open := cfg.Open
+		cfg.Handle = func(c *Conn) { open(c).Serve() }
 	}
 	if cfg.OnClose == nil {
 		cfg.OnClose = func() {}
@@ -197,6 +238,13 @@ func (s *Server) start(nc net.Conn) {
 		nc = tls.Server(nc, s.cfg.TLS)
 	}
 	c := &Conn{Conn: nc, s: s}
+	var fc *fdConn
+	if s.cfg.Open != nil && s.cfg.Loops > 0 && s.cfg.TLS == nil {
+		if f, ok := s.adopt(nc); ok {
+			fc = f
+			c.Conn = f
+		}
+	}
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -207,12 +255,16 @@ func (s *Server) start(nc net.Conn) {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go s.run(c)
+	if fc != nil {
+		s.enqueue(c, fc, s.cfg.Open(c))
+		return
+	}
+	go s.run(c, func() { s.cfg.Handle(c) })
 }
 
-// run serves one connection, recovering a panic of the handler so that it
-// closes this connection only.
-func (s *Server) run(c *Conn) {
+// run serves one connection with serve, recovering a panic of the handler
+// so that it closes this connection only.
+func (s *Server) run(c *Conn, serve func()) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.Panics.Add(1)
@@ -230,7 +282,7 @@ func (s *Server) run(c *Conn) {
 		s.Current.Add(-1)
 		s.wg.Done()
 	}()
-	s.cfg.Handle(c)
+	serve()
 }
 
 // lingerClose half-closes nc (the client reads every reply, then EOF) and
@@ -293,10 +345,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = c.Conn.SetWriteDeadline(now.Add(ShutdownWriteGrace))
 	}
 	s.mu.Unlock()
+	s.loopOnce.Do(func() {}) // no loop starts from now on
+	s.wakeLoops()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		s.loopWG.Wait() // woken above; a loop ends once it saw closing
 		s.cfg.OnClose()
 		return nil
 	case <-ctx.Done():
@@ -318,5 +373,7 @@ func (s *Server) Close() {
 		_ = c.Conn.Close()
 	}
 	s.mu.Unlock()
+	s.loopOnce.Do(func() {})
+	s.wakeLoops()
 	s.cfg.OnClose()
 }
