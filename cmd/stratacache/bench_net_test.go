@@ -42,3 +42,29 @@ func TestParseSizes(t *testing.T) {
 		t.Fatal("bad size accepted")
 	}
 }
+
+// -P: pipelined batches against both ports of an in-process node, small
+// values (served on the event loops) and large ones (on goroutines).
+func TestBenchNetPipelined(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := runBenchNet([]string{"-self", "-P", "8", "-sizes", "4KiB,64KiB", "-c", "2", "-duration", "50ms", "-cpu-capacity-mb", "64"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	seen := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r netbench.Result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		if r.Pipeline != 8 || r.Ops == 0 || r.Ops%8 != 0 || r.Errors != 0 || r.GBps <= 0 {
+			t.Fatalf("implausible result %+v", r)
+		}
+		seen[r.Target]++
+	}
+	for _, target := range []string{"self-native", "self-resp"} {
+		if seen[target] != 4 {
+			t.Fatalf("target %s: %d results, want 4 (2 sizes x set,get)", target, seen[target])
+		}
+	}
+}

@@ -129,6 +129,11 @@ func (r *respConn) Get(key string, buf []byte) (int, error) {
 	if _, err := r.nc.Write(r.hdr); err != nil {
 		return 0, err
 	}
+	return r.readBulk(buf)
+}
+
+// readBulk reads one bulk reply into buf.
+func (r *respConn) readBulk(buf []byte) (int, error) {
 	line, err := r.br.ReadSlice('\n')
 	if err != nil {
 		return 0, err

@@ -19,6 +19,9 @@ type Case struct {
 	Size        int
 	Concurrency int
 	Duration    time.Duration
+	// Pipeline > 1 sends that many requests in one write and then reads
+	// their replies (redis-benchmark's -P); native, resp and redis only.
+	Pipeline int
 	// Keys is the number of distinct keys per connection (cycled); for get
 	// they are stored before the clock starts. Default: as many as fit in
 	// 256 MiB per case, between 1 and 64.
@@ -32,6 +35,7 @@ type Result struct {
 	Op          string  `json:"op"`
 	Size        int     `json:"size"`
 	Concurrency int     `json:"concurrency"`
+	Pipeline    int     `json:"pipeline,omitempty"`
 	Ops         int64   `json:"ops"`
 	Seconds     float64 `json:"seconds"`
 	OpsPerS     float64 `json:"ops_per_s"`
@@ -66,8 +70,20 @@ func Run(c Case) (Result, error) {
 		value[i] = byte(i*31 + 7)
 	}
 	key := func(w, i int) string { return fmt.Sprintf("bench:%d:%d:%d", c.Size, w, i) }
+	if c.Pipeline > 1 && c.Kind != "native" && c.Kind != "resp" && c.Kind != "redis" {
+		return Result{}, errNoPipeline
+	}
+	if c.Pipeline > 1 {
+		c.Keys = max(c.Keys, c.Pipeline)
+	}
 	for w := range conns {
-		cn, err := Dial(c.Kind, c.Addr, c.Token)
+		var cn Conn
+		var err error
+		if c.Pipeline > 1 && c.Kind == "native" {
+			cn, err = dialPipe(c.Addr, c.Token)
+		} else {
+			cn, err = Dial(c.Kind, c.Addr, c.Token)
+		}
 		if err != nil {
 			return Result{}, fmt.Errorf("netbench: dial %s %s: %w", c.Kind, c.Addr, err)
 		}
@@ -98,6 +114,34 @@ func Run(c Case) (Result, error) {
 			cn := conns[w]
 			buf := make([]byte, c.Size)
 			st.lat = make([]time.Duration, 0, 1<<12)
+			if c.Pipeline > 1 {
+				pl := cn.(Pipeliner)
+				keys := make([]string, c.Pipeline)
+				for i := 0; ; i++ {
+					t0 := time.Now()
+					if t0.After(deadline) {
+						return
+					}
+					for j := range keys {
+						keys[j] = key(w, (i*c.Pipeline+j)%c.Keys)
+					}
+					var err error
+					if c.Op == "set" {
+						err = pl.SetBatch(keys, value)
+					} else {
+						err = pl.GetBatch(keys, buf)
+					}
+					if err != nil {
+						st.errs++
+						if st.first == nil {
+							st.first = err
+						}
+						return // a batch's replies are out of step now
+					}
+					st.lat = append(st.lat, time.Since(t0))
+					st.ops += int64(c.Pipeline)
+				}
+			}
 			for i := 0; ; i++ {
 				t0 := time.Now()
 				if t0.After(deadline) {
@@ -132,6 +176,9 @@ func Run(c Case) (Result, error) {
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
 	r := Result{Target: c.Target, Addr: c.Addr, Op: c.Op, Size: c.Size, Concurrency: c.Concurrency, Seconds: elapsed}
+	if c.Pipeline > 1 {
+		r.Pipeline = c.Pipeline // latencies are per batch then
+	}
 	var all []time.Duration
 	for _, st := range workers {
 		r.Ops += st.ops
