@@ -37,6 +37,7 @@ func runBenchNet(args []string, stdout, stderr io.Writer) error {
 	ops := fs.String("ops", "set,get", "operations: set, get")
 	conc := fs.Int("c", 4, "concurrent connections")
 	pipeline := fs.Int("P", 1, "pipeline: requests sent in one write before reading their replies (native, resp, redis targets; latencies are per batch)")
+	nativeClient := fs.String("native-client", "plain", "client of the native targets: plain (frames in line, like the other targets' minimal clients) or sdk (native.Client, the framed client clientsdk uses)")
 	dur := fs.Duration("duration", 3*time.Second, "time per case")
 	token := fs.String("token", "", "auth token for the StrataCache targets")
 	cpuMB := fs.Int64("cpu-capacity-mb", 2048, "CPU tier of the -self node, MiB")
@@ -92,7 +93,7 @@ func runBenchNet(args []string, stdout, stderr io.Writer) error {
 		for _, op := range strings.Split(*ops, ",") {
 			for _, t := range targets {
 				r, err := netbench.Run(netbench.Case{Target: t.name, Kind: t.kind, Addr: t.addr, Token: t.token,
-					Op: strings.TrimSpace(op), Size: size, Concurrency: *conc, Duration: *dur, Pipeline: *pipeline})
+					Op: strings.TrimSpace(op), Size: size, Concurrency: *conc, Duration: *dur, Pipeline: *pipeline, NativeClient: *nativeClient})
 				if err != nil {
 					errs = append(errs, fmt.Errorf("%s %s %d: %w", t.name, op, size, err))
 					fmt.Fprintf(stderr, "bench net: %s %s %d B: %v\n", t.name, op, size, err)

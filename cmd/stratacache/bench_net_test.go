@@ -68,3 +68,18 @@ func TestBenchNetPipelined(t *testing.T) {
 		}
 	}
 }
+
+// -native-client sdk: native.Client drives the native target.
+func TestBenchNetSDKClient(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := runBenchNet([]string{"-self", "-native-client", "sdk", "-sizes", "4KiB", "-c", "1", "-duration", "20ms", "-cpu-capacity-mb", "64"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), `"target":"self-native"`) {
+		t.Fatalf("no native result: %s", out.String())
+	}
+	if err := runBenchNet([]string{"-self", "-native-client", "fancy", "-sizes", "4KiB", "-duration", "20ms"}, &out, &errOut); err == nil {
+		t.Fatal("unknown native client accepted")
+	}
+}

@@ -78,6 +78,7 @@ type pipeConn struct {
 	out  []byte
 	hdr  messages.FrameHeader
 	next uint64
+	one  [1]string
 }
 
 func dialPipe(addr, token string) (*pipeConn, error) {
@@ -94,7 +95,7 @@ func dialPipe(addr, token string) (*pipeConn, error) {
 		_, err = nc.Write(p.out)
 	}
 	if err == nil {
-		err = p.reply(nil)
+		_, err = p.reply(nil)
 	}
 	if err != nil {
 		_ = nc.Close()
@@ -104,18 +105,18 @@ func dialPipe(addr, token string) (*pipeConn, error) {
 }
 
 // reply reads one reply; its payload goes to buf (nil: none expected).
-func (p *pipeConn) reply(buf []byte) error {
+func (p *pipeConn) reply(buf []byte) (int, error) {
 	pre, err := p.fr.Next(&p.hdr)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if p.hdr.GetOp() == messages.Op_OP_ERROR {
-		return fmt.Errorf("%w: %s: %s", errReply, p.hdr.GetErrorCode(), p.hdr.GetError())
+		return 0, fmt.Errorf("%w: %s: %s", errReply, p.hdr.GetErrorCode(), p.hdr.GetError())
 	}
 	if pre.PayloadLen > uint64(len(buf)) {
-		return fmt.Errorf("netbench: reply of %d bytes exceeds the buffer", pre.PayloadLen)
+		return 0, fmt.Errorf("netbench: reply of %d bytes exceeds the buffer", pre.PayloadLen)
 	}
-	return p.fr.ReadPayload(buf[:pre.PayloadLen])
+	return int(pre.PayloadLen), p.fr.ReadPayload(buf[:pre.PayloadLen])
 }
 
 func (p *pipeConn) batch(op messages.Op, keys []string, value []byte) error {
@@ -148,7 +149,7 @@ func (p *pipeConn) SetBatch(keys []string, value []byte) error {
 		return err
 	}
 	for range keys {
-		if err := p.reply(nil); err != nil {
+		if _, err := p.reply(nil); err != nil {
 			return err
 		}
 	}
@@ -160,20 +161,28 @@ func (p *pipeConn) GetBatch(keys []string, buf []byte) error {
 		return err
 	}
 	for range keys {
-		if err := p.reply(buf); err != nil {
+		n, err := p.reply(buf)
+		if err != nil {
 			return err
+		}
+		if n != len(buf) {
+			return fmt.Errorf("netbench: got %d bytes, want %d", n, len(buf))
 		}
 	}
 	return nil
 }
 
-func (p *pipeConn) Set(key string, value []byte) error { return p.SetBatch([]string{key}, value) }
+func (p *pipeConn) Set(key string, value []byte) error {
+	p.one[0] = key
+	return p.SetBatch(p.one[:], value)
+}
 
 func (p *pipeConn) Get(key string, buf []byte) (int, error) {
-	if err := p.GetBatch([]string{key}, buf); err != nil {
+	p.one[0] = key
+	if err := p.batch(messages.Op_OP_GET, p.one[:], nil); err != nil {
 		return 0, err
 	}
-	return len(buf), nil
+	return p.reply(buf)
 }
 
 func (p *pipeConn) Close() error { return p.nc.Close() }

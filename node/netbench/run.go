@@ -22,6 +22,12 @@ type Case struct {
 	// Pipeline > 1 sends that many requests in one write and then reads
 	// their replies (redis-benchmark's -P); native, resp and redis only.
 	Pipeline int
+	// NativeClient is the client of a native target: "plain" (default),
+	// frames written and read in line like the other targets' minimal
+	// clients; "sdk", native.Client over messages/frame's Conn (the
+	// framed client clientsdk uses: requests from many goroutines
+	// pipeline on one connection, which costs hand-offs per request).
+	NativeClient string
 	// Keys is the number of distinct keys per connection (cycled); for get
 	// they are stored before the clock starts. Default: as many as fit in
 	// 256 MiB per case, between 1 and 64.
@@ -76,10 +82,13 @@ func Run(c Case) (Result, error) {
 	if c.Pipeline > 1 {
 		c.Keys = max(c.Keys, c.Pipeline)
 	}
+	if c.NativeClient != "" && c.NativeClient != "plain" && c.NativeClient != "sdk" {
+		return Result{}, fmt.Errorf("netbench: native client %q (want plain or sdk)", c.NativeClient)
+	}
 	for w := range conns {
 		var cn Conn
 		var err error
-		if c.Pipeline > 1 && c.Kind == "native" {
+		if c.Kind == "native" && (c.Pipeline > 1 || c.NativeClient != "sdk") {
 			cn, err = dialPipe(c.Addr, c.Token)
 		} else {
 			cn, err = Dial(c.Kind, c.Addr, c.Token)
