@@ -37,7 +37,7 @@ func TestFollowerFeedBytesPerRound(t *testing.T) {
 	c := newClient(t, WithIndex(ix))
 	// A fixed member list: what is tested is the feed, not how gossip on a
 	// loaded machine sees the two nodes.
-	f := NewFollower(ix, c, StaticMembers(membersOf(nodes[0].cn.MemberInfos())...))
+	f := NewFollower(ix, c, StaticMembers(peersOf(nodes)...))
 	ctx := context.Background()
 	if err := f.Sync(ctx); err != nil {
 		t.Fatal(err)
@@ -96,4 +96,14 @@ func TestFollowerFeedBytesPerRound(t *testing.T) {
 	if s := nodes[0].cn.Stats().Peer; s.Resyncs != 1 {
 		t.Fatalf("n1 resynced %d times, want once (the first round)", s.Resyncs)
 	}
+}
+
+// peersOf lists the nodes by their peer addresses, as a fixed member list
+// that does not depend on gossip.
+func peersOf(nodes []*liveNode) []Member {
+	var ms []Member
+	for _, n := range nodes {
+		ms = append(ms, Member{Name: n.name, PeerAddr: n.cn.PeerAddr()})
+	}
+	return ms
 }

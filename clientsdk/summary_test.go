@@ -29,7 +29,7 @@ func TestSummariesLiveCluster(t *testing.T) {
 	storeBlocks(t, nodes[0], h, a.Levels[0], 0, 6)
 	ix := NewIndex(ScoreConfig{})
 	c := newClient(t, WithToken("sub"), WithIndex(ix))
-	ms := membersOf(nodes[0].cn.MemberInfos())
+	ms := peersOf(nodes)
 	s := NewSummaries(ScoreConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
