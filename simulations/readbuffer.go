@@ -13,10 +13,11 @@ import (
 // ReadBufferCache is a PolicyCache whose policy records hits as the memory
 // tier does by default: through an eviction.Buffered read buffer (stripes
 // of eviction.ReadBatch hits applied in batches, drained in time order
-// before each Evict), with a contention model: each time a full stripe
-// would take the policy lock, the lock is found held by another reader
-// with probability Busy (seeded), and the stripe keeps its hits while new
-// ones are dropped, as under contention in the tier.
+// before each Evict), with a contention model: every hit is buffered, as
+// when the tier's policy lock is held, and each time a full stripe would
+// take the lock it is found held by another reader with probability busy
+// (seeded): the stripe keeps gathering, and overwrites its oldest hits
+// once full.
 type ReadBufferCache struct {
 	*PolicyCache
 	b *eviction.Buffered
@@ -39,10 +40,10 @@ func NewReadBufferCache(policy string, capacity int, tr *trace.Trace, busy float
 	// when a hit comes, so Hit's TryLock always succeeds; busy models the
 	// other readers.
 	b := eviction.NewBuffered(p, new(sync.Mutex), 0)
-	if busy > 0 {
-		rng := rand.New(rand.NewPCG(seed, 0x5eed))
-		b.SetBusy(func() bool { return rng.Float64() < busy })
-	}
+	// The model buffers every hit (as under contention in the tier); busy
+	// 0 is a buffer whose batches always find the lock free.
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	b.SetBusy(func() bool { return busy > 0 && rng.Float64() < busy })
 	return &ReadBufferCache{PolicyCache: NewPolicyCache(&hitBuffered{Buffered: b}, capacity, tr), b: b}, nil
 }
 

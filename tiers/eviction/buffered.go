@@ -19,25 +19,26 @@ const (
 // DefaultReadStripes is the number of stripes NewBuffered uses for 0.
 const DefaultReadStripes = 64
 
-// Buffered lets an owner record read hits without taking the lock that
-// serialises its Policy, as ristretto's and Caffeine's read buffers do:
-// Hit appends the key and a time stamp to a small stripe (chosen by the
-// key, with its own mutex held for a few nanoseconds); a full stripe is
-// applied to the policy in one batch under the owner's lock if that lock is
-// free (TryLock), and dropped otherwise. Every other call needs the owner's
-// lock, as for any Policy; Evict first drains every stripe in stamp order,
-// so the victim is chosen knowing the hits recorded so far, in the order
-// they happened.
+// Buffered lets an owner record read hits without waiting for the lock
+// that serialises its Policy, as ristretto's and Caffeine's read buffers
+// do. When the lock is free (TryLock), Hit applies the hit at once, as an
+// unbuffered owner would. When it is held, Hit appends the key and a time
+// stamp to a small stripe (chosen by the key, with its own mutex held for a
+// few nanoseconds); a stripe that has gathered ReadBatch hits is applied in
+// one batch if the lock is free then, and keeps gathering otherwise, up to
+// ReadBuffered hits, then overwrites its oldest. Every other call needs the
+// owner's lock, as for any Policy; Evict first drains every stripe in stamp
+// order, so the victim is chosen knowing the hits recorded so far.
 //
-// What it costs: a full stripe's batch is applied ahead of older hits
-// still waiting in other stripes, and when a full stripe finds the lock
-// busy its oldest hit is lost to the new one (Stats counts them); the eviction order is that of the wrapped
-// policy fed slightly reordered and lossy touches. Hits that never fill a
-// stripe before the next Evict are applied exactly as an unbuffered owner
-// would have (single-threaded use is exact until a stripe fills).
+// What it costs: hits buffered while the lock was busy reach the policy
+// later than the direct ones (a full stripe's batch, or the drain before
+// the next Evict, sorted by stamp among themselves), and a full stripe that
+// keeps finding the lock busy loses its oldest hits (Stats counts them);
+// the eviction order is that of the wrapped policy fed slightly reordered
+// and lossy touches. Without contention every hit is direct: exact.
 // docs/eviction.md has the hit rates this costs on the traces (the
-// simulator drives this same type); docs/BENCHMARKS.md the read scaling
-// measured against the exact mode.
+// simulator drives this same type, with a contention model);
+// docs/BENCHMARKS.md the read scaling measured against the exact mode.
 type Buffered struct {
 	Policy  // the wrapped policy: its methods need the owner's lock
 	mu      *sync.Mutex
@@ -55,10 +56,11 @@ type hit struct {
 }
 
 type readStripe struct {
-	mu   sync.Mutex
-	n    atomic.Int32 // hits since the last apply (the newest ReadBuffered kept); written under mu
-	hits [ReadBuffered]hit
-	_    [52]byte // the next stripe's mutex on another cache line
+	mu     sync.Mutex
+	n      atomic.Int32  // hits since the last apply (the newest ReadBuffered kept); written under mu
+	direct atomic.Uint64 // hits applied at once (the lock was free)
+	hits   [ReadBuffered]hit
+	_      [44]byte // the next stripe's mutex on another cache line
 }
 
 // NewBuffered wraps p, whose owner serialises calls with mu. stripes is
@@ -77,8 +79,9 @@ func NewBuffered(p Policy, mu *sync.Mutex, stripes int) *Buffered {
 }
 
 // SetBusy installs a contention model for a single-threaded driver (the
-// simulator): before each TryLock, busy is asked whether another goroutine
-// holds the lock, and a true answer drops the batch as a held lock would.
+// simulator): every hit is then buffered (as if the lock was held when it
+// came), and before each TryLock of a full stripe busy is asked whether
+// another goroutine holds the lock; true keeps the stripe gathering.
 // nil removes it. Call it before the first Hit; not safe concurrently with
 // Hit.
 func (b *Buffered) SetBusy(busy func() bool) { b.busy = busy }
@@ -90,6 +93,15 @@ func (b *Buffered) SetBusy(busy func() bool) { b.busy = busy }
 // gathering, and once full (ReadBuffered hits) it overwrites its oldest.
 func (b *Buffered) Hit(key uint64, at int64) {
 	s := &b.stripes[(key*fibMul)>>32&b.mask]
+	if b.busy == nil && b.mu.TryLock() {
+		// The lock is free: apply the hit at once, as an unbuffered owner
+		// would (nobody waits for it; hits still in stripes keep their
+		// stamps and are applied by the next Drain).
+		b.Policy.Touch(key)
+		b.mu.Unlock()
+		s.direct.Add(1)
+		return
+	}
 	s.mu.Lock()
 	n := s.n.Load()
 	s.hits[n%ReadBuffered] = hit{key, at}
@@ -181,5 +193,8 @@ type BufferStats struct {
 // Stats fills s; safe at any time.
 func (b *Buffered) Stats(s *BufferStats) {
 	s.Applied = b.applied.Load()
+	for i := range b.stripes {
+		s.Applied += b.stripes[i].direct.Load()
+	}
 	s.Dropped = b.dropped.Load()
 }

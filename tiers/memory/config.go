@@ -64,10 +64,11 @@ type Config struct {
 	// Put and verify it on read. docs/BENCHMARKS.md has both figures.
 	ChecksumOnPut bool
 	// ExactReads records every read hit in the policy under the tier's
-	// policy mutex, in order, as before issue 16. By default hits go
-	// through an eviction.Buffered read buffer: readers do not contend on
-	// one mutex, the policy sees hits in batches (slightly reordered, and
-	// lossy when the mutex is busy). docs/eviction.md has what each costs.
+	// policy mutex, waiting for it, in order, as before issue 16. By
+	// default hits go through eviction.Buffered: a hit touches the policy
+	// at once when the mutex is free and is buffered when it is not, so no
+	// reader waits for it (buffered hits arrive later, and are lost when
+	// the buffer overflows). docs/eviction.md has what it costs.
 	ExactReads bool
 	// ReadStripes is the number of read-buffer stripes (rounded up to a
 	// power of two; 0: eviction.DefaultReadStripes). Ignored with

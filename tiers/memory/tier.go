@@ -17,9 +17,9 @@ import (
 // Locks, always taken in this order: policyMu (the policy and every index
 // mutation), a shard's mu (its map), allocMu (allocator, arena lifetime,
 // space waiters). Readers take only a shard's read lock, then record the
-// access in the policy's read buffer (eviction.Buffered: a stripe's own
-// mutex, and policyMu only by TryLock once per ReadBatch hits), or, with
-// Config.ExactReads, take policyMu itself. No lock is held while payload
+// access through eviction.Buffered (policyMu only by TryLock; when it is
+// held, a read-buffer stripe's own mutex), or, with Config.ExactReads,
+// wait for policyMu. No lock is held while payload
 // bytes are copied or while the EvictFunc runs.
 type Tier struct {
 	cfg           Config
