@@ -35,16 +35,23 @@ func fastConfig(name string, mn *MemNetwork) Config {
 	c := DefaultLocalConfig(name)
 	c.Transport = mn.NewTransport(name)
 	c.Dialer = mn.PeerDialer(name, &net.Dialer{})
-	c.ProbeInterval = 50 * time.Millisecond
-	c.ProbeTimeout = 25 * time.Millisecond
-	c.SuspicionMult = 2
+	// Failure detection fast enough for the kill tests, slow enough that
+	// a member starved of CPU by -race on two loaded cores is not declared
+	// dead (25 ms probe timeouts made members flap, so "full membership" never held
+	// and fetches went to members thought dead).
+	c.ProbeInterval = 200 * time.Millisecond
+	c.ProbeTimeout = 100 * time.Millisecond
+	c.SuspicionMult = 3
 	c.GossipInterval = 20 * time.Millisecond
 	c.PushPullInterval = 2 * time.Second
 	// Joins and push/pulls of 16 nodes under -race on two loaded cores
 	// outlast memberlist's local 1 s.
 	c.StreamTimeout = 10 * time.Second
 	c.MetaInterval = 30 * time.Millisecond
-	c.FetchTimeout = 500 * time.Millisecond
+	// A bound, not what the tests check: a 3 MiB fetch under -race on a
+	// loaded machine outlasted 500 ms and came back as a miss. Tests of the
+	// timeout itself set their own.
+	c.FetchTimeout = 10 * time.Second
 	c.Epoch = 1
 	c.ReconnectInterval = 100 * time.Millisecond
 	c.LeaveTimeout = 100 * time.Millisecond
@@ -108,7 +115,7 @@ func startCluster(t testing.TB, k int, o clusterOpts) (*MemNetwork, []*tnode) {
 		nodes = append(nodes, startNode(t, mn, fmt.Sprintf("n%d", i+1), o, i, join))
 	}
 	if !o.noJoin {
-		waitFor(t, 30*time.Second, "full membership", func() bool {
+		waitFor(t, 90*time.Second, "full membership", func() bool {
 			for _, tn := range nodes {
 				if len(tn.n.Members()) != k {
 					return false
@@ -121,9 +128,14 @@ func startCluster(t testing.TB, k int, o clusterOpts) (*MemNetwork, []*tnode) {
 }
 
 // waitFor polls cond until it holds or the deadline passes. The deadline
-// is a safety net, not an assertion on speed.
+// is a safety net, not an assertion on speed, so it is never shorter than
+// minWait: under -race on two cores shared with other work, a 5 s wait for
+// a directory to converge timed out while the process got a fifth of a core.
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if within < minWait {
+		within = minWait
+	}
 	deadline := time.Now().Add(within)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -134,6 +146,9 @@ func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) 
 		<-tick.C
 	}
 }
+
+// minWait is the shortest safety net waitFor allows.
+const minWait = 60 * time.Second
 
 func kvID(key string) artifact.ID { return artifact.MustID(artifact.NamespaceKV, key) }
 

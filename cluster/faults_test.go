@@ -199,6 +199,9 @@ func TestKillOneOfFiveUnderLoad(t *testing.T) {
 	var stop atomic.Bool
 	var errCount, reads, hits atomic.Int64
 	var wg sync.WaitGroup
+	// A failed wait below ends the test early: stop the load before the
+	// nodes' cleanups close the engines under it (cleanups run last-first).
+	t.Cleanup(func() { stop.Store(true); wg.Wait() })
 	for w, tn := range survivors {
 		wg.Add(1)
 		go func(w int, tn *tnode) {
