@@ -38,9 +38,12 @@ var ErrWouldBlock = errors.New("connserver: no input ready (event loop)")
 // timeout (and its epoll_wait timeout).
 const loopIdleTick = time.Second
 
-// loopConnMaxPending bounds nothing by itself: replies the socket did not
-// take are held until the connection's goroutine has written them, and a
-// step writes at most one request batch's replies (see fdConn.pending).
+// loopMaxPending is the most reply bytes a connection keeps on its loop
+// when the socket does not take them at once (a pipelined batch of small
+// replies to a client that reads slowly): the loop stops reading from it and
+// writes them as the socket drains. More than that (a large value) moves the
+// connection to its goroutine, which writes them with the write deadline.
+const loopMaxPending = 256 << 10
 
 // fdConn is the net.Conn of a connection on an event loop: its socket,
 // read and written without blocking. Replies the socket does not take are
@@ -151,6 +154,9 @@ type loopConn struct {
 	fc   *fdConn
 	sess Session
 	last time.Time
+	// writing: the loop waits for the socket to take fc.pending (since
+	// last) before it reads from the connection again.
+	writing bool
 }
 
 type loop struct {
@@ -289,7 +295,11 @@ func (l *loop) run() {
 		}
 		l.mu.Unlock()
 		for _, lc := range ready {
-			l.step(lc)
+			if lc.writing {
+				l.drain(lc)
+			} else {
+				l.step(lc)
+			}
 		}
 		clear(ready)
 		if now := time.Now(); now.After(nextSweep) {
@@ -328,11 +338,60 @@ func (l *loop) step(lc *loopConn) {
 		next = lc.sess.Step()
 	}()
 	lc.last = time.Now()
-	if next == Wait && len(lc.fc.pending) == 0 && lc.fc.failed == nil {
-		return
+	if next == Wait && lc.fc.failed == nil {
+		if len(lc.fc.pending) == 0 {
+			return
+		}
+		if len(lc.fc.pending) <= loopMaxPending && !l.s.closing.Load() {
+			ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: int32(lc.fc.fd)}
+			if unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, lc.fc.fd, &ev) == nil {
+				lc.writing = true
+				return
+			}
+		}
 	}
 	l.remove(lc)
 	l.s.detach(lc, false)
+}
+
+// drain writes what the socket takes of a connection's pending replies;
+// once they are all out the loop reads from it again.
+func (l *loop) drain(lc *loopConn) {
+	fc := lc.fc
+	n := 0
+	for n < len(fc.pending) {
+		k, err := unix.Write(fc.fd, fc.pending[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil {
+			fc.pending = fc.pending[n:]
+			fc.failed = &net.OpError{Op: "write", Net: "tcp", Source: fc.local, Addr: fc.remote, Err: os.NewSyscallError("write", err)}
+			l.remove(lc)
+			l.s.detach(lc, false)
+			return
+		}
+		n += k
+	}
+	if n == 0 {
+		return
+	}
+	lc.last = time.Now()
+	if n < len(fc.pending) {
+		fc.pending = fc.pending[:copy(fc.pending, fc.pending[n:])]
+		return
+	}
+	fc.pending = nil
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fc.fd)}
+	if unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fc.fd, &ev) != nil {
+		l.remove(lc)
+		l.s.detach(lc, false)
+		return
+	}
+	lc.writing = false
 }
 
 func (l *loop) remove(lc *loopConn) {
@@ -342,14 +401,20 @@ func (l *loop) remove(lc *loopConn) {
 	l.mu.Unlock()
 }
 
-// sweep ends the connections idle past the idle timeout: their goroutine
-// finds a read deadline in the past.
+// sweep ends the connections idle past the idle timeout (their goroutine
+// finds a read deadline in the past), and moves those whose pending
+// replies made no progress for the write timeout to their goroutine (which
+// gives them the write deadline).
 func (l *loop) sweep(now time.Time) {
 	idle := time.Duration(l.s.idleNs.Load())
-	var old []*loopConn
+	write := time.Duration(l.s.writeNs.Load())
+	var old, stalled []*loopConn
 	l.mu.Lock()
 	for _, lc := range l.fds {
-		if now.Sub(lc.last) >= idle {
+		switch {
+		case lc.writing && now.Sub(lc.last) >= write:
+			stalled = append(stalled, lc)
+		case !lc.writing && now.Sub(lc.last) >= idle:
 			old = append(old, lc)
 		}
 	}
@@ -357,6 +422,10 @@ func (l *loop) sweep(now time.Time) {
 	for _, lc := range old {
 		l.remove(lc)
 		l.s.detach(lc, true)
+	}
+	for _, lc := range stalled {
+		l.remove(lc)
+		l.s.detach(lc, false)
 	}
 }
 

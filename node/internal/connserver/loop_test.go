@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -45,8 +46,13 @@ func (l *lineSession) Step() Next {
 		if i < 0 || bytes.HasPrefix(b, []byte("big")) {
 			break
 		}
-		l.out = append(l.out, "loop:"...)
-		l.out = append(l.out, b[:i+1]...)
+		if n, err := strconv.Atoi(string(bytes.TrimPrefix(b[:i], []byte("fill ")))); err == nil && bytes.HasPrefix(b, []byte("fill ")) {
+			l.out = append(l.out, bytes.Repeat([]byte{'z'}, n)...)
+			l.out = append(l.out, '\n')
+		} else {
+			l.out = append(l.out, "loop:"...)
+			l.out = append(l.out, b[:i+1]...)
+		}
 		_, _ = l.br.Discard(i + 1)
 	}
 	if l.flush() != nil || l.br.Buffered() > 0 {
@@ -238,5 +244,28 @@ func TestLoopShutdown(t *testing.T) {
 	}
 	if err := <-served; !errors.Is(err, ErrClosed) {
 		t.Fatalf("serve returned %v", err)
+	}
+}
+
+// Replies the socket does not take at once (a client that sends before it
+// reads) are written as it drains, and the connection stays on the loop.
+func TestLoopPendingRepliesStayOnLoop(t *testing.T) {
+	_, addr, _ := startLoopServer(t, Config{})
+	nc, br := dialLine(t, addr)
+	const n = 200 << 10 // under loopMaxPending
+	if _, err := io.WriteString(nc, "fill "+strconv.Itoa(n)+"\nfill "+strconv.Itoa(n/4)+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{n, n / 4} {
+		line, err := br.ReadString('\n')
+		if err != nil || len(line) != want+1 || strings.Trim(line, "z\n") != "" {
+			t.Fatalf("reply of %d bytes, %v; want %d", len(line), err, want+1)
+		}
+	}
+	if _, err := io.WriteString(nc, "a\n"); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := br.ReadString('\n'); err != nil || line != "loop:a\n" {
+		t.Fatalf("after the large replies: %q %v (want the loop's reply)", line, err)
 	}
 }
