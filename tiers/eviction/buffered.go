@@ -99,7 +99,6 @@ func (b *Buffered) Hit(key uint64, at int64) {
 		// stamps and are applied by the next Drain).
 		b.Policy.Touch(key)
 		b.mu.Unlock()
-		s.direct.Add(1)
 		return
 	}
 	s.mu.Lock()
@@ -184,17 +183,16 @@ func (b *Buffered) SetParent(key, parent uint64) {
 // Unwrap returns the wrapped policy.
 func (b *Buffered) Unwrap() Policy { return b.Policy }
 
-// BufferStats counts what became of recorded hits.
+// BufferStats counts what became of the hits that were buffered (hits
+// applied at once, the lock being free, are not counted: a shared counter
+// would cost every hit an atomic write).
 type BufferStats struct {
-	Applied uint64 // hits applied to the policy
+	Applied uint64 // buffered hits applied to the policy
 	Dropped uint64 // hits lost (overwritten in a full stripe while the lock was busy)
 }
 
 // Stats fills s; safe at any time.
 func (b *Buffered) Stats(s *BufferStats) {
 	s.Applied = b.applied.Load()
-	for i := range b.stripes {
-		s.Applied += b.stripes[i].direct.Load()
-	}
 	s.Dropped = b.dropped.Load()
 }
