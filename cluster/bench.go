@@ -61,7 +61,8 @@ type BenchResult struct {
 	Directory        DirectoryFigure   `json:"directory"`
 }
 
-// Propagation is how long until every node sees a new directory entry.
+// Propagation is how long until every directory replica of a new entry
+// lists its holder (what any node's lookup then finds).
 type Propagation struct {
 	Nodes   int     `json:"nodes"`
 	Entries int     `json:"entries"`
@@ -225,8 +226,8 @@ func benchGossip(o BenchOptions) (Propagation, *FailureDetection, error) {
 			var detail []string
 			for _, e := range pending {
 				var miss []string
-				for _, n := range nodes {
-					if ow, ok := n.dir.Lookup(e.hash); !ok || ow.Node != e.owner {
+				for _, n := range replicaNodes(nodes, e.hash) {
+					if !n.dir.Holds(e.owner, e.hash) {
 						miss = append(miss, n.Name())
 					}
 				}
@@ -243,8 +244,8 @@ func benchGossip(o BenchOptions) (Propagation, *FailureDetection, error) {
 		var keep []pend
 		for _, e := range cur {
 			all := true
-			for _, n := range nodes {
-				if ow, ok := n.dir.Lookup(e.hash); !ok || ow.Node != e.owner {
+			for _, n := range replicaNodes(nodes, e.hash) {
+				if !n.dir.Holds(e.owner, e.hash) {
 					all = false
 					break
 				}
@@ -280,6 +281,20 @@ func benchGossip(o BenchOptions) (Propagation, *FailureDetection, error) {
 		return p, nil, fmt.Errorf("failure detection: %w", err)
 	}
 	return p, &FailureDetection{Nodes: o.Nodes, Seconds: time.Since(t0).Seconds()}, nil
+}
+
+// replicaNodes are hash's directory replicas among nodes (as nodes[0]'s
+// ring has them): where an entry must be for every lookup to find it.
+func replicaNodes(nodes []*Node, hash uint64) []*Node {
+	var out []*Node
+	for _, name := range nodes[0].replicasOf(nil, hash) {
+		for _, n := range nodes {
+			if n.Name() == name {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 var errBenchTimeout = errors.New("condition not met in time")
@@ -345,7 +360,9 @@ func benchFetchSize(o BenchOptions, size int) (RemoteFetch, error) {
 	if err := src.local[0].Put(context.Background(), id, payload, tiers.PutOptions{}); err != nil {
 		return res, err
 	}
-	if err := waitUntil(10*time.Second, func() bool { o, ok := dst.dir.Lookup(id.Hash); return ok && o.Node == src.Name() }); err != nil {
+	if err := waitUntil(10*time.Second, func() bool {
+		return len(dst.LookupHolders(context.Background(), id)) > 0
+	}); err != nil {
 		return res, fmt.Errorf("owner not gossiped: %w", err)
 	}
 	raw, err := newRawServer(payload)

@@ -52,6 +52,7 @@ func fastConfig(name string, mn *MemNetwork) Config {
 	// loaded machine outlasted 500 ms and came back as a miss. Tests of the
 	// timeout itself set their own.
 	c.FetchTimeout = 10 * time.Second
+	c.AntiEntropyInterval = 200 * time.Millisecond
 	c.Epoch = 1
 	c.ReconnectInterval = 100 * time.Millisecond
 	c.LeaveTimeout = 100 * time.Millisecond
@@ -171,11 +172,26 @@ func store(t testing.TB, tn *tnode, id artifact.ID, p []byte) {
 	}
 }
 
-// ownerSeen reports whether every node in nodes sees owner as id's owner.
+// ownerSeen reports whether a lookup from every node in nodes lists owner
+// among id's holders.
 func ownerSeen(nodes []*tnode, id artifact.ID, owner string) bool {
 	for _, tn := range nodes {
-		o, ok := tn.n.Directory().Lookup(id.Hash)
-		if !ok || o.Node != owner {
+		found := false
+		for _, o := range tn.n.LookupHolders(context.Background(), id) {
+			found = found || o.Node == owner
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// nobodyListed reports whether a lookup from every node in nodes lists no
+// holder of id.
+func nobodyListed(nodes []*tnode, id artifact.ID) bool {
+	for _, tn := range nodes {
+		if len(tn.n.LookupHolders(context.Background(), id)) != 0 {
 			return false
 		}
 	}

@@ -108,6 +108,15 @@ type Config struct {
 	// PoolTier names the local tier peers demote into (default: the first
 	// tier of kind CXL, else the last local tier).
 	PoolTier string
+	// DirectoryReplicas is R: an artifact's directory entry lives on the
+	// first R live members of its rendezvous order (1 allowed). Default 3.
+	DirectoryReplicas int
+	// AntiEntropyInterval is how often a node sends each directory replica
+	// the digest of its records there (and repairs what differs).
+	AntiEntropyInterval time.Duration
+	// HandoffRate bounds the records a node re-sends per second when a
+	// membership change gives its records new replicas.
+	HandoffRate int
 	// DirectoryMaxEntries caps the ownership directory (DirectoryBytes per
 	// entry, approximately; see Directory).
 	DirectoryMaxEntries int
@@ -119,9 +128,9 @@ type Config struct {
 	ReconnectInterval time.Duration
 	// ReconnectTimeout is how long a failed member is retried.
 	ReconnectTimeout time.Duration
-	// TombstoneTTL is how long a deleted entry is remembered, so that an
-	// older put still being relayed cannot bring it back. It must outlive a
-	// broadcast's retransmissions (RetransmitMult x log(N) gossip rounds).
+	// TombstoneTTL is no longer used: a holder's tombstone leaves a replica
+	// when the holder's digest, as of a version past it, agrees (versions
+	// decide, not a timer). Kept so that configurations still parse.
 	TombstoneTTL time.Duration
 	// MetaInterval is how often the node re-advertises its free bytes and
 	// load when they changed.
@@ -163,6 +172,9 @@ func DefaultLANConfig(name string) Config {
 		MaxIdleConns:        4,
 		MaxArtifactBytes:    64 << 20,
 		DirectoryMaxEntries: 4 << 20,
+		DirectoryReplicas:   3,
+		AntiEntropyInterval: 10 * time.Second,
+		HandoffRate:         200_000,
 		MetaInterval:        2 * time.Second,
 		TombstoneTTL:        30 * time.Second,
 		ReconnectInterval:   10 * time.Second,
@@ -187,6 +199,7 @@ func DefaultLocalConfig(name string) Config {
 	c.DemoteQueueBytes = 128 << 20
 	c.DirectoryMaxEntries = 1 << 20
 	c.MetaInterval = 200 * time.Millisecond
+	c.AntiEntropyInterval = time.Second
 	c.ReconnectInterval = time.Second
 	c.LeaveTimeout = 500 * time.Millisecond
 	c.ReconnectTimeout = 10 * time.Minute
@@ -234,6 +247,15 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.MetaInterval == 0 {
 		c.MetaInterval = d.MetaInterval
+	}
+	if c.DirectoryReplicas == 0 {
+		c.DirectoryReplicas = d.DirectoryReplicas
+	}
+	if c.AntiEntropyInterval == 0 {
+		c.AntiEntropyInterval = d.AntiEntropyInterval
+	}
+	if c.HandoffRate == 0 {
+		c.HandoffRate = d.HandoffRate
 	}
 	if c.TombstoneTTL == 0 {
 		c.TombstoneTTL = d.TombstoneTTL
@@ -289,6 +311,12 @@ func (c *Config) Validate() error {
 	}
 	if (len(c.ClientToken) > 0 || len(c.SubscriberToken) > 0) && len(c.PeerToken) == 0 {
 		bad("a client or subscriber token without a peer token (the peer port would be open to every role)")
+	}
+	if c.DirectoryReplicas < 0 || c.DirectoryReplicas > 8 {
+		bad("directory replicas %d (want 1 to 8)", c.DirectoryReplicas)
+	}
+	if c.AntiEntropyInterval < 0 || c.HandoffRate < 0 {
+		bad("negative anti-entropy interval or handoff rate")
 	}
 	if c.DirectoryMaxEntries < 0 || c.RetransmitMult < 0 || c.MaxIdleConns < 0 || c.BroadcastQueueMax < 0 || c.MaxArtifactBytes < 0 ||
 		c.DemoteQueueLen < 0 || c.DemoteQueueBytes < 0 || c.FeedLogLen < 0 {

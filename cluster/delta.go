@@ -12,7 +12,8 @@ import (
 // memberlist broadcasts, push/pull state and OP_PEER_DIR_SYNC replies.
 //
 //	delta   = version(1) flags(1) owner(str) epoch(uvarint) base(uvarint)
-//	          [asOf(uvarint) if snapshot] count(uvarint) record*count
+//	          [asOf(uvarint) if snapshot] [bucket(uvarint) if bucket]
+//	          count(uvarint) record*count
 //	record  = op(1: 1 put, 2 del) hash(8, little-endian) [kind(1) if put]
 //	          ver-base(uvarint)
 //	state   = stateVersion(1) count(uvarint) (len(uvarint) delta)*count
@@ -22,12 +23,14 @@ import (
 // batch spans under a second), so a 1,000-byte broadcast carries ~70.
 // flags bit 0 marks an authoritative snapshot of the owner's entries as of
 // asOf (push/pull): entries of the owner not newer than asOf and absent from
-// it are dropped.
+// it are dropped. flags bit 1 narrows such a snapshot to one digest bucket
+// (the top 6 bits of the hash; anti-entropy repairs one bucket at a time).
 
 const (
 	deltaVersion = 1
 	stateVersion = 1
 	flagSnapshot = 1
+	flagBucket   = 2
 
 	recPut = 1
 	recDel = 2
@@ -46,6 +49,9 @@ type Delta struct {
 	Snapshot bool
 	Base     uint64 // the smallest record version: records store Ver-Base
 	AsOf     uint64 // snapshot only: the owner's clock when it was taken
+	// Bucketed narrows a snapshot to the records of digest bucket Bucket.
+	Bucketed bool
+	Bucket   int
 	Records  []Record
 }
 
@@ -61,6 +67,9 @@ func appendDelta(b []byte, dl *Delta) []byte {
 	var flags byte
 	if dl.Snapshot {
 		flags |= flagSnapshot
+		if dl.Bucketed {
+			flags |= flagBucket
+		}
 	}
 	b = append(b, flags)
 	b = appendString(b, dl.Owner)
@@ -68,6 +77,9 @@ func appendDelta(b []byte, dl *Delta) []byte {
 	b = binary.AppendUvarint(b, dl.Base)
 	if dl.Snapshot {
 		b = binary.AppendUvarint(b, dl.AsOf)
+		if dl.Bucketed {
+			b = binary.AppendUvarint(b, uint64(dl.Bucket))
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(dl.Records)))
 	for _, r := range dl.Records {
@@ -96,9 +108,17 @@ func decodeDelta(b []byte, dl *Delta) error {
 	dl.Owner = d.str("owner")
 	dl.Epoch = d.uvarint("epoch")
 	dl.Base = d.uvarint("base")
-	dl.AsOf = 0
+	dl.AsOf, dl.Bucketed, dl.Bucket = 0, false, 0
 	if dl.Snapshot {
 		dl.AsOf = d.uvarint("as-of")
+		if flags&flagBucket != 0 {
+			dl.Bucketed = true
+			bk := d.uvarint("bucket")
+			if d.err == nil && bk >= digestBuckets {
+				return fmt.Errorf("%w: bucket %d", ErrBadDelta, bk)
+			}
+			dl.Bucket = int(bk)
+		}
 	}
 	n := d.uvarint("count")
 	if d.err != nil {
@@ -146,7 +166,11 @@ func decodeDelta(b []byte, dl *Delta) error {
 // (only then is the delta worth re-broadcasting).
 func (d *Directory) apply(dl *Delta) bool {
 	if dl.Snapshot {
-		return d.replaceOwned(dl.Owner, dl.Epoch, dl.AsOf, dl.Records)
+		bucket := -1
+		if dl.Bucketed {
+			bucket = dl.Bucket
+		}
+		return d.replaceOwned(dl.Owner, dl.Epoch, dl.AsOf, bucket, dl.Records)
 	}
 	changed := false
 	for _, r := range dl.Records {

@@ -567,6 +567,84 @@ type Record struct {
 	Del  bool
 }
 
+// adopt makes owner known at epoch if the directory has never heard of it
+// (a holder speaking for itself before memberlist told of it).
+func (d *Directory) adopt(owner string, epoch uint64) {
+	d.nodesMu.RLock()
+	_, ok := d.byName[owner]
+	d.nodesMu.RUnlock()
+	if !ok {
+		d.markNode(owner, epoch, true)
+	}
+}
+
+// dropIf removes every entry whose hash drop accepts (drop runs under a
+// shard lock and must not call back into d).
+func (d *Directory) dropIf(drop func(hash uint64) bool) int {
+	k := 0
+	for i := range d.shards {
+		sh := &d.shards[i]
+		sh.mu.Lock()
+		var buf [4]holder
+		for h, e := range sh.m {
+			if drop(h) {
+				sh.set(h, e.list(buf[:0]), nil)
+				k++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return k
+}
+
+// digest computes owner's per-bucket digest of live records (what the
+// holder's own digest of its holdings on this replica must equal), and
+// drops owner's tombstones not newer than asOf in the buckets where they
+// agree: the holder's account as of asOf no longer needs them.
+func (d *Directory) digest(owner string, epoch uint64, theirs *[digestBuckets]uint64, asOf uint64) (diff []int) {
+	var mine [digestBuckets]uint64
+	slot, ok := d.slotFor(owner, epoch)
+	if ok {
+		for i := range d.shards {
+			sh := &d.shards[i]
+			sh.mu.RLock()
+			var buf [4]holder
+			for h, e := range sh.m {
+				s := e.list(buf[:0])
+				if j := s.find(slot); j >= 0 && s[j].kind != 0 {
+					mine[bucketOf(h)] ^= recDigest(Record{Hash: h, Kind: tiers.Kind(s[j].kind), Ver: s[j].ver})
+				}
+			}
+			sh.mu.RUnlock()
+		}
+	}
+	for b := range mine {
+		if mine[b] != theirs[b] {
+			diff = append(diff, b)
+		}
+	}
+	if !ok {
+		return diff
+	}
+	for i := range d.shards {
+		sh := &d.shards[i]
+		sh.mu.Lock()
+		if sh.tombs > 0 {
+			var buf [4]holder
+			for h, e := range sh.m {
+				s := e.list(buf[:0])
+				j := s.find(slot)
+				if j < 0 || s[j].kind != 0 || s[j].ver > asOf || mine[bucketOf(h)] != theirs[bucketOf(h)] {
+					continue
+				}
+				sh.set(h, s, slices.Delete(slices.Clone(s), j, j+1))
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return diff
+}
+
 // ownerRecords calls f for every owner with its live epoch and live
 // records (recs reused between calls; f must copy what it keeps). Only
 // owners accepted by keep are visited.
@@ -597,10 +675,12 @@ func (d *Directory) ownerRecords(keep func(name string) bool, f func(name string
 }
 
 // replaceOwned applies an authoritative snapshot of owner's holdings taken
-// at snapVer: owner's live records not newer than snapVer and absent from
-// the snapshot are dropped, the snapshot's records are put. Other holders
-// are untouched. It reports whether the directory changed.
-func (d *Directory) replaceOwned(owner string, epoch, snapVer uint64, recs []Record) bool {
+// at snapVer (of digest bucket bucket only, or all of them for -1): owner's
+// records not newer than snapVer and absent from the snapshot are dropped,
+// tombstones included (the holder's own account supersedes them), and the
+// snapshot's records are put. Other holders are untouched. It reports
+// whether the directory changed.
+func (d *Directory) replaceOwned(owner string, epoch, snapVer uint64, bucket int, recs []Record) bool {
 	slot, ok := d.slotFor(owner, epoch)
 	if !ok {
 		return false
@@ -615,14 +695,17 @@ func (d *Directory) replaceOwned(owner string, epoch, snapVer uint64, recs []Rec
 		sh.mu.Lock()
 		var buf [4]holder
 		for h, e := range sh.m {
+			if bucket >= 0 && bucketOf(h) != bucket {
+				continue
+			}
 			s := e.list(buf[:0])
 			j := s.find(slot)
-			if j < 0 || s[j].kind == 0 || s[j].ver > snapVer {
+			if j < 0 || s[j].ver > snapVer {
 				continue
 			}
 			if _, keep := in[h]; !keep {
 				sh.set(h, s, slices.Delete(slices.Clone(s), j, j+1))
-				changed = true
+				changed = changed || s[j].kind != 0
 			}
 		}
 		sh.mu.Unlock()

@@ -1,8 +1,10 @@
 // Package cluster makes StrataCache nodes one storage plane: memberlist
 // membership and failure detection, node metadata (epoch, peer address,
-// tier capacity and free bytes, load), an ownership directory spread by
-// gossip and repaired by push/pull, rendezvous placement (placement/, shared
-// with clientsdk), a peer transport on
+// tier capacity and free bytes, load), a partitioned directory of holder
+// sets (each entry on its R rendezvous replicas, updated by the holders over
+// the peer transport, repaired by digests and handed off on membership
+// changes), rendezvous placement (placement/, shared with clientsdk), a peer
+// transport on
 // the native protocol's frames (messages/frame, ops 64-70), and RemoteTier:
 // the other nodes' pools as the last tier of the local chain.
 //

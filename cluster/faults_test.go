@@ -57,23 +57,26 @@ func TestDemoteIntoPeerWithMostFreePool(t *testing.T) {
 			continue
 		}
 		demoted++
-		o, ok := nodes[0].n.Directory().Lookup(id.Hash)
-		if !ok || o.Node != "n3" {
-			t.Fatalf("%s: owner %+v, want n3 (most free); %+v", k, o, s)
-		}
+		waitFor(t, 10*time.Second, k+" listed on n3 (most free)", func() bool { return ownerSeen(nodes[:1], id, "n3") })
 		if !nodes[2].cxl.Contains(id) {
 			t.Fatalf("%s is not in n3's pool", k)
 		}
-		got, err := nodes[0].eng.Load(context.Background(), nil, id, actors.Chain())
-		if err != nil || !bytes.Equal(got, payloadOf(100+i, 1<<20)) {
-			t.Fatalf("read back %s: %v", k, err)
-		}
+		// Retried until the deadline: under -race on loaded cores the fast
+		// failure detector can drop n3 from the members for a moment.
+		waitFor(t, 60*time.Second, "read back "+k, func() bool {
+			got, err := nodes[0].eng.Load(context.Background(), nil, id, actors.Chain())
+			return err == nil && bytes.Equal(got, payloadOf(100+i, 1<<20))
+		})
 	}
 	if demoted == 0 || uint64(demoted) != s.Demotes {
 		t.Fatalf("%d artifacts left n1, %d demotes counted", demoted, s.Demotes)
 	}
 	waitFor(t, 5*time.Second, "n3 announces what it took", func() bool {
-		return nodes[1].n.Directory().CountOwnedBy("n3") >= demoted
+		k := 0
+		for _, tn := range nodes {
+			k += tn.n.Directory().CountOwnedBy("n3")
+		}
+		return k >= demoted*3 // every entry on its R = 3 replicas
 	})
 }
 
@@ -291,7 +294,26 @@ func TestOneWayBlockAndDropsStillConverge(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		store(t, nodes[0], kvID(fmt.Sprintf("lossy-%d", i)), payloadOf(i, 4096))
 	}
-	waitFor(t, 20*time.Second, "entries reach n4 despite drops and the block", func() bool {
+	// n1's records reach the replicas it can dial; n4 replicates what it
+	// gets only once n1 can reach it: the holder pushes, nobody relays.
+	reachable := func(k string) bool {
+		return !contains(nodes[0].n.replicasOf(nil, kvID(k).Hash), "n4")
+	}
+	waitFor(t, 20*time.Second, "entries reach the replicas n1 can dial despite drops", func() bool {
+		for i := 0; i < 20; i++ {
+			k := fmt.Sprintf("lossy-%d", i)
+			if reachable(k) && !ownerSeen(nodes, kvID(k), "n1") {
+				return false
+			}
+		}
+		return true
+	})
+	// Gossip now carries membership only: wait until the drops have hit
+	// some of it (probes go on every ProbeInterval).
+	waitFor(t, 20*time.Second, "a dropped packet", func() bool { return mn.Dropped() > 0 })
+	mn.SetDrop(0)
+	mn.Heal()
+	waitFor(t, 20*time.Second, "after the heal, every entry is found from every node", func() bool {
 		for i := 0; i < 20; i++ {
 			if !ownerSeen(nodes, kvID(fmt.Sprintf("lossy-%d", i)), "n1") {
 				return false
@@ -299,11 +321,6 @@ func TestOneWayBlockAndDropsStillConverge(t *testing.T) {
 		}
 		return true
 	})
-	mn.SetDrop(0)
-	mn.Heal()
-	if mn.Dropped() == 0 {
-		t.Fatal("no packet was dropped")
-	}
 }
 
 func TestDelayedPeerStillServes(t *testing.T) {

@@ -7,13 +7,6 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// maxDeltaBytes bounds one broadcast delta so that it fits a gossip packet
-// (memberlist's UDP budget is 1,400 bytes including its own headers).
-const maxDeltaBytes = 1000
-
-// maxStateBytes bounds the push/pull state (memberlist refuses over 20 MiB).
-const maxStateBytes = 8 << 20
-
 // gossip is the node's memberlist.Delegate and EventDelegate. Every method
 // runs on a memberlist goroutine, the event methods under memberlist's node
 // lock: they copy what they keep, take only the node's own short locks, and
@@ -46,68 +39,19 @@ func (g *gossip) NodeMeta(limit int) []byte {
 	return b
 }
 
-// NotifyMsg implements memberlist.Delegate: a directory delta from a peer.
-// What changes the directory is re-queued, because memberlist does not
-// forward user broadcasts.
-func (g *gossip) NotifyMsg(b []byte) {
-	n := g.n
-	n.deltas.received.Add(1)
-	var dl Delta
-	if err := decodeDelta(b, &dl); err != nil {
-		n.deltas.bad.Add(1)
-		n.log.Debug("bad directory delta", slog.Any("err", err))
-		return
-	}
-	if n.dir.apply(&dl) && !n.noBroadcast.Load() {
-		n.deltas.relayed.Add(1)
-		n.queue.QueueBroadcast(deltaBroadcast(append([]byte(nil), b...)))
-		n.pruneQueue()
-	}
-}
+// NotifyMsg implements memberlist.Delegate. Ownership no longer travels
+// by gossip (the directory is partitioned: cluster/dirpeer.go); a user
+// message is ignored.
+func (g *gossip) NotifyMsg([]byte) {}
 
-// GetBroadcasts implements memberlist.Delegate: this node's pending changes
-// become deltas, then the queue hands out what fits.
-func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte {
-	n := g.n
-	n.flushPending()
-	return n.queue.GetBroadcasts(overhead, limit)
-}
+// GetBroadcasts implements memberlist.Delegate: nothing (see NotifyMsg).
+func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 
-// LocalState implements memberlist.Delegate: an authoritative snapshot of
-// this node's own entries, then (within maxStateBytes) every other live
-// owner's entries as plain puts, so that one push/pull with anyone repairs
-// a missed broadcast. A relayed entry can be stale (its delete's tombstone
-// expired): the read that misses on it drops it, and its owner's next
-// snapshot removes it.
-func (g *gossip) LocalState(join bool) []byte {
-	n := g.n
-	deltas := [][]byte{n.ownSnapshot(nil, maxStateBytes/2)}
-	budget := maxStateBytes - len(deltas[0])
-	n.dir.ownerRecords(func(name string) bool { return name != n.cfg.NodeName }, func(name string, epoch uint64, recs []Record) {
-		for len(recs) > 0 && budget > 0 {
-			k := min(len(recs), 4096, budget/maxRecordBytes)
-			if k == 0 {
-				return
-			}
-			dl := Delta{Owner: name, Epoch: epoch, Records: recs[:k]}
-			b := appendDelta(nil, &dl)
-			budget -= len(b)
-			deltas = append(deltas, b)
-			recs = recs[k:]
-		}
-	})
-	return appendState(nil, deltas)
-}
+// LocalState implements memberlist.Delegate: no state beyond membership.
+func (g *gossip) LocalState(join bool) []byte { return nil }
 
 // MergeRemoteState implements memberlist.Delegate.
-func (g *gossip) MergeRemoteState(buf []byte, join bool) {
-	n := g.n
-	err := eachStateDelta(buf, func(dl *Delta) { n.dir.apply(dl) })
-	if err != nil {
-		n.deltas.bad.Add(1)
-		n.log.Debug("bad push/pull state", slog.Any("err", err))
-	}
-}
+func (g *gossip) MergeRemoteState(buf []byte, join bool) {}
 
 // NotifyJoin implements memberlist.EventDelegate.
 func (g *gossip) NotifyJoin(node *memberlist.Node) { g.update(node, true) }
@@ -145,55 +89,8 @@ func (g *gossip) update(node *memberlist.Node, alive bool) {
 	}
 	n.memMu.Unlock()
 	n.retire(n.dir.markNode(node.Name, meta.Epoch, alive))
-	if alive && (!had || old.Meta.Epoch != meta.Epoch) {
-		// New, revived (after being declared dead) or restarted: its
-		// entries may have been refused meanwhile; ask it for them.
-		n.syncFrom(node.Name, meta.PeerAddr)
-	}
+	n.updateRing()
 	if had && (!alive || old.Meta.PeerAddr != meta.PeerAddr) {
 		go n.peers.forget(old.Meta.PeerAddr)
 	}
 }
-
-// flushPending turns queued own changes into broadcast deltas.
-func (n *Node) flushPending() {
-	n.pendMu.Lock()
-	p := n.pending
-	n.pending = nil
-	n.pendMu.Unlock()
-	if len(p) == 0 || n.noBroadcast.Load() {
-		return
-	}
-	per := maxDeltaBytes / maxRecordBytes
-	for len(p) > 0 {
-		k := min(len(p), per)
-		dl := Delta{Owner: n.cfg.NodeName, Epoch: n.cfg.Epoch, Records: p[:k]}
-		n.queue.QueueBroadcast(deltaBroadcast(appendDelta(nil, &dl)))
-		n.deltas.sent.Add(1)
-		p = p[k:]
-	}
-	n.pruneQueue()
-}
-
-func (n *Node) pruneQueue() {
-	if n.queue.NumQueued() > n.cfg.BroadcastQueueMax {
-		n.queue.Prune(n.cfg.BroadcastQueueMax)
-	}
-}
-
-// broadcast queues a delta about another owner (a demote's new owner).
-func (n *Node) broadcast(dl *Delta) {
-	if n.queue == nil || n.noBroadcast.Load() {
-		return
-	}
-	n.queue.QueueBroadcast(deltaBroadcast(appendDelta(nil, dl)))
-	n.deltas.sent.Add(1)
-}
-
-// deltaBroadcast is one encoded delta in the TransmitLimitedQueue. Deltas
-// never invalidate each other: versions decide on receipt.
-type deltaBroadcast []byte
-
-func (b deltaBroadcast) Invalidates(memberlist.Broadcast) bool { return false }
-func (b deltaBroadcast) Message() []byte                       { return b }
-func (b deltaBroadcast) Finished()                             {}

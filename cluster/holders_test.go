@@ -57,7 +57,7 @@ func TestTwoHoldersBothFoundAndRemovalKeepsTheOther(t *testing.T) {
 		storeIn(t, b, "mem", id, payloadOf(i, 4<<10))
 	}
 	for _, id := range ids {
-		waitFor(t, 10*time.Second, "both holders listed", func() bool { return holdersSeen(c, id, "n1", "n2") })
+		waitFor(t, 60*time.Second, "both holders listed", func() bool { return holdersSeen(c, id, "n1", "n2") })
 	}
 	// B's copies are evicted: A stays listed, and C's reads hit.
 	for _, id := range ids {
@@ -71,7 +71,7 @@ func TestTwoHoldersBothFoundAndRemovalKeepsTheOther(t *testing.T) {
 		return err == nil && bytes.Equal(got, want)
 	}
 	for i, id := range ids {
-		waitFor(t, 10*time.Second, "B's removal seen, A kept", func() bool { return holdersSeen(c, id, "n1") })
+		waitFor(t, 60*time.Second, "B's removal seen, A kept", func() bool { return holdersSeen(c, id, "n1") })
 		waitFor(t, 10*time.Second, fmt.Sprintf("read of %d on C from A", i), func() bool { return readBack(c, id, payloadOf(i, 4<<10)) })
 	}
 	// B stores while A deletes: B's copy stays listed, and A reads it.
@@ -82,7 +82,7 @@ func TestTwoHoldersBothFoundAndRemovalKeepsTheOther(t *testing.T) {
 		storeIn(t, a, "cxl", id, payloadOf(1000+i, 4<<10))
 	}
 	for _, id := range ids2 {
-		waitFor(t, 10*time.Second, "A listed", func() bool { return holdersSeen(b, id, "n1") })
+		waitFor(t, 60*time.Second, "A listed", func() bool { return holdersSeen(b, id, "n1") })
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -101,7 +101,7 @@ func TestTwoHoldersBothFoundAndRemovalKeepsTheOther(t *testing.T) {
 		t.Fatalf("store on B: %v", err)
 	}
 	for i, id := range ids2 {
-		waitFor(t, 10*time.Second, "only B listed", func() bool { return holdersSeen(a, id, "n2") && holdersSeen(c, id, "n2") })
+		waitFor(t, 60*time.Second, "only B listed", func() bool { return holdersSeen(a, id, "n2") && holdersSeen(c, id, "n2") })
 		waitFor(t, 10*time.Second, fmt.Sprintf("read of %d on A from B", i), func() bool { return readBack(a, id, payloadOf(1000+i, 4<<10)) })
 		dropLocal(t, a, id) // the read promoted it into A: not what is tested
 	}

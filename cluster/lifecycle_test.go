@@ -42,11 +42,11 @@ func TestLeaveAndRestartWithNewEpoch(t *testing.T) {
 	store(t, back, fresh, payloadOf(2, 4096))
 	waitFor(t, 5*time.Second, "the new incarnation's entry spreads", func() bool { return ownerSeen(all, fresh, "n3") })
 	for _, tn := range nodes[:2] {
-		if o, _ := tn.n.Directory().Lookup(fresh.Hash); o.Epoch != 2 {
-			t.Fatalf("%s records epoch %d", tn.name, o.Epoch)
+		if hs := tn.n.LookupHolders(context.Background(), fresh); len(hs) != 1 || hs[0].Epoch != 2 {
+			t.Fatalf("%s lists %+v", tn.name, hs)
 		}
-		if _, ok := tn.n.Directory().Lookup(old.Hash); ok {
-			t.Fatalf("%s still has the old incarnation's entry", tn.name)
+		if hs := tn.n.LookupHolders(context.Background(), old); len(hs) != 0 {
+			t.Fatalf("%s still lists the old incarnation's entry: %+v", tn.name, hs)
 		}
 	}
 }

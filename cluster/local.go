@@ -109,19 +109,17 @@ func (n *Node) warm(ctx context.Context, id artifact.ID) bool {
 	return err == nil
 }
 
-// ownSnapshot appends an authoritative snapshot delta of this node's own
-// entries (or, when it would exceed maxBytes, a plain delta of the first
-// that fit).
+// ownSnapshot appends an authoritative snapshot delta of what this node
+// holds (or, when it would exceed maxBytes, a plain delta of the first
+// records that fit): the OP_PEER_DIR_SYNC answer.
 func (n *Node) ownSnapshot(dst []byte, maxBytes int) []byte {
-	var out []byte
 	asOf := n.tick()
-	n.dir.ownerRecords(func(name string) bool { return name == n.cfg.NodeName }, func(name string, epoch uint64, recs []Record) {
-		dl := Delta{Owner: name, Epoch: epoch, Snapshot: true, AsOf: asOf, Records: recs}
-		if len(recs)*maxRecordBytes > maxBytes {
-			dl.Snapshot = false
-			dl.Records = recs[:maxBytes/maxRecordBytes]
-		}
-		out = appendDelta(dst, &dl)
-	})
-	return out
+	var recs []Record
+	n.holdings.each(func(rs []Record) { recs = append(recs, rs...) })
+	dl := Delta{Owner: n.cfg.NodeName, Epoch: n.cfg.Epoch, Snapshot: true, AsOf: asOf, Records: recs}
+	if len(recs)*maxRecordBytes > maxBytes {
+		dl.Snapshot = false
+		dl.Records = recs[:maxBytes/maxRecordBytes]
+	}
+	return appendDelta(dst, &dl)
 }

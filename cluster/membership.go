@@ -4,7 +4,6 @@ package cluster
 // rejoining failed members and fetching a new member's entries.
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"sort"
@@ -217,47 +216,6 @@ func (n *Node) retrySeeds() {
 		}
 	case <-n.stop:
 	}
-}
-
-// syncFrom fetches a member's own entries (OP_PEER_DIR_SYNC) in the
-// background and applies them as an authoritative snapshot. It runs when a
-// member appears or comes back, because deltas about it were refused while
-// it was unknown or dead and gossip will not resend them.
-func (n *Node) syncFrom(name, addr string) {
-	if addr == "" {
-		return
-	}
-	select {
-	case <-n.stop:
-		return
-	default:
-	}
-	n.syncWG.Add(1)
-	go func() {
-		defer n.syncWG.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.DemoteTimeout)
-		defer cancel()
-		go func() {
-			select {
-			case <-n.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		b, err := n.peers.dirSync(ctx, addr)
-		if err != nil {
-			n.dirSyncs.failed.Add(1)
-			n.log.Debug("directory sync", slog.String("member", name), slog.Any("err", err))
-			return
-		}
-		var dl Delta
-		if err := decodeDelta(b, &dl); err != nil || dl.Owner != name {
-			n.dirSyncs.failed.Add(1)
-			return
-		}
-		n.dir.apply(&dl)
-		n.dirSyncs.ok.Add(1)
-	}()
 }
 
 // Keyring is memberlist's keyring when gossip is encrypted (nil otherwise):

@@ -253,8 +253,8 @@ func TestNetnsChild(t *testing.T) {
 				reply("ok")
 			}
 		case "owner":
-			if o, ok := n.Directory().Lookup(kvID(f[1]).Hash); ok {
-				reply(o.Node)
+			if hs := n.LookupHolders(context.Background(), kvID(f[1])); len(hs) > 0 {
+				reply(hs[0].Node)
 			} else {
 				reply("-")
 			}

@@ -42,14 +42,22 @@ type Member struct {
 // Stats is a value snapshot of the node's cluster counters.
 type Stats struct {
 	Members          int
-	DirectoryEntries int
+	DirectoryEntries int // entries this node replicates (with a live holder)
 	DirectoryEvicted uint64
-	BroadcastsQueued int
-	DeltasSent       uint64
-	DeltasReceived   uint64
-	DeltasRelayed    uint64
+	Held             int    // artifacts this node holds itself
+	BroadcastsQueued int    // records and repairs waiting for a replica
+	DeltasSent       uint64 // OP_PEER_DIR_UPDATE requests sent
+	DeltasReceived   uint64 // OP_PEER_DIR_UPDATE requests served
+	DeltasRelayed    uint64 // records handed off to new replicas
 	DeltasBad        uint64
-	DirSyncs         uint64 // member snapshots fetched over the peer transport
+	RecordsSent      uint64 // records delivered to replicas
+	UpdatesDropped   uint64 // records dropped (queue bound, replica gone)
+	UpdatesFailed    uint64 // update batches lost to a failed request
+	Lookups          uint64 // Lookup calls (each a batch)
+	LookupsServed    uint64
+	Digests          uint64 // digests served
+	Repairs          uint64 // bucket snapshots sent after a digest differed
+	DirSyncs         uint64 // OP_PEER_DIR_SYNC requests served
 	DirSyncFailures  uint64
 	Remote           RemoteStats
 	Peer             PeerStats
@@ -74,7 +82,6 @@ type Node struct {
 	ml                   *memberlist.Memberlist
 	mlKeyring            *memberlist.Keyring
 	gossipAddr, gossipIP string // set once in Start
-	queue                *memberlist.TransmitLimitedQueue
 	peers                *peerPool
 	srv                  *peerServer
 	ln                   net.Listener
@@ -88,8 +95,14 @@ type Node struct {
 	// clientAddrs: native and RESP addresses advertised in the metadata.
 	clientAddrs atomic.Pointer[[2]string]
 
-	pendMu  sync.Mutex
-	pending []Record
+	holdings *ownHoldings
+	ring     atomic.Pointer[ring]
+	ringCh   chan struct{}
+	// ringChangedAt (unix ns): lookups right after a change also ask the
+	// next replica when the first lists nobody.
+	ringChangedAt atomic.Int64
+	snd           *dirSender
+	dstats        dirCounters
 
 	clock atomic.Uint64
 
@@ -99,13 +112,10 @@ type Node struct {
 
 	peerDeletes sync.Map // hash -> struct{}: deletes on behalf of a peer
 	peerStats   peerCounters
-	deltas      struct{ sent, received, relayed, bad atomic.Uint64 }
-	noBroadcast atomic.Bool // test seam: directory changes travel by push/pull only
 	// testFetchHook, when set, runs before the peer server answers a fetch
 	// (tests hold answers with it).
 	testFetchHook atomic.Pointer[func()]
 
-	dirSyncs  struct{ ok, failed atomic.Uint64 }
 	syncWG    sync.WaitGroup
 	started   atomic.Bool
 	stop      chan struct{}
@@ -133,8 +143,12 @@ func New(cfg Config) (*Node, error) {
 		members: map[string]Member{},
 		failed:  map[string]failedMember{},
 		workCh:  make(chan struct{}, 1),
+		ringCh:  make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
+	n.holdings = newOwnHoldings()
+	n.ring.Store(newRing([]string{cfg.NodeName}, 0))
+	n.snd = newDirSender(n)
 	n.dir.retireFn = n.retire
 	n.peers = newPeerPool(&n.cfg)
 	n.srv = newPeerServer(n)
@@ -214,7 +228,6 @@ func (n *Node) Start(store LocalStore) error {
 	g := &gossip{n: n}
 	mc.Delegate, mc.Events = g, g
 	mc.Logger = slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)
-	n.queue = &memberlist.TransmitLimitedQueue{NumNodes: g.numNodes, RetransmitMult: mc.RetransmitMult}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		_ = n.ln.Close()
@@ -228,11 +241,13 @@ func (n *Node) Start(store LocalStore) error {
 	n.gossipAddr, n.gossipIP = local.Address(), local.Addr.String()
 	n.fixAdvertise()
 	n.startAt = time.Now() // before the goroutines that read it
-	n.wg.Add(4)
+	n.wg.Add(6)
 	go func() {
 		defer n.wg.Done()
 		n.remote.drain()
 	}()
+	go n.snd.loop()
+	go n.dirLoop()
 	go n.worker()
 	go n.metaLoop()
 	go n.reconnectLoop()
@@ -347,12 +362,6 @@ func (n *Node) GossipAddr() string {
 // Epoch is this incarnation's epoch.
 func (n *Node) Epoch() uint64 { return n.cfg.Epoch }
 
-// LookupHolders lists id's live holders as the cluster's directory has
-// them (this node included when it holds id).
-func (n *Node) LookupHolders(ctx context.Context, id artifact.ID) []Owner {
-	return n.dir.Holders(id.Hash, nil)
-}
-
 // Directory is the node's ownership directory.
 func (n *Node) Directory() *Directory { return n.dir }
 
@@ -367,38 +376,24 @@ func (n *Node) tick() uint64 {
 	}
 }
 
-// Observe records a change of what this node holds and queues it for
-// gossip. Cheap (a map update and an append); safe from any goroutine.
+// Observe records a change of what this node holds and sends it to the
+// artifact's directory replicas (queued: it never waits on the network).
+// Cheap; safe from any goroutine.
 func (n *Node) Observe(ev Event) {
 	n.feed.note(ev)
 	h := ev.ID.Hash
 	switch ev.Kind {
 	case EventStored:
-		if n.dir.Holds(n.cfg.NodeName, h) {
-			return // already ours (a promotion or a replace): nothing new to tell
+		v, ok := n.holdings.add(h, ev.Tier, n.tick)
+		if !ok {
+			return // already held (a promotion or a replace): nothing new to tell
 		}
-		v := n.tick()
-		n.dir.Put(n.cfg.NodeName, n.cfg.Epoch, h, ev.Tier, v)
-		n.enqueue(Record{Hash: h, Kind: ev.Tier, Ver: v})
+		n.publish(Record{Hash: h, Kind: ev.Tier, Ver: v})
 	case EventEvicted, EventDeleted:
-		v := n.tick()
-		if n.dir.Delete(n.cfg.NodeName, n.cfg.Epoch, h, v) {
-			n.enqueue(Record{Hash: h, Ver: v, Del: true})
+		if v, ok := n.holdings.remove(h, n.tick); ok {
+			n.publish(Record{Hash: h, Ver: v, Del: true})
 		}
 	}
-}
-
-// maxPending bounds own changes waiting for the next gossip round; beyond
-// it the oldest are dropped (push/pull snapshots carry them).
-const maxPending = 1 << 16
-
-func (n *Node) enqueue(r Record) {
-	n.pendMu.Lock()
-	if len(n.pending) >= maxPending {
-		n.pending = n.pending[:copy(n.pending, n.pending[len(n.pending)/2:])]
-	}
-	n.pending = append(n.pending, r)
-	n.pendMu.Unlock()
 }
 
 // worker drops retired directory slots outside memberlist's callbacks.
@@ -433,23 +428,17 @@ func (n *Node) retire(slot int) {
 	}
 }
 
-// metaLoop re-advertises free bytes and load when they change, and sweeps
-// old tombstones.
+// metaLoop re-advertises free bytes and load when they change.
 func (n *Node) metaLoop() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.cfg.MetaInterval)
 	defer t.Stop()
 	var last []byte
-	lastSweep := time.Now()
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-t.C:
-		}
-		if now := time.Now(); now.Sub(lastSweep) >= n.cfg.TombstoneTTL/2 {
-			lastSweep = now
-			n.dir.SweepTombstones(uint64(now.Add(-n.cfg.TombstoneTTL).UnixNano()))
 		}
 		m := n.selfMeta()
 		b := appendMeta(nil, &m)
@@ -469,17 +458,22 @@ func (n *Node) Stats() Stats {
 		Members:          len(n.memberNames()),
 		DirectoryEntries: n.dir.Len(),
 		DirectoryEvicted: n.dir.Evictions(),
-		DeltasSent:       n.deltas.sent.Load(),
-		DeltasReceived:   n.deltas.received.Load(),
-		DeltasRelayed:    n.deltas.relayed.Load(),
-		DeltasBad:        n.deltas.bad.Load(),
-		DirSyncs:         n.dirSyncs.ok.Load(),
-		DirSyncFailures:  n.dirSyncs.failed.Load(),
+		Held:             n.holdings.len(),
+		BroadcastsQueued: n.snd.pending(),
+		DeltasSent:       n.snd.sent.Load(),
+		DeltasReceived:   n.dstats.updatesServed.Load(),
+		DeltasRelayed:    n.dstats.handoffs.Load(),
+		DeltasBad:        n.peerStats.badRequests.Load(),
+		RecordsSent:      n.snd.records.Load(),
+		UpdatesDropped:   n.snd.dropped.Load(),
+		UpdatesFailed:    n.snd.failed.Load(),
+		Lookups:          n.dstats.lookups.Load(),
+		LookupsServed:    n.dstats.lookupsServed.Load(),
+		Digests:          n.dstats.digests.Load(),
+		Repairs:          n.dstats.repairs.Load(),
+		DirSyncs:         n.peerStats.dirSync.Load(),
 		Remote:           n.remote.stats(),
 		Peer:             n.peerStatsSnapshot(),
-	}
-	if n.queue != nil {
-		s.BroadcastsQueued = n.queue.NumQueued()
 	}
 	return s
 }

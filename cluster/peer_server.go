@@ -235,6 +235,12 @@ func (s *peerServer) dispatch(cs *connState, hdr *messages.FrameHeader) error {
 			return s.fail(cs, hdr.RequestId, err)
 		}
 		return s.reply(cs, &messages.FrameHeader{RequestId: hdr.RequestId}, b)
+	case messages.Op_OP_PEER_DIR_UPDATE:
+		return s.onDirUpdate(cs, hdr)
+	case messages.Op_OP_PEER_DIR_LOOKUP:
+		return s.onDirLookup(cs, hdr)
+	case messages.Op_OP_PEER_DIR_DIGEST:
+		return s.onDirDigest(cs, hdr)
 	case messages.Op_OP_PEER_DIR_SYNC:
 		n.peerStats.dirSync.Add(1)
 		if err := cs.r.Discard(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,34 +96,27 @@ func (r *RemoteTier) Close() error {
 	return nil
 }
 
-// candidates are the nodes to ask for id, in order: the holders the
-// directory lists (newest first), then the home node; never this node,
-// never a node that is not a live member.
+// candidates are the nodes to ask for id: the holders its directory
+// replicas list (newest first; one lookup round trip, none when this node
+// is a replica); never this node, never a node that is not a live member.
+// Nobody listed means no fetch at all.
 func (r *RemoteTier) candidates(id artifact.ID) []Member {
 	n := r.n
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.FetchTimeout)
+	defer cancel()
 	var out []Member
-	var buf [4]Owner
-	has := func(name string) bool {
-		for _, m := range out {
-			if m.Name == name {
-				return true
+	add := func(hs []Owner) {
+		for _, o := range hs {
+			if o.Node == n.cfg.NodeName || slices.ContainsFunc(out, func(m Member) bool { return m.Name == o.Node }) {
+				continue
+			}
+			if m, ok := n.member(o.Node); ok && m.Meta.Epoch == o.Epoch {
+				out = append(out, m)
 			}
 		}
-		return false
 	}
-	for _, o := range n.dir.Holders(id.Hash, buf[:0]) {
-		if o.Node == n.cfg.NodeName || has(o.Node) {
-			continue
-		}
-		if m, ok := n.member(o.Node); ok {
-			out = append(out, m)
-		}
-	}
-	if home := n.Home(id); home != n.cfg.NodeName && !has(home) {
-		if m, ok := n.member(home); ok {
-			out = append(out, m)
-		}
-	}
+	add(n.dir.Holders(id.Hash, nil)) // what this node replicates, and demotion hints
+	add(n.LookupHolders(ctx, id))
 	return out
 }
 
@@ -331,9 +325,11 @@ func (r *RemoteTier) Stat(id artifact.ID) (artifact.Meta, error) {
 	return artifact.Meta{}, tiers.ErrNotFound
 }
 
-// Contains implements tiers.Tier from the directory alone (no network): a
-// live peer is recorded as the owner. It can be stale by the directory's
-// propagation delay.
+// Contains implements tiers.Tier without the network, because the engine
+// asks it on the write path (a link's eviction compares versions): a
+// demotion still queued here, or a live peer listed as a holder in the
+// entries this node replicates. Reads (View, Get, Stat) ask id's replicas;
+// Contains may answer false for an artifact they would find.
 func (r *RemoteTier) Contains(id artifact.ID) bool {
 	if r.closed.Load() {
 		return false
@@ -443,11 +439,13 @@ func (r *RemoteTier) send(it *demoteItem) {
 		kind = target.Meta.Tiers[p].Kind
 	}
 	id := it.id
+	// The target reports its new copy to id's replicas itself (its pool
+	// tier is observed like any local tier); until that lands, this node
+	// keeps a hint in its own directory, which its reads consult first and
+	// which it drops once it is not a replica of id (dropForeign).
 	cancelled := r.q.commit(it, func() {
-		v := n.tick()
-		if n.dir.Put(target.Name, target.Meta.Epoch, id.Hash, kind, v) {
-			n.broadcast(&Delta{Owner: target.Name, Epoch: target.Meta.Epoch, Records: []Record{{Hash: id.Hash, Kind: kind, Ver: v}}})
-		}
+		n.dir.adopt(target.Name, target.Meta.Epoch)
+		n.dir.Put(target.Name, target.Meta.Epoch, id.Hash, kind, n.tick())
 	})
 	if cancelled {
 		r.c.cancelled.Add(1)
@@ -488,17 +486,10 @@ func (r *RemoteTier) Delete(ctx context.Context, id artifact.ID, opts tiers.Dele
 	if _, fromPeer := n.peerDeletes.Load(id.Hash); fromPeer || n.heldLocally(id) {
 		return queued, nil
 	}
-	var buf [4]Owner
 	found := queued
 	var errs []error
-	for _, o := range n.dir.Holders(id.Hash, buf[:0]) {
-		if o.Node == n.cfg.NodeName {
-			continue
-		}
-		m, live := n.member(o.Node)
-		if !live {
-			continue
-		}
+	for _, m := range r.candidates(id) {
+		o := Owner{Node: m.Name}
 		r.c.deleteFwd.Add(1)
 		dctx, cancel := context.WithTimeout(ctx, n.cfg.FetchTimeout)
 		attrs, err := n.peers.simple(dctx, m.Meta.PeerAddr, opPeerDelete, []artifact.ID{id})

@@ -86,6 +86,17 @@ const (
 	Op_OP_PEER_PREFETCH Op = 69
 	// The peer's own directory entries, as a directory delta payload.
 	Op_OP_PEER_DIR_SYNC Op = 70
+	// Holder records for the directory entries the receiver is a replica of
+	// (a directory delta payload, cluster/delta.go), sent by the holder or
+	// handed off by a replica; the reply is empty.
+	Op_OP_PEER_DIR_UPDATE Op = 71
+	// Holder sets of the artifact hashes in the payload (8 bytes each,
+	// little-endian); the reply payload lists each one's holders
+	// (cluster/dirwire.go).
+	Op_OP_PEER_DIR_LOOKUP Op = 72
+	// A holder's per-bucket digest of its records on the receiver; the reply
+	// names the buckets that differ (cluster/dirwire.go).
+	Op_OP_PEER_DIR_DIGEST Op = 73
 	// The node's holdings change feed (cluster/feed.go): attrs "epoch"
 	// and "since" (the last sequence number the subscriber applied); the
 	// reply's payload holds the changes after since, or the whole holding
@@ -123,34 +134,40 @@ var (
 		68:  "OP_PEER_DELETE",
 		69:  "OP_PEER_PREFETCH",
 		70:  "OP_PEER_DIR_SYNC",
+		71:  "OP_PEER_DIR_UPDATE",
+		72:  "OP_PEER_DIR_LOOKUP",
+		73:  "OP_PEER_DIR_DIGEST",
 		120: "OP_PEER_SUBSCRIBE",
 		121: "OP_PEER_SUMMARY",
 	}
 	Op_value = map[string]int32{
-		"OP_UNSPECIFIED":    0,
-		"OP_HELLO":          1,
-		"OP_PING":           2,
-		"OP_PUT":            3,
-		"OP_GET":            4,
-		"OP_EXISTS":         5,
-		"OP_DELETE":         6,
-		"OP_MPUT":           7,
-		"OP_MGET":           8,
-		"OP_MEXISTS":        9,
-		"OP_STATS":          10,
-		"OP_REPLY":          11,
-		"OP_ERROR":          12,
-		"OP_MEMBERS":        13,
-		"OP_LOCATE":         14,
-		"OP_PEER_HELLO":     64,
-		"OP_PEER_FETCH":     65,
-		"OP_PEER_DEMOTE":    66,
-		"OP_PEER_STAT":      67,
-		"OP_PEER_DELETE":    68,
-		"OP_PEER_PREFETCH":  69,
-		"OP_PEER_DIR_SYNC":  70,
-		"OP_PEER_SUBSCRIBE": 120,
-		"OP_PEER_SUMMARY":   121,
+		"OP_UNSPECIFIED":     0,
+		"OP_HELLO":           1,
+		"OP_PING":            2,
+		"OP_PUT":             3,
+		"OP_GET":             4,
+		"OP_EXISTS":          5,
+		"OP_DELETE":          6,
+		"OP_MPUT":            7,
+		"OP_MGET":            8,
+		"OP_MEXISTS":         9,
+		"OP_STATS":           10,
+		"OP_REPLY":           11,
+		"OP_ERROR":           12,
+		"OP_MEMBERS":         13,
+		"OP_LOCATE":          14,
+		"OP_PEER_HELLO":      64,
+		"OP_PEER_FETCH":      65,
+		"OP_PEER_DEMOTE":     66,
+		"OP_PEER_STAT":       67,
+		"OP_PEER_DELETE":     68,
+		"OP_PEER_PREFETCH":   69,
+		"OP_PEER_DIR_SYNC":   70,
+		"OP_PEER_DIR_UPDATE": 71,
+		"OP_PEER_DIR_LOOKUP": 72,
+		"OP_PEER_DIR_DIGEST": 73,
+		"OP_PEER_SUBSCRIBE":  120,
+		"OP_PEER_SUMMARY":    121,
 	}
 )
 
@@ -572,7 +589,7 @@ const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"\tresp_addr\x18\x03 \x01(\tR\brespAddr\x12\x1b\n" +
 	"\tpeer_addr\x18\x04 \x01(\tR\bpeerAddr\x12\x12\n" +
 	"\x04load\x18\x05 \x01(\rR\x04load\x12\x14\n" +
-	"\x05epoch\x18\x06 \x01(\x04R\x05epoch*\xa0\x03\n" +
+	"\x05epoch\x18\x06 \x01(\x04R\x05epoch*\xe8\x03\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bOP_HELLO\x10\x01\x12\v\n" +
@@ -600,9 +617,12 @@ const file_stratacache_v1_wire_proto_rawDesc = "" +
 	"\fOP_PEER_STAT\x10C\x12\x12\n" +
 	"\x0eOP_PEER_DELETE\x10D\x12\x14\n" +
 	"\x10OP_PEER_PREFETCH\x10E\x12\x14\n" +
-	"\x10OP_PEER_DIR_SYNC\x10F\x12\x15\n" +
+	"\x10OP_PEER_DIR_SYNC\x10F\x12\x16\n" +
+	"\x12OP_PEER_DIR_UPDATE\x10G\x12\x16\n" +
+	"\x12OP_PEER_DIR_LOOKUP\x10H\x12\x16\n" +
+	"\x12OP_PEER_DIR_DIGEST\x10I\x12\x15\n" +
 	"\x11OP_PEER_SUBSCRIBE\x10x\x12\x13\n" +
-	"\x0fOP_PEER_SUMMARY\x10y\"\x04\bG\x10w\"\x04\bz\x10\x7fB-Z+github.com/stratacache/stratacache/messagesb\x06proto3"
+	"\x0fOP_PEER_SUMMARY\x10y\"\x04\bJ\x10w\"\x04\bz\x10\x7fB-Z+github.com/stratacache/stratacache/messagesb\x06proto3"
 
 var (
 	file_stratacache_v1_wire_proto_rawDescOnce sync.Once

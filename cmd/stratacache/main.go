@@ -48,6 +48,7 @@ func benchCommands() map[string]command {
 		"engine":  {runBenchEngine, "the storage engine against copy() (issue targets in docs/BENCHMARKS.md)"},
 		"tiers":   {runBenchTiers, "the CXL and disk tiers against copy(), pwrite and pread; disk reopen time"},
 		"cluster": {runBenchCluster, "remote fetch vs raw TCP, directory propagation, failure detection"},
+		"fleet":   {runBenchFleet, "the partitioned directory at fleet scale (issue 13): memory, lookups, visibility, churn, model"},
 		"net":     {runBenchNet, "a load generator for our native/RESP ports, Redis, memcached, raw TCP"},
 		"attach":  {runBenchAttach, "clientsdk's local-attach GET (a read-only mapping of the CXL pool) vs memcached and native GET"},
 	}

@@ -1,0 +1,488 @@
+package cluster
+
+// The partitioned directory's peer side: which nodes are an artifact's
+// directory replicas (ring), how a holder's records reach them (dirSender:
+// batched, one request in flight per replica, asynchronous to the writer),
+// batched lookups, and the server's answers.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/messages"
+	"github.com/stratacache/stratacache/messages/frame"
+	"github.com/stratacache/stratacache/placement"
+)
+
+// ring is the live members (this node included) with their rendezvous
+// keys: an immutable value swapped on every membership change.
+type ring struct {
+	names []string
+	keys  []uint64
+	gen   uint64
+}
+
+func newRing(names []string, gen uint64) *ring {
+	names = slices.Clone(names)
+	sort.Strings(names)
+	names = slices.Compact(names)
+	r := &ring{names: names, keys: make([]uint64, len(names)), gen: gen}
+	for i, n := range names {
+		r.keys[i] = placement.NodeKey(n)
+	}
+	return r
+}
+
+// replicas appends hash's first k members in rendezvous order: the same
+// order as placement.Replicas (TestRingMatchesPlacement), with the member
+// keys computed once per ring instead of once per call.
+func (r *ring) replicas(dst []string, hash uint64, k int) []string {
+	if k <= 0 {
+		return dst
+	}
+	type ranked struct {
+		score uint64
+		i     int
+	}
+	var buf [8]ranked
+	top := buf[:0]
+	for i := range r.names {
+		s := placement.Score(hash, r.keys[i])
+		j := len(top)
+		for j > 0 && (s > top[j-1].score || (s == top[j-1].score && r.names[i] < r.names[top[j-1].i])) {
+			j--
+		}
+		if j >= k {
+			continue
+		}
+		top = slices.Insert(top, j, ranked{s, i})
+		if len(top) > k {
+			top = top[:k]
+		}
+	}
+	for _, t := range top {
+		dst = append(dst, r.names[t.i])
+	}
+	return dst
+}
+
+func (r *ring) has(name string) bool {
+	_, ok := slices.BinarySearch(r.names, name)
+	return ok
+}
+
+// updateRing rebuilds the ring from the members and wakes the directory
+// loop (handoff). Safe from memberlist callbacks: it takes memMu briefly
+// and never blocks.
+func (n *Node) updateRing() {
+	names := n.memberNames()
+	old := n.ring.Load()
+	r := newRing(names, old.gen+1)
+	if slices.Equal(r.names, old.names) {
+		return
+	}
+	n.ring.Store(r)
+	n.ringChangedAt.Store(time.Now().UnixNano())
+	select {
+	case n.ringCh <- struct{}{}:
+	default:
+	}
+}
+
+// replicasOf lists hash's directory replicas under the current ring.
+func (n *Node) replicasOf(dst []string, hash uint64) []string {
+	return n.ring.Load().replicas(dst, hash, n.cfg.DirectoryReplicas)
+}
+
+// publish sends one of this node's records to the record's replicas: the
+// local directory when this node is one, else the replica's queue.
+func (n *Node) publish(rec Record) {
+	var buf [8]string
+	for _, rep := range n.replicasOf(buf[:0], rec.Hash) {
+		if rep == n.cfg.NodeName {
+			n.applyOwn(rec)
+			continue
+		}
+		n.snd.enqueue(rep, queued{rec: rec})
+	}
+}
+
+func (n *Node) applyOwn(rec Record) {
+	if rec.Del {
+		n.dir.Delete(n.cfg.NodeName, n.cfg.Epoch, rec.Hash, rec.Ver)
+	} else {
+		n.dir.Put(n.cfg.NodeName, n.cfg.Epoch, rec.Hash, rec.Kind, rec.Ver)
+	}
+}
+
+// maxQueuedPerReplica bounds the records waiting for one replica; beyond
+// it the oldest half is dropped (anti-entropy repairs what they carried).
+const maxQueuedPerReplica = 1 << 17
+
+// maxRecordsPerUpdate bounds one OP_PEER_DIR_UPDATE (~14 bytes a record).
+const maxRecordsPerUpdate = 8192
+
+// queued is a record, or an encoded delta (a bucket repair), waiting for a
+// replica; they leave in the order queued.
+type queued struct {
+	rec  Record
+	blob []byte
+}
+
+// dirSender batches this node's records per replica: one update in flight
+// per replica, carrying everything queued meanwhile.
+type dirSender struct {
+	n    *Node
+	mu   sync.Mutex
+	q    map[string][]queued
+	busy map[string]bool
+	wake chan struct{}
+
+	dropped, failed, sent, records atomic.Uint64
+	inflight                       atomic.Int64 // records and repairs being sent
+	testDrop                       atomic.Bool  // test seam: updates are lost
+}
+
+func newDirSender(n *Node) *dirSender {
+	return &dirSender{n: n, q: map[string][]queued{}, busy: map[string]bool{}, wake: make(chan struct{}, 1)}
+}
+
+func (s *dirSender) enqueue(dest string, it queued) {
+	s.mu.Lock()
+	q := s.q[dest]
+	if len(q) >= maxQueuedPerReplica {
+		s.dropped.Add(uint64(len(q) / 2))
+		q = q[:copy(q, q[len(q)/2:])]
+	}
+	s.q[dest] = append(q, it)
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *dirSender) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pending is the number of records and repairs waiting.
+func (s *dirSender) pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := 0
+	for _, q := range s.q {
+		k += len(q)
+	}
+	return k + int(s.inflight.Load())
+}
+
+// loop starts one send per replica that has something queued and nothing
+// in flight.
+func (s *dirSender) loop() {
+	n := s.n
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		for dest, q := range s.q {
+			if s.busy[dest] || len(q) == 0 {
+				continue
+			}
+			s.busy[dest] = true
+			delete(s.q, dest)
+			s.inflight.Add(int64(len(q)))
+			n.syncWG.Add(1)
+			go s.send(dest, q)
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *dirSender) send(dest string, q []queued) {
+	n := s.n
+	defer n.syncWG.Done()
+	defer func() {
+		s.mu.Lock()
+		s.inflight.Add(-int64(len(q)))
+		delete(s.busy, dest)
+		more := len(s.q[dest]) > 0
+		s.mu.Unlock()
+		if more {
+			s.signal()
+		}
+	}()
+	m, ok := n.member(dest)
+	if !ok || m.Meta.PeerAddr == "" || s.testDrop.Load() {
+		s.dropped.Add(uint64(len(q)))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.DemoteTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var recs []Record
+	var b []byte
+	flush := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		dl := Delta{Owner: n.cfg.NodeName, Epoch: n.cfg.Epoch, Records: recs}
+		b = appendDelta(b[:0], &dl)
+		err := s.call(ctx, m.Meta.PeerAddr, b)
+		if err == nil {
+			s.records.Add(uint64(len(recs)))
+		}
+		recs = recs[:0]
+		return err
+	}
+	var err error
+	for i := 0; i < len(q) && err == nil; i++ {
+		it := q[i]
+		if it.blob != nil {
+			if err = flush(); err == nil {
+				err = s.call(ctx, m.Meta.PeerAddr, it.blob)
+			}
+			continue
+		}
+		recs = append(recs, it.rec)
+		if len(recs) >= maxRecordsPerUpdate {
+			err = flush()
+		}
+	}
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		// The batch is lost, never retried out of order: the replica's next
+		// digest exchange with this node finds what it lacks.
+		s.failed.Add(1)
+		n.log.Debug("directory update", "replica", dest, "err", err)
+	}
+}
+
+func (s *dirSender) call(ctx context.Context, addr string, payload []byte) error {
+	s.sent.Add(1)
+	return s.n.peers.call(ctx, addr, &messages.FrameHeader{Op: messages.Op_OP_PEER_DIR_UPDATE}, payload, nil)
+}
+
+// ErrLookup: no directory replica of some artifact answered.
+var ErrLookup = errors.New("cluster: directory replicas unreachable")
+
+// Lookup returns the holders of each id (out[i] for ids[i]), asking each
+// id's directory replicas: one request per replica involved, all in
+// parallel, the next replica only for the ids whose replica failed. An id
+// nobody holds has no holders. Results are not cached: a holder's record
+// is visible to the next lookup once its update reached the replica.
+// ErrLookup (with the other ids answered) when every replica of an id
+// failed.
+func (n *Node) Lookup(ctx context.Context, ids []artifact.ID) ([][]Owner, error) {
+	hashes := make([]uint64, len(ids))
+	for i, id := range ids {
+		hashes[i] = id.Hash
+	}
+	return n.lookupHashes(ctx, hashes)
+}
+
+// LookupHolders is Lookup of one id; a failed lookup lists nobody.
+func (n *Node) LookupHolders(ctx context.Context, id artifact.ID) []Owner {
+	out, _ := n.lookupHashes(ctx, []uint64{id.Hash})
+	return out[0]
+}
+
+func (n *Node) lookupHashes(ctx context.Context, hashes []uint64) ([][]Owner, error) {
+	out := make([][]Owner, len(hashes))
+	reps := make([][]string, len(hashes))
+	next := make([]int, len(hashes)) // the replica to ask next
+	todo := make([]int, len(hashes))
+	for i, h := range hashes {
+		reps[i] = n.replicasOf(nil, h)
+		todo[i] = i
+	}
+	n.dstats.lookups.Add(1)
+	unsettled := time.Since(time.Unix(0, n.ringChangedAt.Load())) < 3*n.cfg.AntiEntropyInterval
+	var failed []error
+	for len(todo) > 0 {
+		groups := map[string][]int{}
+		var lost []int
+		for _, i := range todo {
+			if next[i] >= len(reps[i]) {
+				lost = append(lost, i)
+				continue
+			}
+			groups[reps[i][next[i]]] = append(groups[reps[i][next[i]]], i)
+		}
+		if len(lost) > 0 {
+			failed = append(failed, fmt.Errorf("%w: %d ids", ErrLookup, len(lost)))
+		}
+		todo = todo[:0]
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for rep, idx := range groups {
+			if rep == n.cfg.NodeName {
+				for _, i := range idx {
+					out[i] = n.dir.Holders(hashes[i], nil)
+					if unsettled && len(out[i]) == 0 && next[i]+1 < len(reps[i]) {
+						next[i]++
+						todo = append(todo, i)
+					}
+				}
+				continue
+			}
+			wg.Add(1)
+			go func(rep string, idx []int) {
+				defer wg.Done()
+				err := n.lookupAt(ctx, rep, hashes, idx, out)
+				if err == nil && unsettled {
+					// Right after a membership change the first replica may
+					// not have its handoff yet: an empty answer asks the next.
+					mu.Lock()
+					for _, i := range idx {
+						if len(out[i]) == 0 && next[i]+1 < len(reps[i]) {
+							next[i]++
+							todo = append(todo, i)
+						}
+					}
+					mu.Unlock()
+				}
+				if err != nil {
+					mu.Lock()
+					for _, i := range idx {
+						next[i]++
+						todo = append(todo, i)
+					}
+					mu.Unlock()
+				}
+			}(rep, idx)
+		}
+		wg.Wait()
+		if ctx.Err() != nil && len(todo) > 0 {
+			failed = append(failed, fmt.Errorf("%w: %w", ErrLookup, ctx.Err()))
+			break
+		}
+	}
+	return out, errors.Join(failed...)
+}
+
+// lookupAt asks replica rep for the holders of hashes[idx...].
+func (n *Node) lookupAt(ctx context.Context, rep string, hashes []uint64, idx []int, out [][]Owner) error {
+	m, ok := n.member(rep)
+	if !ok || m.Meta.PeerAddr == "" {
+		return ErrLookup
+	}
+	ask := make([]uint64, len(idx))
+	for j, i := range idx {
+		ask[j] = hashes[i]
+	}
+	got := make([][]Owner, len(idx))
+	req := &messages.FrameHeader{Op: messages.Op_OP_PEER_DIR_LOOKUP}
+	err := n.peers.call(ctx, m.Meta.PeerAddr, req, appendLookupReq(nil, ask), func(rep *frame.Reply) error {
+		b, err := rep.Bytes()
+		if err != nil {
+			return err
+		}
+		return decodeLookupReply(b, got)
+	})
+	if err != nil {
+		return err
+	}
+	for j, i := range idx {
+		out[i] = got[j]
+	}
+	return nil
+}
+
+// dirCounters count the directory's peer traffic.
+type dirCounters struct {
+	lookups, lookupsServed, updatesServed, digests, repairs, handoffs atomic.Uint64
+}
+
+// readPayload reads a request's payload (bounded by the frame limits).
+func (s *peerServer) readPayload(cs *connState) ([]byte, error) {
+	size := cs.r.Pending()
+	if uint64(cap(cs.buf)) < size {
+		cs.buf = make([]byte, size)
+	}
+	b := cs.buf[:size]
+	return b, cs.r.ReadPayload(b)
+}
+
+// onDirUpdate applies a holder's records (or a bucket repair).
+func (s *peerServer) onDirUpdate(cs *connState, hdr *messages.FrameHeader) error {
+	n := s.n
+	b, err := s.readPayload(cs)
+	if err != nil {
+		return err
+	}
+	var dl Delta
+	if err := decodeDelta(b, &dl); err != nil {
+		n.dstats.updatesServed.Add(1)
+		n.peerStats.badRequests.Add(1)
+		return s.fail(cs, hdr.RequestId, fmt.Errorf("%w: %w", ErrPeer, err))
+	}
+	n.dstats.updatesServed.Add(1)
+	if dl.Owner == cs.peer {
+		// The holder speaks for itself: known even if this node has not
+		// heard of it from memberlist yet (a join racing its first stores).
+		n.dir.adopt(dl.Owner, dl.Epoch)
+	}
+	n.dir.apply(&dl)
+	return s.reply(cs, &messages.FrameHeader{RequestId: hdr.RequestId})
+}
+
+func (s *peerServer) onDirLookup(cs *connState, hdr *messages.FrameHeader) error {
+	n := s.n
+	b, err := s.readPayload(cs)
+	if err != nil {
+		return err
+	}
+	hashes, err := decodeLookupReq(b, nil)
+	if err != nil {
+		n.peerStats.badRequests.Add(1)
+		return s.fail(cs, hdr.RequestId, fmt.Errorf("%w: %w", ErrPeer, err))
+	}
+	n.dstats.lookupsServed.Add(1)
+	out := make([]byte, 0, len(hashes)*16)
+	var hs []Owner
+	for _, h := range hashes {
+		hs = n.dir.Holders(h, hs[:0])
+		out = appendHolders(out, hs)
+	}
+	return s.reply(cs, &messages.FrameHeader{RequestId: hdr.RequestId}, out)
+}
+
+func (s *peerServer) onDirDigest(cs *connState, hdr *messages.FrameHeader) error {
+	n := s.n
+	b, err := s.readPayload(cs)
+	if err != nil {
+		return err
+	}
+	var dg [digestBuckets]uint64
+	owner, epoch, asOf, err := decodeDigest(b, &dg)
+	if err != nil {
+		n.peerStats.badRequests.Add(1)
+		return s.fail(cs, hdr.RequestId, fmt.Errorf("%w: %w", ErrPeer, err))
+	}
+	n.dstats.digests.Add(1)
+	if owner == cs.peer {
+		n.dir.adopt(owner, epoch)
+	}
+	diff := n.dir.digest(owner, epoch, &dg, asOf)
+	return s.reply(cs, &messages.FrameHeader{RequestId: hdr.RequestId}, appendBuckets(nil, diff))
+}
