@@ -7,13 +7,15 @@
 // answering PrefixLookup, ScoreNodes and Scores in microseconds without a
 // network round trip and leaving out members marked down (health.go);
 // the nodes' HELLO settings, checked against the client's HashConfig;
-// ParamStore for parameter chunks with Prefetch; and an embedded mode
+// ParamStore for parameter chunks with Prefetch; an embedded mode
 // against a node in the same process (through the Embedded interface
-// this package declares).
+// this package declares); and a local-attach mode (Client.Attach) that
+// reads a co-located node's CXL pool through a read-only mapping.
 //
 // It stays light, because schedulers embed it: its non-test code imports
 // artifact/, placement/ (the hash scheme and rendezvous placement the nodes
-// use too) and messages/ (with messages/frame) of this module, and must not
+// use too), messages/ (with messages/frame) and attach/ (with extent/, the
+// pool format) of this module, and must not
 // import cluster/, node/, actors/ or tiers/, nor memberlist, protoactor-go,
 // OpenTelemetry or the Prometheus client (TestSDKStaysLight checks it with
 // `go list -deps`). node satisfies Embedded and an in-process cluster node
