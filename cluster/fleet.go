@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stratacache/stratacache/artifact"
+	"github.com/stratacache/stratacache/holdings"
 	"github.com/stratacache/stratacache/tiers"
 )
 
@@ -189,8 +190,12 @@ func RunFleet(o FleetOptions) (FleetResult, error) {
 		}
 		f.nodes = append(f.nodes, n)
 	}
-	if err := waitUntil(120*time.Second, func() bool { return f.settled(o.Nodes) }); err != nil {
-		return r, fmt.Errorf("membership: %w", err)
+	if err := waitUntil(600*time.Second, func() bool { return f.settled(o.Nodes) }); err != nil {
+		var seen []int
+		for _, n := range f.nodes {
+			seen = append(seen, len(n.Members()))
+		}
+		return r, fmt.Errorf("membership (members seen per node %v): %w", seen, err)
 	}
 	rng := rand.New(rand.NewSource(o.Seed))
 	// Load: every artifact stored on a random node.
@@ -208,6 +213,9 @@ func RunFleet(o FleetOptions) (FleetResult, error) {
 		r.Directory.EntriesPerNodeMax = max(r.Directory.EntriesPerNodeMax, n.dir.Len())
 	}
 	r.Directory.EntriesPerNodeIdeal = o.Artifacts * o.Replicas / o.Nodes
+	if err := r.measureSummary(f.nodes[0], rng); err != nil {
+		return r, err
+	}
 	// Lookups: 64 random blocks from a random node, one batch.
 	var lat []float64
 	ctx := context.Background()
@@ -385,10 +393,6 @@ const (
 	// frame header and an empty reply: ~600 bytes each way, measured at
 	// 64 nodes as control bytes without stores.
 	digestBytes = 600.0
-	// The summary when cluster-edge's filter is not measured here: a Bloom
-	// filter at a 1% false-positive rate needs -ln(0.01)/ln(2)^2 = 9.59
-	// bits per entry (formula, not a measurement).
-	bloomBits = 9.59
 )
 
 func (r *FleetResult) fillModel() {
@@ -399,10 +403,39 @@ func (r *FleetResult) fillModel() {
 	m.AntiEntropyBytesPerSPerNo = 2 * digestBytes * float64(modelNodes-1) / modelAEInterval
 	m.ControlBytesPerSPerNode = modelStoresPerSec*r.ControlBytesPerStore + m.AntiEntropyBytesPerSPerNo
 	m.ControlShareOf100GbitNIC = m.ControlBytesPerSPerNode * 8 / 100e9
-	if r.Summary.Filter == "" {
-		r.Summary.Filter = "bloom formula at 1% (not measured)"
-		r.Summary.BitsPerEntry = bloomBits
-		r.Summary.FalsePositiveRate = 0.01
-	}
 	m.SchedulerSummaryBytes = modelNodes * modelPerNode * r.Summary.BitsPerEntry / 8
+}
+
+// measureSummary builds the node's summary filter (holdings.Filter, what
+// OP_PEER_SUMMARY serves) over its holdings and asks it 200,000 hashes the
+// node does not hold: bits per held entry and the false-positive rate.
+func (r *FleetResult) measureSummary(n *Node, rng *rand.Rand) error {
+	var held []uint64
+	n.holdings.each(func(recs []Record) {
+		for _, rec := range recs {
+			held = append(held, rec.Hash)
+		}
+	})
+	f, err := holdings.NewFilter(len(held), holdings.DefaultBitsPerEntry, holdings.DefaultK)
+	if err != nil {
+		return err
+	}
+	for _, h := range held {
+		f.Add(h)
+	}
+	fp, asked := 0, 0
+	for asked < 200_000 {
+		h := rng.Uint64()
+		if n.holdings.has(h) {
+			continue
+		}
+		asked++
+		if f.Contains(h) {
+			fp++
+		}
+	}
+	r.Summary.Filter = fmt.Sprintf("holdings.Filter (blocked Bloom, %d bits/entry, k=%d)", holdings.DefaultBitsPerEntry, holdings.DefaultK)
+	r.Summary.BitsPerEntry = float64(f.Bits()) / float64(max(len(held), 1))
+	r.Summary.FalsePositiveRate = float64(fp) / float64(asked)
+	return nil
 }
