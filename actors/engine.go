@@ -33,7 +33,6 @@ type Engine struct {
 	ops opCounters
 
 	clock versionClock
-	reg   *registry
 	// keys serialises the stores and deletes of one key (striped by id
 	// hash): of two writers of a key one finishes before the other starts,
 	// so a delete never races a store of its key and reports whether the
@@ -121,7 +120,6 @@ func NewEngine(cfg Config) (*Engine, error) {
 		system:  system,
 		root:    system.Root,
 		byName:  make(map[string]int, len(cfg.Tiers)),
-		reg:     newRegistry(),
 		stopped: make(chan struct{}),
 		drained: make(chan struct{}),
 	}
@@ -329,8 +327,6 @@ func (e *Engine) store(ctx context.Context, id artifact.ID, payload []byte, o St
 	opts.Meta.Checksum = 0
 	defer e.lockKey(id).unlock()
 	opts.Meta.Version = e.clock.next()
-	e.reg.enter(id.Hash, opts.Meta.Version)
-	defer e.reg.leave(id.Hash)
 	switch o.Mode {
 	case ModeExact:
 		return e.storeAt(ctx, start, true, id, payload, opts)
@@ -424,8 +420,6 @@ func (e *Engine) storeFill(ctx context.Context, id artifact.ID, n int64, o Store
 	defer e.lockKey(id).unlock()
 	v := e.clock.next()
 	opts.Meta.Version = v
-	e.reg.enter(id.Hash, v)
-	defer e.reg.leave(id.Hash)
 	exact := o.Mode == ModeExact
 	var l *linkState
 	if !exact && start < len(e.links) {
@@ -519,6 +513,11 @@ func (e *Engine) push(ctx context.Context, k int, id artifact.ID, payload []byte
 			}
 			if errors.Is(err, tiers.ErrStale) {
 				if i == k {
+					return err
+				}
+				if g, ok := opts.Guard.(*copyGuard); ok && !g.valid() {
+					// A copy's guard refused it below the first tier:
+					// the caller decides (flushOne tries again).
 					return err
 				}
 				// A tier below already holds this version or a newer one
@@ -763,7 +762,7 @@ func (e *Engine) locate(id artifact.ID, acc Access, first int) (string, bool) {
 // Delete removes id from every tier, top first. It gets a version like a
 // store: a tier removes only copies older than it (a store that overtook
 // the delete keeps its copy), and copies between tiers that began before it
-// cannot land after it (the registry). Evictions and puts of id in
+// cannot land after it (copyGuard). Evictions and puts of id in
 // progress in a tier are waited for there, so none of them lands a copy
 // after Delete returned. It reports whether any tier held id.
 func (e *Engine) Delete(ctx context.Context, id artifact.ID) (bool, error) {
@@ -777,8 +776,6 @@ func (e *Engine) Delete(ctx context.Context, id artifact.ID) (bool, error) {
 	defer e.exit()
 	defer e.lockKey(id).unlock()
 	d := e.clock.next()
-	e.reg.enter(id.Hash, d)
-	defer e.reg.leave(id.Hash)
 	found := false
 	for _, st := range e.tiers {
 		ok, err := st.tier.Delete(ctx, id, tiers.DeleteOptions{Below: d})

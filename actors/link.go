@@ -212,6 +212,8 @@ func (l *linkState) flush(all bool) (flushed, left int64) {
 			l.flushFailures.Add(1)
 			l.eng.log.Warn("write-back flush dropped an artifact", slog.Int("link", l.index), slog.String("id", e.id.String()), slog.Any("err", err))
 			l.drop(h)
+		case errors.Is(err, errFlushAgain):
+			retry = append(retry, e)
 		default:
 			l.flushFailures.Add(1)
 			retry = append(retry, e)
@@ -230,34 +232,55 @@ func (l *linkState) flush(all bool) (flushed, left int64) {
 
 // flushOne copies one dirty artifact down: whatever version the upper tier
 // holds now (the newest; a later store marks itself dirty again). It is a
-// copy that read its source before it writes, so it registers with the
-// registry first and its puts are guarded: a store or delete that began
-// meanwhile wins. Nothing to copy (the artifact left the upper tier: a
-// delete, or an eviction that demoted it) and a copy refused as older are
-// not errors.
+// copy that read its source before it writes, so its puts are guarded
+// (copyGuard): a store or delete that began meanwhile wins. Nothing to copy
+// (the artifact left the upper tier: a delete, or an eviction that demoted
+// it) and a copy the lower tier refused as older are not errors. A copy the
+// guard refused because a writer of another key of the stripe ran is
+// retried, and then left dirty for the next round (errFlushAgain).
 func (l *linkState) flushOne(e *dirtyEntry) error {
-	reg := l.eng.reg
-	reg.enter(e.id.Hash, 0)
-	defer reg.leave(e.id.Hash)
-	v, err := l.eng.tiers[l.index].tier.View(e.id)
-	if err != nil {
-		return nil
+	upper := l.eng.tiers[l.index].tier
+	for attempt := 0; ; attempt++ {
+		guard := l.eng.guardCopy(e.id)
+		v, err := upper.View(e.id)
+		if err != nil {
+			return nil
+		}
+		meta := v.Meta()
+		ctx, cancel := context.WithTimeout(context.Background(), l.eng.cfg.RequestTimeout)
+		err = l.eng.push(ctx, l.index+1, e.id, v.Bytes(), tiers.PutOptions{Meta: meta, Guard: guard}, false)
+		cancel()
+		n := len(v.Bytes())
+		v.Release()
+		switch {
+		case err == nil:
+			l.flushed.Add(1)
+			l.flushedBytes.Add(uint64(n))
+			return nil
+		case !errors.Is(err, tiers.ErrStale):
+			return err
+		case guard.valid():
+			// The lower tier holds this version or a newer one.
+			l.superseded.Add(1)
+			return nil
+		}
+		// The guard refused: a store or delete of the stripe ran. If it
+		// was of this key, the upper tier holds a newer version now (its
+		// store marks it dirty again) or nothing (a delete, which tells
+		// the link to forget it): done.
+		if cur, ok := upper.Version(e.id); !ok || cur != meta.Version {
+			l.superseded.Add(1)
+			return nil
+		}
+		if attempt == 2 {
+			return errFlushAgain
+		}
 	}
-	defer v.Release()
-	meta := v.Meta()
-	ctx, cancel := context.WithTimeout(context.Background(), l.eng.cfg.RequestTimeout)
-	defer cancel()
-	err = l.eng.push(ctx, l.index+1, e.id, v.Bytes(), tiers.PutOptions{Meta: meta, Guard: reg}, false)
-	switch {
-	case err == nil:
-		l.flushed.Add(1)
-		l.flushedBytes.Add(uint64(len(v.Bytes())))
-	case errors.Is(err, tiers.ErrStale):
-		l.superseded.Add(1)
-		err = nil
-	}
-	return err
 }
+
+// errFlushAgain: a flush refused by the guard because writers of its key
+// stripe kept running; the artifact stays dirty for the next round.
+var errFlushAgain = errors.New("engine: flush overtaken by writers of its key stripe")
 
 // onEvicted demotes a victim of the upper tier: always when it was dirty,
 // and when the lower tier does not hold its version (the lower tier evicted

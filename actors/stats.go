@@ -54,8 +54,8 @@ type EngineStats struct {
 	// EvictionsLost counts victims dropped without demotion because their
 	// link was down, the engine closing, or the writer gave up waiting.
 	EvictionsLost uint64
-	// InFlightKeys is the number of keys with a store, delete or copy in
-	// flight (the version registry's size, tombstones included).
+	// InFlightKeys is the number of key stripes (4,096) with a store or
+	// delete running.
 	InFlightKeys int
 }
 
@@ -109,5 +109,5 @@ func (e *Engine) Stats(s *EngineStats) {
 	s.PromotesDropped = e.promotesDropped.Load()
 	s.Superseded = e.superseded.Load()
 	s.EvictionsLost = e.evictionsLost.Load()
-	s.InFlightKeys = e.reg.size()
+	s.InFlightKeys = e.writersRunning()
 }

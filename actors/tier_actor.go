@@ -44,18 +44,17 @@ func (a *tierActor) Receive(ctx actor.Context) {
 
 // onPromote copies an artifact up from a lower tier into this (the top)
 // tier. It is best effort: a miss below (evicted meanwhile) or a refusal
-// here is not an error. The copy read its source before it writes, so it
-// registers with the registry first and its put is guarded: a store or
-// delete of the key that began meanwhile wins, and a version this tier
-// already holds (or a newer one) is not replaced.
+// here is not an error. The copy read its source before it writes, so its
+// put is guarded (copyGuard): a store or delete of the key that began
+// meanwhile wins, and a version this tier already holds (or a newer one) is
+// not replaced.
 func (s *tierState) onPromote(m *promoteMsg) {
 	e := s.eng
 	defer e.pendingPromotes.Add(-1)
 	if m.From <= s.index || m.From >= len(e.tiers) {
 		return
 	}
-	e.reg.enter(m.ID.Hash, 0)
-	defer e.reg.leave(m.ID.Hash)
+	guard := e.guardCopy(m.ID)
 	if s.tier.Contains(m.ID) {
 		return
 	}
@@ -66,7 +65,7 @@ func (s *tierState) onPromote(m *promoteMsg) {
 	defer v.Release()
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.RequestTimeout)
 	defer cancel()
-	err = s.tier.Put(ctx, m.ID, v.Bytes(), tiers.PutOptions{Meta: v.Meta(), Guard: e.reg})
+	err = s.tier.Put(ctx, m.ID, v.Bytes(), tiers.PutOptions{Meta: v.Meta(), Guard: guard})
 	switch {
 	case err == nil:
 		s.promotions.Add(1)
@@ -85,8 +84,7 @@ func (e *Engine) Promote(ctx context.Context, id artifact.ID) (bool, error) {
 		return false, err
 	}
 	top := e.tiers[0].tier
-	e.reg.enter(id.Hash, 0)
-	defer e.reg.leave(id.Hash)
+	guard := e.guardCopy(id)
 	if top.Contains(id) {
 		return true, nil
 	}
@@ -95,7 +93,7 @@ func (e *Engine) Promote(ctx context.Context, id artifact.ID) (bool, error) {
 		if err != nil {
 			continue
 		}
-		err = top.Put(ctx, id, v.Bytes(), tiers.PutOptions{Meta: v.Meta(), Guard: e.reg})
+		err = top.Put(ctx, id, v.Bytes(), tiers.PutOptions{Meta: v.Meta(), Guard: guard})
 		v.Release()
 		switch {
 		case err == nil:

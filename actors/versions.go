@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,97 +30,58 @@ func (c *versionClock) seed(ts []tiers.Tier, now time.Time) {
 
 func (c *versionClock) next() uint64 { return c.last.Add(1) }
 
-// registry is the chain's one place for the version rule. For every key
-// with an operation in flight (a store, a delete, or a copy between tiers:
-// flush, promote) it keeps the newest version issued for it and how many
-// operations hold the entry. A copy is admitted into a tier only if its
-// version is not older than that (registry.Admit, called by the tier under
-// its index lock as a tiers.Guard), so a flush or promote that read its
-// source before a newer store or a delete began can never land after it.
+// copyGuard is the chain's one place for the version rule of copies
+// between tiers (flush, promote, Promote). A copy notes its key stripe's
+// generation before it reads its source; the tier it copies into calls
+// Admit under its index lock, right before it publishes the copy (a
+// tiers.Guard), and Admit refuses unless no store or delete of a key of the
+// stripe ran in between (the generation is odd while one runs and moves at
+// its start and end). So a copy that read its source before a newer store
+// or a delete of its key began can never land after it: that writer had
+// already moved the generation, or it starts after the copy was published
+// and then replaces or removes it (stores and deletes go through the same
+// index lock). A writer of another key of the same stripe (1 in 4,096) also
+// refuses the copy; the callers treat a refusal as "try again later"
+// (flushOne) or skip it (promotions are best effort).
 //
-// Tombstones are bounded: the entry of a delete (its version is the
-// tombstone) lives exactly as long as an operation on the key is in flight,
-// so the registry holds at most one entry per key with operations in flight
-// (bounded by the callers, the links' batches and the bounded promote
-// queue), and nothing once the chain is idle. What makes that enough: every
-// store also invalidates the copies older than itself in the tiers below it
-// before it returns, so a finished store or delete leaves no older copy
-// behind that a later copy could read; and a demotion (an eviction) copies
-// an artifact that stays current until it lands, because a store or delete
-// of the key waits for the eviction to finish (tiers.EvictFunc).
-type registry struct {
-	shards [registryShards]registryShard
+// What makes this enough: every store also invalidates the copies older
+// than itself in the tiers below it before it returns, so a finished store
+// or delete leaves no older copy behind that a later copy could read; and a
+// demotion (an eviction) copies an artifact that stays current until it
+// lands, because a store or delete of the key waits for the eviction to
+// finish (tiers.EvictFunc).
+//
+// It replaced a registry (a sharded map of in-flight keys with their
+// newest version and a reference count) that every store and delete
+// entered and left: two mutexes and two map writes on the store path, which
+// the stripe lock every store takes anyway already pays for.
+type copyGuard struct {
+	ks  *keyStripe
+	gen uint64
 }
 
-const registryShards = 64
-
-type registryShard struct {
-	mu sync.Mutex
-	m  map[uint64]registryEntry
-	_  [48]byte // keep neighbouring shards' locks off one cache line
+// guardCopy starts a copy of id: call it before reading the source.
+func (e *Engine) guardCopy(id artifact.ID) *copyGuard {
+	ks := &e.keys[id.Hash%keyStripes]
+	return &copyGuard{ks: ks, gen: ks.gen.Load()}
 }
 
-type registryEntry struct {
-	latest uint64
-	refs   int32
-}
+// Admit implements tiers.Guard: no store or delete of the stripe began
+// since the copy started (nor was one running then).
+func (c *copyGuard) Admit(artifact.ID, uint64) bool { return c.valid() }
 
-func newRegistry() *registry {
-	r := &registry{}
-	for i := range r.shards {
-		r.shards[i].m = make(map[uint64]registryEntry)
-	}
-	return r
-}
+func (c *copyGuard) valid() bool { return c.gen&1 == 0 && c.ks.gen.Load() == c.gen }
 
-func (r *registry) shard(h uint64) *registryShard { return &r.shards[h%registryShards] }
-
-// enter registers an operation on the key of hash h; v is the version it
-// issued (a store or delete), or 0 for a copy.
-func (r *registry) enter(h, v uint64) {
-	s := r.shard(h)
-	s.mu.Lock()
-	e := s.m[h]
-	e.refs++
-	e.latest = max(e.latest, v)
-	s.m[h] = e
-	s.mu.Unlock()
-}
-
-// leave ends an operation registered by enter.
-func (r *registry) leave(h uint64) {
-	s := r.shard(h)
-	s.mu.Lock()
-	e := s.m[h]
-	if e.refs--; e.refs <= 0 {
-		delete(s.m, h)
-	} else {
-		s.m[h] = e
-	}
-	s.mu.Unlock()
-}
-
-// Admit implements tiers.Guard: a copy of version v of id may land unless a
-// newer store or a delete of id is in flight (or finished while the copy
-// was in flight).
-func (r *registry) Admit(id artifact.ID, v uint64) bool {
-	s := r.shard(id.Hash)
-	s.mu.Lock()
-	e, ok := s.m[id.Hash]
-	s.mu.Unlock()
-	return !ok || v >= e.latest
-}
-
-// size is the number of keys with operations in flight.
-func (r *registry) size() int {
+// writersRunning is the number of key stripes with a store or delete
+// running now.
+func (e *Engine) writersRunning() int {
 	n := 0
-	for i := range r.shards {
-		s := &r.shards[i]
-		s.mu.Lock()
-		n += len(s.m)
-		s.mu.Unlock()
+	for i := range e.keys {
+		if e.keys[i].gen.Load()&1 == 1 {
+			n++
+		}
 	}
 	return n
 }
 
-var _ tiers.Guard = (*registry)(nil)
+var _ tiers.Guard = (*copyGuard)(nil)
