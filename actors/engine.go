@@ -598,6 +598,14 @@ func (e *Engine) request(ctx context.Context, h *actorHealth, pid *actor.PID, ms
 	case <-t.C:
 		return result{}, fmt.Errorf("%w: %s did not answer within %v", ErrTimeout, h.name, e.cfg.RequestTimeout)
 	case <-h.down:
+		// An actor that answered and then stopped for good (its last
+		// message was the failure past its budget) answered: that answer
+		// wins over the select's random choice.
+		select {
+		case r := <-done:
+			return r, r.Err
+		default:
+		}
 		return result{}, h.downErr()
 	}
 }
