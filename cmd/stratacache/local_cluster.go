@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -118,6 +119,7 @@ func localCluster(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal
 	defer tick.Stop()
 	for {
 		printClusterTable(stdout, ns)
+		printHolders(stdout, ns, *demo)
 		select {
 		case <-tick.C:
 		case <-stop:
@@ -166,7 +168,7 @@ func runDemo(ns []*node.Node, count int) error {
 func printClusterTable(w io.Writer, ns []*node.Node) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s\n", time.Now().Format("15:04:05"))
-	fmt.Fprintln(tw, "node\tmembers\tcpu used\tcpu cap\tartifacts\thits\tmisses\tremote hits\tremote misses\tdirectory\t")
+	fmt.Fprintln(tw, "node\tmembers\tcpu used\tcpu cap\tartifacts\thits\tmisses\tremote hits\tremote misses\tdirectory\theld\t")
 	var st actors.EngineStats
 	for _, n := range ns {
 		n.Engine().Stats(&st)
@@ -183,8 +185,38 @@ func printClusterTable(w io.Writer, ns []*node.Node) {
 			}
 		}
 		cs := n.Cluster().Stats()
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", n.Cluster().Name(), cs.Members,
-			mib(used), mib(capacity), arts, hits, misses, cs.Remote.Hits, cs.Remote.Misses, cs.DirectoryEntries)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", n.Cluster().Name(), cs.Members,
+			mib(used), mib(capacity), arts, hits, misses, cs.Remote.Hits, cs.Remote.Misses, cs.DirectoryEntries, cs.Held)
+	}
+	_ = tw.Flush()
+}
+
+// printHolders lists, for the first demo artifacts, every holder the
+// directory's replicas list (one batched lookup from node 0): the holder
+// sets, with the tier kind each holder reported.
+func printHolders(w io.Writer, ns []*node.Node, count int) {
+	count = min(count, 8)
+	if count == 0 {
+		return
+	}
+	ids := make([]artifact.ID, count)
+	for i := range ids {
+		ids[i] = artifact.MustID(artifact.NamespaceBlob, "demo/"+strconv.Itoa(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	hs, err := ns[0].Cluster().Lookup(ctx, ids)
+	if err != nil {
+		fmt.Fprintf(w, "holders: %v\n", err)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "artifact\tholders (node:tier kind)\t")
+	for i, id := range ids {
+		var names []string
+		for _, o := range hs[i] {
+			names = append(names, o.Node+":"+o.Kind.String())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t\n", id.Key, strings.Join(names, " "))
 	}
 	_ = tw.Flush()
 }

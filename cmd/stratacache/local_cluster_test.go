@@ -37,6 +37,10 @@ func TestLocalCluster(t *testing.T) {
 			t.Errorf("%s has no remote hits: %q", f[0], line)
 		}
 	}
+	// The holder sets of the demo artifacts: node-0 stored them.
+	if !strings.Contains(last, "artifact") || !strings.Contains(last, "demo/0") || !strings.Contains(last, "node-0:") {
+		t.Errorf("no holders table with node-0 holding demo/0:\n%s", last)
+	}
 	if err := localCluster([]string{"-nodes", "0"}, &out, &errb, nil); err == nil {
 		t.Fatal("-nodes 0 accepted")
 	}
