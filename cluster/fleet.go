@@ -23,6 +23,10 @@ type FleetOptions struct {
 	// Churn kills this many nodes and joins as many new ones.
 	Churn int
 	Seed  int64
+	// Preset is "local" (default) or "lan": memberlist's timings and the
+	// directory's AntiEntropyInterval of that preset (the transport is
+	// MemNetwork either way).
+	Preset string
 }
 
 // DefaultFleetOptions are the issue's: 64 nodes, R = 3, 1,000,000
@@ -118,6 +122,10 @@ type fleet struct {
 
 func (f *fleet) start(name string, join []string) (*Node, error) {
 	cfg := DefaultLocalConfig(name)
+	if f.o.Preset == "lan" {
+		cfg = DefaultLANConfig(name)
+		cfg.GossipAddr, cfg.PeerAddr = "127.0.0.1:0", "127.0.0.1:0"
+	}
 	cfg.Transport = f.mn.NewTransport(name)
 	cfg.Dialer = countingDialer{base: f.mn.PeerDialer(name, &net.Dialer{}), bytes: &f.bytes}
 	cfg.Join = join
@@ -125,9 +133,11 @@ func (f *fleet) start(name string, join []string) (*Node, error) {
 	cfg.DirectoryMaxEntries = 0
 	cfg.StreamTimeout = 10 * time.Second
 	cfg.FetchTimeout = 5 * time.Second
-	cfg.ProbeInterval = 200 * time.Millisecond
-	cfg.ProbeTimeout = 100 * time.Millisecond
-	cfg.SuspicionMult = 3
+	if f.o.Preset != "lan" {
+		cfg.ProbeInterval = 200 * time.Millisecond
+		cfg.ProbeTimeout = 100 * time.Millisecond
+		cfg.SuspicionMult = 3
+	}
 	n, err := New(cfg)
 	if err != nil {
 		return nil, err
@@ -174,7 +184,13 @@ func fleetID(i int) artifact.ID {
 // partitioned directory.
 func RunFleet(o FleetOptions) (FleetResult, error) {
 	var r FleetResult
-	r.Nodes, r.Replicas, r.Artifacts, r.Preset = o.Nodes, o.Replicas, o.Artifacts, "local"
+	if o.Preset == "" {
+		o.Preset = "local"
+	}
+	if o.Preset != "local" && o.Preset != "lan" {
+		return r, fmt.Errorf("%w: preset %q (want local or lan)", ErrConfig, o.Preset)
+	}
+	r.Nodes, r.Replicas, r.Artifacts, r.Preset = o.Nodes, o.Replicas, o.Artifacts, o.Preset
 	// Measured first, on a quiet heap.
 	r.Directory.BytesPerEntry = measureDirectoryBytes(500_000)
 	f := &fleet{o: o, mn: NewMemNetwork(o.Seed)}

@@ -24,6 +24,7 @@ func runBenchFleet(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Artifacts, "artifacts", o.Artifacts, "artifacts stored before the measurements")
 	fs.IntVar(&o.Trials, "trials", o.Trials, "lookup and visibility trials")
 	fs.IntVar(&o.Churn, "churn", o.Churn, "nodes killed and joined")
+	fs.StringVar(&o.Preset, "preset", "local", "memberlist and anti-entropy timings: local or lan")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
