@@ -104,11 +104,36 @@ type dirShard struct {
 	m     map[uint64]entry
 	live  int // entries with at least one live holder
 	tombs int // tombstone holders
+	// dig is each holder slot's digest of its live records here, per
+	// bucket, and slotTombs its tombstones: kept on every change so that a
+	// digest request costs no scan.
+	dig       map[uint16]*[digestBuckets]uint64
+	slotTombs map[uint16]int
+}
+
+// account adds (sign 1) or removes (-1) s's holders from the per-slot
+// digests and tombstone counts (xor: adding and removing are the same).
+func (sh *dirShard) account(hash uint64, s holderSet, sign int) {
+	b := bucketOf(hash)
+	for _, x := range s {
+		if x.kind == 0 {
+			sh.slotTombs[x.slot] += sign
+			continue
+		}
+		d := sh.dig[x.slot]
+		if d == nil {
+			d = new([digestBuckets]uint64)
+			sh.dig[x.slot] = d
+		}
+		d[b] ^= recDigest(Record{Hash: hash, Kind: tiers.Kind(x.kind), Ver: x.ver})
+	}
 }
 
 // set replaces hash's holder set (deleting the entry when s is empty),
 // keeping the shard's counters.
 func (sh *dirShard) set(hash uint64, old, s holderSet) {
+	sh.account(hash, old, -1)
+	sh.account(hash, s, 1)
 	if old.live() {
 		sh.live--
 	}
@@ -191,6 +216,8 @@ func NewDirectory(self string, selfEpoch uint64, maxEntries int) *Directory {
 	}
 	for i := range d.shards {
 		d.shards[i].m = map[uint64]entry{}
+		d.shards[i].dig = map[uint16]*[digestBuckets]uint64{}
+		d.shards[i].slotTombs = map[uint16]int{}
 	}
 	d.SetNode(self, selfEpoch, true)
 	return d
@@ -604,17 +631,17 @@ func (d *Directory) dropIf(drop func(hash uint64) bool) int {
 func (d *Directory) digest(owner string, epoch uint64, theirs *[digestBuckets]uint64, asOf uint64) (diff []int) {
 	var mine [digestBuckets]uint64
 	slot, ok := d.slotFor(owner, epoch)
+	tombs := 0
 	if ok {
 		for i := range d.shards {
 			sh := &d.shards[i]
 			sh.mu.RLock()
-			var buf [4]holder
-			for h, e := range sh.m {
-				s := e.list(buf[:0])
-				if j := s.find(slot); j >= 0 && s[j].kind != 0 {
-					mine[bucketOf(h)] ^= recDigest(Record{Hash: h, Kind: tiers.Kind(s[j].kind), Ver: s[j].ver})
+			if dg := sh.dig[slot]; dg != nil {
+				for b := range mine {
+					mine[b] ^= dg[b]
 				}
 			}
+			tombs += sh.slotTombs[slot]
 			sh.mu.RUnlock()
 		}
 	}
@@ -623,7 +650,7 @@ func (d *Directory) digest(owner string, epoch uint64, theirs *[digestBuckets]ui
 			diff = append(diff, b)
 		}
 	}
-	if !ok {
+	if !ok || tombs == 0 {
 		return diff
 	}
 	for i := range d.shards {
