@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -284,10 +285,22 @@ func TestSixteenNodes(t *testing.T) {
 	for i := 0; i < 64; i++ {
 		store(t, nodes[i%16], kvID(fmt.Sprintf("s-%d", i)), payloadOf(i, 4096))
 	}
-	waitFor(t, 10*time.Second, "16 directories converge", func() bool {
-		for i := 0; i < 64; i++ {
-			if !ownerSeen(nodes, kvID(fmt.Sprintf("s-%d", i)), nodes[i%16].name) {
+	waitFor(t, 60*time.Second, "16 directories converge", func() bool {
+		// One batched lookup per node (a poll of 1,024 single lookups
+		// under -race outlasted the deadline).
+		ids := make([]artifact.ID, 64)
+		for i := range ids {
+			ids[i] = kvID(fmt.Sprintf("s-%d", i))
+		}
+		for _, tn := range nodes {
+			hs, err := tn.n.Lookup(context.Background(), ids)
+			if err != nil {
 				return false
+			}
+			for i := range ids {
+				if !slices.ContainsFunc(hs[i], func(o Owner) bool { return o.Node == nodes[i%16].name }) {
+					return false
+				}
 			}
 		}
 		return true
