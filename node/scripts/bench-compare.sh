@@ -15,26 +15,8 @@ RESP_PORT=${RESP_PORT:-6380}
 NATIVE_PORT=${NATIVE_PORT:-7380}
 REDIS_PORT=${REDIS_PORT:-6390}
 MEMCACHED_PORT=${MEMCACHED_PORT:-11311}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-need=()
-command -v redis-server >/dev/null || need+=(redis-server)
-command -v redis-benchmark >/dev/null || need+=(redis-tools)
-command -v memcached >/dev/null || need+=(memcached)
-if ((${#need[@]})); then
-	sudo=""
-	[ "$(id -u)" = 0 ] || sudo=sudo
-	$sudo apt-get install -y "${need[@]}"
-fi
-
-bin=${STRATACACHE_BIN:-$work/stratacache}
-[ -n "${STRATACACHE_BIN:-}" ] || go build -o "$bin" ./cmd/stratacache
+source "$(dirname "$0")/lib.sh"
+install_missing redis-server:redis-server redis-benchmark:redis-tools memcached:memcached
 
 redis-server --port "$REDIS_PORT" --save "" --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
 pids+=($!)

@@ -14,23 +14,8 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-2s}
 CONC=${CONC:-4}
 SIZES=${SIZES:-1MiB,4MiB,16MiB}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-need=()
-command -v redis-server >/dev/null || need+=(redis-server)
-command -v memcached >/dev/null || need+=(memcached)
-if ((${#need[@]})); then
-	sudo=""
-	[ "$(id -u)" = 0 ] || sudo=sudo
-	$sudo apt-get install -y "${need[@]}"
-fi
-bin=${STRATACACHE_BIN:-$work/stratacache}
-[ -n "${STRATACACHE_BIN:-}" ] || go build -o "$bin" ./cmd/stratacache
+source "$(dirname "$0")/lib.sh"
+install_missing redis-server:redis-server memcached:memcached
 
 redis-server --port 26590 --save "" --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
 pids+=($!)

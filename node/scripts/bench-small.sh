@@ -19,24 +19,8 @@ N=${N:-30000}          # redis-benchmark requests per pipeline-1 case (x4 at -P 
 DURATION=${DURATION:-2s}
 CONCS=${CONCS:-"4 50"}
 PIPES=${PIPES:-"1 16"}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-need=()
-command -v redis-server >/dev/null || need+=(redis-server)
-command -v redis-benchmark >/dev/null || need+=(redis-tools)
-if ((${#need[@]})); then
-	sudo=""
-	[ "$(id -u)" = 0 ] || sudo=sudo
-	$sudo apt-get install -y "${need[@]}"
-fi
-bin=${STRATACACHE_BIN:-$work/stratacache}
-[ -n "${STRATACACHE_BIN:-}" ] || go build -o "$bin" ./cmd/stratacache
+source "$(dirname "$0")/lib.sh"
+install_missing redis-server:redis-server redis-benchmark:redis-tools
 
 redis-server --port 26490 --save "" --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
 redis_pid=$!
