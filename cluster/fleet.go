@@ -61,7 +61,9 @@ type FleetResult struct {
 		StaleHolders int     `json:"stale_holders"`
 		HandoffS     float64 `json:"handoff_s"`
 	} `json:"churn"`
-	ControlBytesPerStore float64 `json:"control_bytes_per_store"`
+	// FailureDetection: the churn's kills, timed (fleet_failure.go).
+	FailureDetection     FleetFailure `json:"failure_detection"`
+	ControlBytesPerStore float64      `json:"control_bytes_per_store"`
 	Summary              struct {
 		BitsPerEntry      float64 `json:"bits_per_entry"`
 		FalsePositiveRate float64 `json:"false_positive_rate"`
@@ -302,8 +304,10 @@ func RunFleet(o FleetOptions) (FleetResult, error) {
 		}
 	}()
 	t0 := time.Now()
+	watch := &failureWatch{}
 	for i := 0; i < o.Churn; i++ {
 		victim := f.nodes[1+i]
+		watch.killed(victim, rng)
 		mu.Lock()
 		for j, n := range live {
 			if n == victim {
@@ -315,12 +319,21 @@ func RunFleet(o FleetOptions) (FleetResult, error) {
 		f.mn.Kill(victim.Name())
 		_ = victim.shutdown(false)
 	}
+	watched := make(chan FleetFailure, 1)
+	go func() {
+		watched <- watch.run(func() []*Node {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]*Node(nil), live...)
+		}, 120*time.Second)
+	}()
 	var fresh []*Node
 	for i := 0; i < o.Churn; i++ {
 		n, err := f.start(fmt.Sprintf("fleet-new-%03d", i), []string{f.nodes[0].GossipAddr()})
 		if err != nil {
 			close(stop)
 			wg.Wait()
+			<-watched
 			return r, err
 		}
 		fresh = append(fresh, n)
@@ -333,6 +346,7 @@ func RunFleet(o FleetOptions) (FleetResult, error) {
 	_ = waitUntil(60*time.Second, func() bool { return ops.Load() >= joined+1000 })
 	close(stop)
 	wg.Wait()
+	r.FailureDetection = <-watched
 	old := f.nodes
 	f.nodes = live
 	defer func() { f.nodes = append(f.nodes, old[1:1+o.Churn]...) }()
