@@ -24,12 +24,16 @@ type FleetFailure struct {
 	// Unresolved: killed nodes still listed when the watch gave up (its
 	// figures then stop at the deadline).
 	Unresolved int `json:"unresolved"`
+	// LookupErrors: the watch's lookups that failed (each counted as
+	// "still listed" for that poll).
+	LookupErrors int `json:"lookup_errors"`
 }
 
 // failureWatch times killed nodes' detection while the churn goes on.
 type failureWatch struct {
 	mu      sync.Mutex
 	victims []*watchedVictim
+	errs    int // lookups that failed (run's goroutine only)
 }
 
 type watchedVictim struct {
@@ -76,7 +80,7 @@ func (w *failureWatch) run(survivors func() []*Node, within time.Duration) Fleet
 			if v.dead == 0 && !anyLists(live, v.name) {
 				v.dead = time.Since(v.killed)
 			}
-			if v.dropped == 0 && !anyOffers(live, v, ask) {
+			if v.dropped == 0 && !w.anyOffers(live, v, ask) {
 				v.dropped = time.Since(v.killed)
 			}
 			if v.dead == 0 || v.dropped == 0 {
@@ -91,7 +95,7 @@ func (w *failureWatch) run(survivors func() []*Node, within time.Duration) Fleet
 }
 
 func (w *failureWatch) result(vs []*watchedVictim) FleetFailure {
-	r := FleetFailure{Killed: len(vs)}
+	r := FleetFailure{Killed: len(vs), LookupErrors: w.errs}
 	var dead, dropped []float64
 	for _, v := range vs {
 		if v.dead == 0 || v.dropped == 0 {
@@ -127,7 +131,7 @@ func anyLists(live []*Node, name string) bool {
 // anyOffers reports whether a lookup of the victim's sample, asked from
 // four survivors (rotating with ask), still lists it as a holder. A
 // lookup that fails counts as listing (not resolved yet).
-func anyOffers(live []*Node, v *watchedVictim, ask int) bool {
+func (w *failureWatch) anyOffers(live []*Node, v *watchedVictim, ask int) bool {
 	if len(v.sample) == 0 || len(live) == 0 {
 		return false
 	}
@@ -137,6 +141,7 @@ func anyOffers(live []*Node, v *watchedVictim, ask int) bool {
 		out, err := n.Lookup(ctx, v.sample)
 		cancel()
 		if err != nil {
+			w.errs++
 			return true
 		}
 		for _, owners := range out {
