@@ -18,8 +18,10 @@ type Options struct {
 	// PeerToken, when set, is presented on nodes' peer ports instead of
 	// Token. Not needed: a node maps Token (its auth.token) to the client
 	// role there (Prefetch, the Follower's views), and a subscriber's
-	// token to the read-only role. It exists for clusters whose
-	// auth.peer_token is unset (one credential for nodes and clients).
+	// token to the read-only role. It serves a client whose peer-port
+	// credential differs from its data-port one (a subscriber token for
+	// the Follower, say); nodes no longer take auth.token as their peer
+	// token, so a client never holds the peer role.
 	PeerToken string
 	// TLS, when set, wraps every connection.
 	TLS *tls.Config
@@ -123,8 +125,7 @@ func WithEmbedded(e Embedded) Option { return func(o *Options) { o.Embedded = e 
 func WithSeed(s uint64) Option { return func(o *Options) { o.Seed = s } }
 
 // WithPeerToken sets the token presented on nodes' peer ports instead of
-// the client token (Options.PeerToken: not needed once nodes set
-// auth.peer_token).
+// the client token (Options.PeerToken).
 func WithPeerToken(tok string) Option { return func(o *Options) { o.PeerToken = tok } }
 
 // WithMaxConnsPerNode bounds the connections open to one node.

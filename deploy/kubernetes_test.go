@@ -196,8 +196,21 @@ func TestKubernetesManifests(t *testing.T) {
 	// The node's effective configuration in the pod: the ConfigMap's file
 	// through the node's strict loader, then the container's environment.
 	cfg, env := podConfig(t, m, c, pod)
-	if cfg.Auth.Token == "" || cfg.Cluster.GossipKey == "" || cfg.Cluster.Name != "stratacache-0" {
-		t.Errorf("auth token, gossip key and node name must come from the pod: %+v", cfg.Cluster)
+	if cfg.Auth.Token == "" || cfg.Auth.PeerToken == "" || cfg.Auth.SubscriberToken == "" || cfg.Cluster.GossipKey == "" || cfg.Cluster.Name != "stratacache-0" {
+		t.Errorf("the peer, client and subscriber tokens, gossip key and node name must come from the pod: %+v", cfg.Cluster)
+	}
+	// Each role's token from its own Secret, so that RBAC can hand a
+	// client its token without the nodes' (docs/cluster.md, Credentials).
+	from := map[string]string{}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			from[e.Name] = e.ValueFrom.SecretKeyRef.Name
+		}
+	}
+	peerSecret := from["STRATACACHE_AUTH_PEER_TOKEN"]
+	if peerSecret == "" || peerSecret == from["STRATACACHE_AUTH_TOKEN"] || peerSecret == from["STRATACACHE_AUTH_SUBSCRIBER_TOKEN"] ||
+		from["STRATACACHE_AUTH_TOKEN"] == from["STRATACACHE_AUTH_SUBSCRIBER_TOKEN"] {
+		t.Errorf("tokens' Secrets %v: want the peer, client and subscriber tokens each in its own Secret", from)
 	}
 	listen := map[string]string{"resp": cfg.Listen.RESP, "native": cfg.Listen.Native, "admin": cfg.Listen.Admin,
 		"gossip-tcp": cfg.Cluster.Bind, "gossip-udp": cfg.Cluster.Bind, "peer": cfg.Cluster.Peer}
@@ -423,7 +436,7 @@ func podConfig(t *testing.T, m *manifests, c corev1.Container, pod corev1.PodSpe
 			} else if _, ok := sec.StringData[sk.Key]; !ok {
 				t.Errorf("env %s: Secret %s has no key %s", e.Name, sk.Name, sk.Key)
 			}
-			v = "example-" + sk.Key
+			v = "example-" + sk.Name + "-" + sk.Key
 			if strings.HasSuffix(e.Name, "GOSSIP_KEY") {
 				v = gossipKey
 			}

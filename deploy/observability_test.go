@@ -59,7 +59,7 @@ func liveMetrics(t *testing.T) exported {
 	cfg.Listen = node.ListenConfig{RESP: "127.0.0.1:0", Native: "127.0.0.1:0", Admin: "127.0.0.1:0"}
 	cfg.Cluster.Bind, cfg.Cluster.Peer, cfg.Cluster.Join, cfg.Cluster.Name = "127.0.0.1:0", "127.0.0.1:0", nil, "observed"
 	cfg.Cluster.Preset = "local"
-	cfg.Auth.Token = "observability-test"
+	cfg.Auth.Token, cfg.Auth.PeerToken = "observability-test", "observability-peer"
 	n, err := node.New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)

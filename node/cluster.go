@@ -49,20 +49,15 @@ func ClusterSettings(cfg Config, log *slog.Logger) (cluster.Config, error) {
 	}
 	cc.GossipKeys = keys
 	cc.PeerAddr = peer
+	// Each token maps to its own role, never to another's: auth.token is
+	// the client role on the peer port, not the peer role (Validate
+	// refuses a clustered node that has it without auth.peer_token).
 	a := cfg.Auth
-	switch {
-	case a.PeerToken != "":
+	if a.PeerToken != "" {
 		cc.PeerToken = []byte(a.PeerToken)
-		if a.Token != "" {
-			cc.ClientToken = []byte(a.Token)
-		}
-	case a.Token != "":
-		// One credential for nodes and clients: a client holding it can
-		// demote and delete through the peer port.
-		cc.PeerToken = []byte(a.Token)
-		if log != nil {
-			log.Warn("auth.peer_token is not set: auth.token is also the peer token, so clients can demote and delete through the peer port (docs/cluster.md, Credentials)")
-		}
+	}
+	if a.Token != "" {
+		cc.ClientToken = []byte(a.Token)
 	}
 	if a.SubscriberToken != "" {
 		cc.SubscriberToken = []byte(a.SubscriberToken)

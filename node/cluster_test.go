@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,17 +106,42 @@ func TestClusterSettingsRoles(t *testing.T) {
 	if string(cc.PeerToken) != "peer" || string(cc.ClientToken) != "client" || string(cc.SubscriberToken) != "sub" {
 		t.Fatalf("tokens: peer %q client %q subscriber %q", cc.PeerToken, cc.ClientToken, cc.SubscriberToken)
 	}
-	// Without a peer token, auth.token is both (as before roles existed).
-	cfg.Auth = AuthConfig{Token: "shared"}
-	if cc, err = ClusterSettings(cfg, nil); err != nil || string(cc.PeerToken) != "shared" || cc.ClientToken != nil {
-		t.Fatalf("legacy: %q %q %v", cc.PeerToken, cc.ClientToken, err)
-	}
-	for _, a := range []AuthConfig{{Token: "same", PeerToken: "same"}, {PeerToken: "p", SubscriberToken: "p"}, {SubscriberToken: "s"}} {
+	// A client token never becomes the peer token: without auth.peer_token
+	// a clustered node with auth.token (or a subscriber token) is refused,
+	// by ClusterSettings and by Validate (whatever insecure says).
+	for _, a := range []AuthConfig{{Token: "shared"}, {Token: "same", PeerToken: "same"},
+		{PeerToken: "p", SubscriberToken: "p"}, {SubscriberToken: "s"}} {
 		cfg.Auth = a
 		if _, err := ClusterSettings(cfg, nil); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v, want ErrConfig", a, err)
 		}
 	}
+	for _, insecure := range []bool{false, true} {
+		cfg.Auth, cfg.Insecure = AuthConfig{Token: "shared"}, insecure
+		if err := cfg.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "auth.peer_token") {
+			t.Errorf("insecure %v: client token without a peer token: %v", insecure, err)
+		}
+	}
+	// No token at all: the peer port is open, so it must be loopback
+	// (local-cluster, the README's two-node example) or insecure.
+	cfg.Auth, cfg.Insecure = AuthConfig{}, false
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("loopback cluster without tokens: %v", err)
+	}
+	cfg.Cluster.Peer = "0.0.0.0:7947"
+	if err := cfg.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "cluster.peer") {
+		t.Fatalf("open peer port beyond loopback: %v", err)
+	}
+	cfg.Insecure = true
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("open peer port beyond loopback with insecure: %v", err)
+	}
+	// A peer token alone protects the peer port: no insecure needed for it.
+	cfg.Auth, cfg.Insecure = AuthConfig{PeerToken: "p"}, false
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("peer port beyond loopback with a peer token: %v", err)
+	}
+	cfg.Cluster.Peer = ""
 	cfg.Auth = AuthConfig{Token: "c", PeerToken: "p", SubscriberToken: "s"}
 	if s := cfg.YAML(); !bytes.Contains([]byte(s), []byte("peer_token: <redacted>")) || !bytes.Contains([]byte(s), []byte("subscriber_token: <redacted>")) {
 		t.Fatalf("tokens printed: %s", s)

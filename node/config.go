@@ -130,8 +130,8 @@ type ListenConfig struct {
 // apart by token (docs/cluster.md, "Credentials"): PeerToken is the
 // nodes' own (demote, delete, directory writes), Token the clients'
 // (reads, prefetch, directory views), SubscriberToken read-only
-// followers'. Without PeerToken, Token is also the peer token (one
-// credential for both roles, as before roles existed; a warning says so).
+// followers'. A clustered node with Token or SubscriberToken set needs
+// PeerToken: a client credential never grants the peer role (Validate).
 type AuthConfig struct {
 	Token           string `yaml:"token"`
 	PeerToken       string `yaml:"peer_token"`
@@ -293,17 +293,31 @@ func (c *Config) Validate() error {
 		addrs[l.addr] = l.key
 	}
 	if c.Auth.Token == "" && !c.Insecure {
-		exposed := []struct{ key, addr string }{
+		for _, l := range []struct{ key, addr string }{
 			{"listen.resp", c.Listen.RESP}, {"listen.native", c.Listen.Native}, {"listen.admin", c.Listen.Admin},
-		}
-		if c.Cluster.Enabled() {
-			exposed = append(exposed, struct{ key, addr string }{"cluster.peer", c.Cluster.Peer})
-		}
-		for _, l := range exposed {
+		} {
 			if l.addr != "" && !IsLoopback(l.addr) {
 				bad(l.key, "%q is reachable from other hosts and auth.token is empty: set auth.token "+
 					"(STRATACACHE_AUTH_TOKEN), bind 127.0.0.1, or set insecure: true to serve it without authentication", l.addr)
 			}
+		}
+	}
+	if c.Cluster.Enabled() && c.Auth.PeerToken == "" {
+		// The peer port grants the peer role (demote, delete, directory
+		// writes) to whoever presents the peer token, and to every
+		// connection when there is none. A client's or subscriber's token
+		// never grants it (docs/cluster.md, "Credentials"), so a node
+		// given one of those but no peer token would leave its peer port
+		// either open or unusable: refused, whatever insecure says.
+		switch {
+		case c.Auth.Token != "" || c.Auth.SubscriberToken != "":
+			bad("auth.peer_token", "is empty on a clustered node that has auth.token or auth.subscriber_token set: "+
+				"the client and subscriber tokens never grant the peer role, so set auth.peer_token "+
+				"(STRATACACHE_AUTH_PEER_TOKEN, the same on every node, different from the other tokens)")
+		case !c.Insecure && c.Cluster.Peer != "" && !IsLoopback(c.Cluster.Peer):
+			bad("cluster.peer", "%q is reachable from other hosts and auth.peer_token is empty: set auth.peer_token "+
+				"(STRATACACHE_AUTH_PEER_TOKEN, the same on every node), bind 127.0.0.1, or set insecure: true "+
+				"to let every connection on it act as a node", c.Cluster.Peer)
 		}
 	}
 	if c.Listen.RESP == "" && c.Listen.Native == "" {

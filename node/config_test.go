@@ -37,7 +37,7 @@ disk: {path: /var/lib/sc, capacity_mb: 0}
 cluster: {join: ["10.0.0.1:7946"], gossip_key: k, bind: "0.0.0.0:7946"}
 listen: {resp: "0.0.0.0:6379", native: "", admin: "127.0.0.1:0"}
 insecure: true
-auth: {token: secret}
+auth: {token: secret, peer_token: nodesecret}
 limits: {max_payload_mb: 32, max_connections: 10}
 `))
 	if err != nil {
@@ -53,7 +53,7 @@ limits: {max_payload_mb: 32, max_connections: 10}
 		t.Fatal(err)
 	}
 	if strings.Contains(cfg.YAML(), "secret") {
-		t.Fatal("YAML() leaks the auth token")
+		t.Fatal("YAML() leaks a token")
 	}
 }
 

@@ -52,7 +52,7 @@ func TestWebViewInBrowser(t *testing.T) {
 	// carries it; the browser sends it as basic auth, as it does after a
 	// user answered its prompt.
 	const token = "browser-test-token"
-	withToken := func(cfg Config) Config { cfg.Auth.Token = token; return cfg }
+	withToken := func(cfg Config) Config { cfg.Auth.Token, cfg.Auth.PeerToken = token, "browser-test-peer"; return cfg }
 	a := startNode(t, withToken(clusterConfig("a")))
 	b := startNode(t, withToken(clusterConfig("b", a.Cluster().GossipAddr())))
 	c := startNode(t, withToken(clusterConfig("c", a.Cluster().GossipAddr())))
