@@ -287,25 +287,31 @@ func TestSixteenNodes(t *testing.T) {
 	for i := 0; i < 64; i++ {
 		store(t, nodes[i%16], kvID(fmt.Sprintf("s-%d", i)), payloadOf(i, 4096))
 	}
-	waitFor(t, 60*time.Second, "16 directories converge", func() bool {
+	// 120 s: at load ~25 on two cores a first round of lookups (15 dials
+	// each) took up to 7 s and convergence up to 19 s; CI's go test also
+	// runs other packages beside this one.
+	waitForWhy(t, 120*time.Second, "16 directories converge", func() (bool, string) {
 		// One batched lookup per node (a poll of 1,024 single lookups
 		// under -race outlasted the deadline).
 		ids := make([]artifact.ID, 64)
 		for i := range ids {
 			ids[i] = kvID(fmt.Sprintf("s-%d", i))
 		}
+		missing, why := 0, ""
 		for _, tn := range nodes {
 			hs, err := tn.n.Lookup(context.Background(), ids)
 			if err != nil {
-				return false
+				missing, why = missing+1, fmt.Sprintf("lookup on %s: %v", tn.name, err)
+				continue
 			}
 			for i := range ids {
 				if !slices.ContainsFunc(hs[i], func(o Owner) bool { return o.Node == nodes[i%16].name }) {
-					return false
+					missing++
+					why = fmt.Sprintf("%s does not see %s holding s-%d (it has %d members)", tn.name, nodes[i%16].name, i, len(tn.n.Members()))
 				}
 			}
 		}
-		return true
+		return missing == 0, fmt.Sprintf("%d (lookup, holder) pairs missing, e.g. %s", missing, why)
 	})
 	got, err := nodes[0].eng.Load(context.Background(), nil, kvID("s-15"), actors.Chain())
 	if err != nil || !bytes.Equal(got, payloadOf(15, 4096)) {

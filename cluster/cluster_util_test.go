@@ -134,14 +134,28 @@ func startCluster(t testing.TB, k int, o clusterOpts) (*MemNetwork, []*tnode) {
 // a directory to converge timed out while the process got a fifth of a core.
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
+	waitForWhy(t, within, what, func() (bool, string) { return cond(), "" })
+}
+
+// waitForWhy is waitFor for a condition that can say what it still lacks;
+// the last reason goes into the failure.
+func waitForWhy(t testing.TB, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
 	if within < minWait {
 		within = minWait
 	}
 	deadline := time.Now().Add(within)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for !cond() {
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
 		if time.Now().After(deadline) {
+			if why != "" {
+				what += ": " + why
+			}
 			t.Fatalf("timed out after %v waiting for %s", within, what)
 		}
 		<-tick.C
