@@ -297,6 +297,13 @@ func (c *conn) Step() connserver.Next {
 				}
 				break
 			}
+			// Measure again: need was only the prefix's length while the
+			// prefix was not whole, and the frame behind it may be larger
+			// than what the buffer holds now (or than the buffer). Serving
+			// it here read its header or payload past the buffer: the loop's
+			// read found nothing (ErrWouldBlock) and the connection closed
+			// with no reply (issue 16, TestLoopHandoff).
+			continue
 		}
 		if !c.serveOne() {
 			c.closed = true
