@@ -142,11 +142,26 @@ func (f *fdConn) writev(pieces [][]byte) error {
 // Close shuts the socket down; the loop notices (a hang-up) and ends the
 // connection on its goroutine, where the descriptor is closed.
 func (f *fdConn) Close() error                     { return unix.Shutdown(f.fd, unix.SHUT_RDWR) }
+func (f *fdConn) closeFd()                         { _ = unix.Close(f.fd) }
 func (f *fdConn) LocalAddr() net.Addr              { return f.local }
 func (f *fdConn) RemoteAddr() net.Addr             { return f.remote }
 func (f *fdConn) SetDeadline(time.Time) error      { return nil }
 func (f *fdConn) SetReadDeadline(time.Time) error  { return nil }
 func (f *fdConn) SetWriteDeadline(time.Time) error { return nil }
+
+// closedConn stands for a connection whose descriptor could not be moved
+// off its loop (and is closed): it keeps the addresses for the logs and
+// refuses all I/O.
+type closedConn struct{ fc *fdConn }
+
+func (c closedConn) Read([]byte) (int, error)         { return 0, net.ErrClosed }
+func (c closedConn) Write([]byte) (int, error)        { return 0, net.ErrClosed }
+func (c closedConn) Close() error                     { return nil }
+func (c closedConn) LocalAddr() net.Addr              { return c.fc.local }
+func (c closedConn) RemoteAddr() net.Addr             { return c.fc.remote }
+func (c closedConn) SetDeadline(time.Time) error      { return nil }
+func (c closedConn) SetReadDeadline(time.Time) error  { return nil }
+func (c closedConn) SetWriteDeadline(time.Time) error { return nil }
 
 // loopConn is a connection while it is on a loop.
 type loopConn struct {
@@ -458,16 +473,19 @@ func (s *Server) detach(lc *loopConn, expire bool) {
 	c, fc := lc.c, lc.fc
 	f := os.NewFile(uintptr(fc.fd), "tcp")
 	nc, err := net.FileConn(f)
-	_ = f.Close()
 	s.mu.Lock()
 	if err != nil {
-		// The descriptor is gone; what is left is the accounting.
-		c.Conn = fc
+		// What is left is the accounting: the goroutine ends at once.
+		c.Conn = closedConn{fc}
 		c.writeFailed = true
 		s.log.Warn("event loop: could not move a connection to a goroutine; closing it", "remote", fc.remote, "err", err)
 	} else {
 		c.Conn = nc
 	}
+	// Close the loop's descriptor only once c.Conn no longer names it:
+	// Close (under s.mu) shuts down c.Conn, and shutting down a descriptor
+	// number after it was closed could hit whatever reused the number.
+	_ = f.Close()
 	if fc.failed != nil {
 		c.writeFailed = true
 	}

@@ -16,6 +16,7 @@ type loop struct{}
 type fdConn struct{ net.Conn }
 
 func (f *fdConn) writev([][]byte) error { return nil }
+func (f *fdConn) closeFd()              {}
 
 func (s *Server) startLoops() []*loop             { return nil }
 func (s *Server) wakeLoops()                      {}

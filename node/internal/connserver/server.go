@@ -249,6 +249,10 @@ func (s *Server) start(nc net.Conn) {
 	if s.closing.Load() {
 		s.mu.Unlock()
 		s.Current.Add(-1)
+		if fc != nil {
+			fc.closeFd() // adopt closed nc already
+			return
+		}
 		_ = nc.Close()
 		return
 	}
