@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand"
 	"slices"
 	"sync"
 	"testing"
@@ -329,4 +330,31 @@ func TestSixteenNodes(t *testing.T) {
 		return true
 	})
 	t.Logf("detected at %v", time.Since(t0))
+}
+
+// TestLookupRightAfterJoinAsksOnSafely: right after a membership change an
+// empty answer asks the next replica, and this node's own group (answered
+// in place) and the remote groups (answered by goroutines) both queue ids
+// to ask again. Under -race this failed when they shared the queue without
+// a lock.
+func TestLookupRightAfterJoinAsksOnSafely(t *testing.T) {
+	_, nodes := startCluster(t, 3, clusterOpts{cfg: func(_ int, c *Config) {
+		c.AntiEntropyInterval = time.Hour // the ring stays "just changed"
+	}})
+	rng := rand.New(rand.NewSource(5))
+	ids := make([]artifact.ID, 256)
+	for i := range ids {
+		ids[i] = kvID(fmt.Sprintf("nobody-%d", rng.Int63()))
+	}
+	for round := 0; round < 20; round++ {
+		hs, err := nodes[round%3].n.Lookup(context.Background(), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, h := range hs {
+			if len(h) != 0 {
+				t.Fatalf("%v lists holders %v of an artifact nobody stored", ids[i], h)
+			}
+		}
+	}
 }

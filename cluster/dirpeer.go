@@ -336,6 +336,9 @@ func (n *Node) lookupHashes(ctx context.Context, hashes []uint64) ([][]Owner, er
 		var wg sync.WaitGroup
 		for rep, idx := range groups {
 			if rep == n.cfg.NodeName {
+				// The goroutines started for earlier groups append to todo
+				// as they finish: this group's appends take the same lock.
+				mu.Lock()
 				for _, i := range idx {
 					out[i] = n.dir.Holders(hashes[i], nil)
 					if unsettled && len(out[i]) == 0 && next[i]+1 < len(reps[i]) {
@@ -343,6 +346,7 @@ func (n *Node) lookupHashes(ctx context.Context, hashes []uint64) ([][]Owner, er
 						todo = append(todo, i)
 					}
 				}
+				mu.Unlock()
 				continue
 			}
 			wg.Add(1)
