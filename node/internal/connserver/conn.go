@@ -28,6 +28,8 @@ type Conn struct {
 	// writeFailed: a write failed (the client stopped reading or left), so
 	// nothing more can be delivered and closing need not linger.
 	writeFailed bool
+	// wv is WriteBuffers' scratch (writev_linux.go).
+	wv writevState
 }
 
 // Closing reports whether the server is shutting down.
@@ -113,8 +115,7 @@ func (c *Conn) WriteBuffers(pieces [][]byte) error {
 			pieces = pieces[1:]
 		}
 		c.armWrite()
-		bufs := net.Buffers(batch)
-		if _, err := bufs.WriteTo(c.Conn); err != nil {
+		if err := c.writev(batch); err != nil {
 			clear(vec[:])
 			return c.writeErr(err)
 		}
