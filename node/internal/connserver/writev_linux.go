@@ -16,15 +16,22 @@ type writevState struct {
 	conn syscall.RawConn
 }
 
-// writev writes the pieces (at most 8) whole. On a TCP connection it issues
-// writev as a raw system call inside the poller's RawConn.Write: the kernel's
-// copy of a large reply (hundreds of µs for 1 MiB) then runs without
-// entersyscall/exitsyscall, so sysmon does not take the goroutine's P away
-// mid-copy and hand it to another thread, and the goroutine does not queue
-// for a P again when the copy ends (the cost measured for native 1 MiB GETs
-// in docs/BENCHMARKS.md). The descriptor is non-blocking, so the call never
-// sleeps in the kernel; when the socket is full the poller waits for it to
-// drain, under the write deadline. Other connections (TLS) use net.Buffers.
+// rawWritevMax is the largest batch rawWritev takes: a copy up to about
+// 2 MiB runs in a few hundred µs, for which the hand-off sysmon does costs
+// more than it frees; a longer one (a 4 MiB chunk of a 16 MiB reply) is left
+// a plain system call, whose P other connections may use meanwhile.
+const rawWritevMax = 2 << 20
+
+// writev writes the pieces (at most 8) whole. A batch of up to rawWritevMax
+// bytes on a TCP connection goes out by writev issued as a raw system call
+// inside the poller's RawConn.Write: the kernel's copy of a 1 MiB reply
+// (hundreds of µs) then runs without entersyscall/exitsyscall, so sysmon
+// does not take the goroutine's P away mid-copy to hand it to another
+// thread, and the goroutine does not queue for a P again when the copy ends
+// (the cost measured for native 1 MiB GETs, docs/BENCHMARKS.md). The
+// descriptor is non-blocking, so the call never sleeps in the kernel; when
+// the socket is full the poller waits for it to drain, under the write
+// deadline. Larger batches and other connections (TLS) use net.Buffers.
 func (c *Conn) writev(pieces [][]byte) error {
 	ws := &c.wv
 	if ws.of != c.Conn {
@@ -35,7 +42,11 @@ func (c *Conn) writev(pieces [][]byte) error {
 			}
 		}
 	}
-	if ws.conn == nil {
+	total := 0
+	for _, p := range pieces {
+		total += len(p)
+	}
+	if ws.conn == nil || total > rawWritevMax {
 		bufs := net.Buffers(pieces)
 		_, err := bufs.WriteTo(c.Conn)
 		return err
