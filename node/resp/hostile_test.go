@@ -69,15 +69,16 @@ func TestStalledReaderIsDisconnected(t *testing.T) {
 // A slow reader is not a stalled one: each chunk of the reply arrives
 // within the write timeout, so the whole value is delivered.
 func TestSlowReaderIsServed(t *testing.T) {
-	_, addr := startServer(t, Config{WriteTimeout: 6 * time.Second})
+	_, addr := startServer(t, Config{WriteTimeout: 10 * time.Second})
 	c := dial(t, addr)
 	big := bytes.Repeat([]byte("slow reader "), (16<<20)/12)
 	expect(t, c.do("SET", "big", big), "OK")
 	c.send("GET", "big")
-	// Read with a pause per 4 MiB: 16 MiB over ~8 s, longer than the
+	// Read with a pause per 4 MiB: 16 MiB over ~12 s, longer than the
 	// write timeout, each 4 MiB well within it (margins for a loaded
 	// machine and the race detector: with a 2 s timeout and 0.6 s pauses,
-	// CI's race run at load ~20 cut the reader off after 7.7 MB).
+	// CI's race run at load ~20 cut the reader off after 7.7 MB; with 6 s
+	// and 2 s pauses, at load ~30 after 9.7 MB).
 	var got bytes.Buffer
 	buf := make([]byte, 1<<20)
 	for got.Len() < len(big)+len("$25165824\r\n\r\n") {
@@ -87,7 +88,7 @@ func TestSlowReaderIsServed(t *testing.T) {
 			t.Fatalf("slow reader cut off after %d bytes: %v", got.Len(), err)
 		}
 		if got.Len()%(4<<20) < n {
-			time.Sleep(2 * time.Second) // the client being slow is the test
+			time.Sleep(3 * time.Second) // the client being slow is the test
 		}
 	}
 	if !bytes.Contains(got.Bytes(), big[:100]) || got.Len() != len(big)+len(fmt.Sprintf("$%d\r\n\r\n", len(big))) {
