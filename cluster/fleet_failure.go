@@ -42,6 +42,10 @@ type watchedVictim struct {
 	sample  []artifact.ID // artifacts it held when killed
 	dead    time.Duration // 0: not yet
 	dropped time.Duration
+	// clear counts consecutive lookups (from different survivors) that
+	// did not list the victim, since clearAt: four resolve it at clearAt.
+	clear   int
+	clearAt time.Duration
 }
 
 // killed records that victim is about to be killed; call it just before.
@@ -64,32 +68,69 @@ func (w *failureWatch) killed(victim *Node, rng *rand.Rand) {
 
 // run polls until every victim is resolved on every survivor or within
 // passes; survivors returns the live nodes (the churn's joins included:
-// a new member never listed the victim). Poll period 20 ms, so the
-// figures are at that resolution (plus a lookup's latency).
+// a new member never listed the victim). Membership is read every 20 ms
+// (local reads); the lookups, which cost the cluster RPCs while the churn
+// runs, every 200 ms from one survivor in turn, and the holders count as
+// dropped from the first of four lookups in a row (four survivors) that
+// did not list the victim: the figures are at those resolutions (plus a
+// lookup's latency).
 func (w *failureWatch) run(survivors func() []*Node, within time.Duration) FleetFailure {
 	deadline := time.Now().Add(within)
-	tick := time.NewTicker(20 * time.Millisecond)
+	w.mu.Lock()
+	vs := append([]*watchedVictim(nil), w.victims...)
+	w.mu.Unlock()
+	// Two loops, so that a lookup stuck on a dead replica (up to its
+	// timeout) does not delay the membership reads. Each victim's dead is
+	// written by the first loop only, dropped (and clear) by the second.
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		poll(20*time.Millisecond, deadline, func(int) bool {
+			live, open := survivors(), false
+			for _, v := range vs {
+				if v.dead == 0 && !anyLists(live, v.name) {
+					v.dead = time.Since(v.killed)
+				}
+				open = open || v.dead == 0
+			}
+			return open
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		poll(200*time.Millisecond, deadline, func(ask int) bool {
+			live, open := survivors(), false
+			for _, v := range vs {
+				if v.dropped != 0 {
+					continue
+				}
+				switch {
+				case w.anyOffers(live, v, ask):
+					v.clear = 0
+				case v.clear == 0:
+					v.clear, v.clearAt = 1, time.Since(v.killed)
+				default:
+					v.clear++
+				}
+				if v.clear == 4 {
+					v.dropped = v.clearAt
+				}
+				open = open || v.dropped == 0
+			}
+			return open
+		})
+	}()
+	wg.Wait()
+	return w.result(vs)
+}
+
+// poll calls step (with its round number) every period until it returns
+// false or the deadline passes.
+func poll(period time.Duration, deadline time.Time, step func(round int) bool) {
+	tick := time.NewTicker(period)
 	defer tick.Stop()
-	for ask := 0; ; ask++ {
-		w.mu.Lock()
-		vs := append([]*watchedVictim(nil), w.victims...)
-		w.mu.Unlock()
-		open := 0
-		live := survivors()
-		for _, v := range vs {
-			if v.dead == 0 && !anyLists(live, v.name) {
-				v.dead = time.Since(v.killed)
-			}
-			if v.dropped == 0 && !w.anyOffers(live, v, ask) {
-				v.dropped = time.Since(v.killed)
-			}
-			if v.dead == 0 || v.dropped == 0 {
-				open++
-			}
-		}
-		if open == 0 || time.Now().After(deadline) {
-			return w.result(vs)
-		}
+	for round := 0; step(round) && time.Now().Before(deadline); round++ {
 		<-tick.C
 	}
 }
@@ -128,27 +169,25 @@ func anyLists(live []*Node, name string) bool {
 	return false
 }
 
-// anyOffers reports whether a lookup of the victim's sample, asked from
-// four survivors (rotating with ask), still lists it as a holder. A
-// lookup that fails counts as listing (not resolved yet).
+// anyOffers reports whether a lookup of the victim's sample, asked from a
+// survivor (rotating with ask), still lists it as a holder. A lookup that
+// fails counts as listing (not resolved yet).
 func (w *failureWatch) anyOffers(live []*Node, v *watchedVictim, ask int) bool {
 	if len(v.sample) == 0 || len(live) == 0 {
 		return false
 	}
-	for i := 0; i < min(4, len(live)); i++ {
-		n := live[(ask*4+i)%len(live)]
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		out, err := n.Lookup(ctx, v.sample)
-		cancel()
-		if err != nil {
-			w.errs++
-			return true
-		}
-		for _, owners := range out {
-			for _, o := range owners {
-				if o.Node == v.name {
-					return true
-				}
+	n := live[ask%len(live)]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	out, err := n.Lookup(ctx, v.sample)
+	cancel()
+	if err != nil {
+		w.errs++
+		return true
+	}
+	for _, owners := range out {
+		for _, o := range owners {
+			if o.Node == v.name {
+				return true
 			}
 		}
 	}
