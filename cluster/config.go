@@ -143,6 +143,19 @@ type Config struct {
 	// schedulers that poll its change feed (OP_PEER_SUBSCRIBE, ~24 bytes
 	// each); one further behind gets the whole holding set (a resync).
 	FeedLogLen int
+	// FeedStreams bounds the held-open change streams a node serves at
+	// once (OP_PEER_SUBSCRIBE with attrs["stream"]); one more is refused.
+	// A stream holds no queue of its own, only its place in the shared
+	// log and one batch being written (docs/cluster.md, "Schedulers").
+	FeedStreams int
+	// FeedKeepAlive: a stream with nothing to send sends an empty frame
+	// this often, so that the subscriber tells an idle node from a dead
+	// one by its read deadline.
+	FeedKeepAlive time.Duration
+	// FeedWriteTimeout bounds each frame's write to a subscriber: one that
+	// does not read for this long loses its stream (it reconnects, and
+	// gets a resync if the log moved past it meanwhile).
+	FeedWriteTimeout time.Duration
 
 	// Logger receives cluster logs; nil discards them.
 	Logger *slog.Logger
@@ -182,6 +195,9 @@ func DefaultLANConfig(name string) Config {
 		ReconnectTimeout:    time.Hour,
 		BroadcastQueueMax:   4096,
 		FeedLogLen:          1 << 16,
+		FeedStreams:         256,
+		FeedKeepAlive:       5 * time.Second,
+		FeedWriteTimeout:    10 * time.Second,
 	}
 }
 
@@ -275,6 +291,15 @@ func (c *Config) EnsureDefaults() {
 	if c.FeedLogLen == 0 {
 		c.FeedLogLen = d.FeedLogLen
 	}
+	if c.FeedStreams == 0 {
+		c.FeedStreams = d.FeedStreams
+	}
+	if c.FeedKeepAlive == 0 {
+		c.FeedKeepAlive = d.FeedKeepAlive
+	}
+	if c.FeedWriteTimeout == 0 {
+		c.FeedWriteTimeout = d.FeedWriteTimeout
+	}
 	if c.Dialer == nil {
 		c.Dialer = &net.Dialer{}
 	}
@@ -319,7 +344,8 @@ func (c *Config) Validate() error {
 		bad("negative anti-entropy interval or handoff rate")
 	}
 	if c.DirectoryMaxEntries < 0 || c.RetransmitMult < 0 || c.MaxIdleConns < 0 || c.BroadcastQueueMax < 0 || c.MaxArtifactBytes < 0 ||
-		c.DemoteQueueLen < 0 || c.DemoteQueueBytes < 0 || c.FeedLogLen < 0 {
+		c.DemoteQueueLen < 0 || c.DemoteQueueBytes < 0 || c.FeedLogLen < 0 ||
+		c.FeedStreams < 0 || c.FeedKeepAlive < 0 || c.FeedWriteTimeout < 0 {
 		bad("negative bound")
 	}
 	return errors.Join(errs...)

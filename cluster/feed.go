@@ -20,6 +20,7 @@ type feed struct {
 	held map[uint64]uint8 // hash -> tier kind of its last store
 	log  []feedChange     // ring of the last feedLogLen changes
 	head int              // next write position in log
+	wake chan struct{}    // closed at the next change (nil: nobody waits)
 
 	sumMu  sync.Mutex
 	sumSeq uint64
@@ -61,6 +62,10 @@ func (f *feed) note(ev Event) {
 }
 
 func (f *feed) appendLocked(c holdings.Change) {
+	if f.wake != nil {
+		close(f.wake)
+		f.wake = nil
+	}
 	f.seq++
 	fc := feedChange{seq: f.seq, c: c}
 	if len(f.log) < f.logLen {
@@ -75,6 +80,23 @@ func (f *feed) appendLocked(c holdings.Change) {
 // whole holding set (Resync) when the subscriber is of another epoch, ahead
 // of the feed, or further behind than the log keeps.
 func (f *feed) since(epoch, since uint64, out *holdings.Feed) {
+	f.sinceMax(epoch, since, 0, out)
+}
+
+// changed returns a channel closed at the next change and the sequence
+// number now (streams wait on it).
+func (f *feed) changed() (<-chan struct{}, uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.wake == nil {
+		f.wake = make(chan struct{})
+	}
+	return f.wake, f.seq
+}
+
+// sinceMax is since with at most limit changes (0: all); out.Seq is then
+// where those changes end, and the rest follow in the next call.
+func (f *feed) sinceMax(epoch, since uint64, limit int, out *holdings.Feed) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out.Epoch, out.Seq, out.Resync = f.epoch, f.seq, false
@@ -87,11 +109,16 @@ func (f *feed) since(epoch, since uint64, out *holdings.Feed) {
 		}
 		return
 	}
-	n := int(f.seq - since)
+	behind := int(f.seq - since)
+	n := behind
+	if limit > 0 && n > limit {
+		n = limit
+		out.Seq = since + uint64(n)
+	}
 	if n == 0 {
 		return
 	}
-	start := (f.head + len(f.log) - n) % len(f.log)
+	start := (f.head + len(f.log) - behind) % len(f.log)
 	for i := 0; i < n; i++ {
 		out.Changes = append(out.Changes, f.log[(start+i)%len(f.log)].c)
 	}

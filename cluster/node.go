@@ -115,6 +115,10 @@ type Node struct {
 	// testFetchHook, when set, runs before the peer server answers a fetch
 	// (tests hold answers with it).
 	testFetchHook atomic.Pointer[func()]
+	// testStreamSkip, when positive, makes change streams drop that many
+	// batches unsent (their place in the log moves on): a lost frame, for
+	// the subscriber's gap detection.
+	testStreamSkip atomic.Int32
 
 	syncWG    sync.WaitGroup
 	started   atomic.Bool
@@ -487,6 +491,8 @@ func (n *Node) peerStatsSnapshot() PeerStats {
 		Stats: c.stats.Load(), Deletes: c.deletes.Load(), Prefetches: c.prefetches.Load(), DirSyncs: c.dirSync.Load(),
 		BadRequests: c.badRequests.Load(),
 		Subscribes:  c.subscribes.Load(), Resyncs: c.resyncs.Load(), Summaries: c.summaries.Load(),
+		Streams: c.streams.Load(), StreamsOpen: uint64(max(c.streamsOpen.Load(), 0)), StreamsRefused: c.streamsRefused.Load(),
+		StreamsStalled: c.streamsStalled.Load(), StreamFrames: c.streamFrames.Load(), StreamBufPeak: c.streamBufPeak.Load(),
 	}
 }
 

@@ -31,7 +31,13 @@ type PeerStats struct {
 	Demotes, DemoteRefused, DemoteBytes  uint64
 	Stats, Deletes, Prefetches, DirSyncs uint64
 	BadRequests                          uint64
-	Subscribes, Resyncs, Summaries       uint64 // change-feed polls, those answered with the whole set, summaries
+	Subscribes, Resyncs, Summaries       uint64 // change-feed polls and streams, those answered with the whole set, summaries
+	// Streams: change streams opened; StreamsOpen: serving now;
+	// StreamsRefused: over Config.FeedStreams; StreamsStalled: ended
+	// because a subscriber did not read within FeedWriteTimeout;
+	// StreamFrames: frames sent. StreamBufPeak: the most bytes one
+	// stream's buffers held at once (what a stream costs the node).
+	Streams, StreamsOpen, StreamsRefused, StreamsStalled, StreamFrames, StreamBufPeak uint64
 }
 
 type peerCounters struct {
@@ -41,6 +47,10 @@ type peerCounters struct {
 	stats, deletes, prefetches, dirSync atomic.Uint64
 	badRequests                         atomic.Uint64
 	subscribes, resyncs, summaries      atomic.Uint64
+	streams, streamsRefused             atomic.Uint64
+	streamsStalled, streamFrames        atomic.Uint64
+	streamsOpen                         atomic.Int64
+	streamBufPeak                       atomic.Uint64
 }
 
 // peerServer answers peers' requests on the node's local tiers.
@@ -372,6 +382,9 @@ func (s *peerServer) onSubscribe(cs *connState, hdr *messages.FrameHeader) error
 			}
 			*dst = x
 		}
+	}
+	if hdr.Attrs["stream"] == "1" {
+		return s.streamFeed(cs, hdr.RequestId, epoch, since)
 	}
 	cs.feed.Changes = cs.feed.Changes[:0]
 	n.feed.since(epoch, since, &cs.feed)

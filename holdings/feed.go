@@ -30,12 +30,23 @@ type Feed struct {
 	// after the subscriber's last sequence number, in order.
 	Resync  bool
 	Changes []Change
+	// Stream marks a frame of a held-open stream (OP_PEER_SUBSCRIBE with
+	// attrs["stream"]): From is then on the wire, the sequence number the
+	// Changes follow (Seq - From = len(Changes) unless Resync), so that a
+	// subscriber sees a gap (From past what it applied) instead of
+	// trusting that nothing was lost. A poll's reply has no From: it
+	// answers the since the subscriber sent.
+	Stream bool
+	From   uint64
 }
 
 // Layout (little-endian hashes, unsigned varints elsewhere):
 //
-//	version(1)=1 flags(1: bit 0 resync) epoch seq count
+//	version(1)=1 flags(1: bit 0 resync, bit 1 stream) epoch seq [from if stream] count
 //	record = op(1: 1 put, 2 del) hash(8) [kind(1) if put]
+//
+// Bit 1 came with streams; a poll's reply never sets it, so decoders that
+// predate it still read every reply they can ask for.
 const feedVersion = 1
 
 // AppendFeed appends f's encoding to b.
@@ -44,9 +55,15 @@ func AppendFeed(b []byte, f *Feed) []byte {
 	if f.Resync {
 		flags |= 1
 	}
+	if f.Stream {
+		flags |= 2
+	}
 	b = append(b, feedVersion, flags)
 	b = binary.AppendUvarint(b, f.Epoch)
 	b = binary.AppendUvarint(b, f.Seq)
+	if f.Stream {
+		b = binary.AppendUvarint(b, f.From)
+	}
 	b = binary.AppendUvarint(b, uint64(len(f.Changes)))
 	for _, c := range f.Changes {
 		if c.Del {
@@ -64,22 +81,32 @@ func AppendFeed(b []byte, f *Feed) []byte {
 // DecodeFeed decodes a feed reply into f, reusing f.Changes' array.
 func DecodeFeed(b []byte, f *Feed) error {
 	bad := func(what string) error { return fmt.Errorf("%w: feed %s", ErrMalformed, what) }
-	if len(b) < 2 || b[0] != feedVersion || b[1]&^1 != 0 {
+	if len(b) < 2 || b[0] != feedVersion || b[1]&^3 != 0 {
 		return bad("version or flags")
 	}
-	f.Resync = b[1]&1 != 0
+	f.Resync, f.Stream = b[1]&1 != 0, b[1]&2 != 0
 	b = b[2:]
-	var vals [3]uint64
-	for i := range vals {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
+	var vals [4]uint64
+	n := 3
+	if f.Stream {
+		n = 4
+	}
+	for i := range vals[:n] {
+		v, l := binary.Uvarint(b)
+		if l <= 0 {
 			return bad("header")
 		}
 		vals[i] = v
-		b = b[n:]
+		b = b[l:]
 	}
-	f.Epoch, f.Seq = vals[0], vals[1]
-	count := vals[2]
+	f.Epoch, f.Seq, f.From = vals[0], vals[1], 0
+	count := vals[n-1]
+	if f.Stream {
+		f.From = vals[2]
+		if f.From > f.Seq || (!f.Resync && f.Seq-f.From != count) {
+			return bad("from")
+		}
+	}
 	if count > uint64(len(b))/9 {
 		return bad("count")
 	}

@@ -632,6 +632,52 @@ func (c *Conn) fail(err error) {
 	}
 }
 
+// ErrDetached: the Conn handed its socket over (Detach); its requests
+// fail with it.
+var ErrDetached = fmt.Errorf("%w: detached", ErrConnClosed)
+
+// ErrBusy: Detach was asked while requests or unread replies are
+// outstanding.
+var ErrBusy = errors.New("frame: requests outstanding")
+
+// Detach hands the connection over to the caller for good, for a
+// conversation that is not one reply per request (a held-open stream of
+// replies): it returns the socket, with no deadline set, and the Reader,
+// positioned between frames. The Conn then fails every request with
+// ErrDetached and its Close leaves the socket alone; the caller closes
+// it. It refuses with ErrBusy while a request, or a reply nobody read
+// yet, is outstanding.
+func (c *Conn) Detach() (net.Conn, *Reader, error) {
+	select {
+	case c.wtok <- struct{}{}:
+	default:
+		return nil, nil, ErrBusy
+	}
+	select {
+	case c.rtok <- struct{}{}:
+	default:
+		<-c.wtok
+		return nil, nil, ErrBusy
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.err; err != nil {
+		<-c.rtok
+		<-c.wtok
+		return nil, nil, err
+	}
+	if len(c.waiting) > 0 || len(c.abandoned) > 0 || c.draining || c.r.Pending() > 0 {
+		<-c.rtok
+		<-c.wtok
+		return nil, nil, ErrBusy
+	}
+	// The tokens stay taken: nothing of the Conn reads or writes again.
+	c.err = ErrDetached
+	close(c.dead)
+	_ = c.nc.SetDeadline(time.Time{})
+	return c.nc, c.r, nil
+}
+
 // Err is why the connection stopped (nil while it works).
 func (c *Conn) Err() error {
 	c.mu.Lock()

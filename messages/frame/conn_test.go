@@ -503,3 +503,57 @@ func TestConnRefusedWhileWriting(t *testing.T) {
 		})
 	}
 }
+
+// Detach hands the socket over between requests: the caller then speaks
+// on it with Write and the Reader (the echo server still answers), the
+// Conn refuses requests with ErrDetached, and its Close leaves the socket
+// open. While a request is outstanding Detach refuses.
+func TestConnDetach(t *testing.T) {
+	a, b := net.Pipe()
+	release := make(chan struct{})
+	held := make(chan struct{}, 1)
+	echoServerHeld(t, b, release, held)
+	c := NewConn(a, DefaultLimits())
+	rep, err := c.RoundTrip(context.Background(), &messages.FrameHeader{Op: messages.Op_OP_GET}, []byte("one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = rep.Close()
+	done := make(chan error, 1)
+	go func() {
+		rep, err := c.RoundTrip(context.Background(), &messages.FrameHeader{Op: messages.Op_OP_GET, Attrs: map[string]string{"hold": "1"}}, []byte("two"))
+		if err == nil {
+			err = rep.Close()
+		}
+		done <- err
+	}()
+	<-held
+	if _, _, err := c.Detach(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("detach with a request outstanding: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	nc, r, err := c.Detach()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RoundTrip(context.Background(), &messages.FrameHeader{Op: messages.Op_OP_GET}); !errors.Is(err, ErrDetached) || !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("request after detach: %v", err)
+	}
+	_ = c.Close() // must not close nc
+	if _, err := Write(nc, nil, &messages.FrameHeader{RequestId: 9, Op: messages.Op_OP_GET}, []byte("three")); err != nil {
+		t.Fatal(err)
+	}
+	var h messages.FrameHeader
+	p, err := r.Next(&h)
+	if err != nil || h.RequestId != 9 {
+		t.Fatalf("after detach: %v %d", err, h.RequestId)
+	}
+	got := make([]byte, p.PayloadLen)
+	if err := r.ReadPayload(got); err != nil || string(got) != "three" {
+		t.Fatalf("after detach: %q %v", got, err)
+	}
+	_ = nc.Close()
+}
