@@ -89,17 +89,20 @@ func askMembers(ctx context.Context, c *Client, addr string) ([]Member, error) {
 	return out, nil
 }
 
-// Follower keeps an Index current: on every Sync it takes the members from
-// its MemberSource and polls each member's change feed over its peer port
-// (the cluster's OP_PEER_SUBSCRIBE): the changes after the sequence number
-// it applied last, so a round costs bytes in proportion to what changed,
-// not to what the nodes hold. A member answers with its whole holding set
-// (a resync of that member only) on the first poll, after a restart (a new
-// epoch) or when the follower fell further behind than the member's log
-// keeps. The client never joins the gossip and never counts as a member
-// (it would otherwise take a share of rendezvous placement).
-// docs/clientsdk.md says why this design was chosen. Sync is not safe for
-// concurrent use with itself; the Index it feeds is.
+// Follower keeps an Index current from the members' change feeds over
+// their peer ports (the cluster's OP_PEER_SUBSCRIBE): Run holds one
+// stream per member open and applies its changes as the node pushes them
+// (stream.go); Sync polls every member once for the changes after the
+// sequence number it applied last. Either way a member's changes carry
+// per-node sequence numbers, so what a round or a frame costs is in
+// proportion to what changed, not to what the nodes hold, and a member
+// is sent its whole holding set (a resync of that member only) when it is
+// new to the follower, restarted (a new epoch), further behind than the
+// member's log keeps, or after a gap in its stream. The client never
+// joins the gossip and never counts as a member (it would otherwise take
+// a share of rendezvous placement). docs/clientsdk.md says why this
+// design was chosen. Sync is not safe for concurrent use with itself; the
+// Index it feeds is, and Run may run beside Sync.
 type Follower struct {
 	ix      *Index
 	c       *Client
@@ -111,6 +114,12 @@ type Follower struct {
 	pos    map[string]feedPos          // member -> where its feed is
 	feed   holdings.Feed
 	stats  FollowerStats
+
+	// streamIdle bounds the wait for a stream's next frame (stream.go).
+	streamIdle time.Duration
+	// testDrop, when set, drops that many decoded stream frames of a
+	// member unapplied (tests: a lost frame the next one must reveal).
+	testDrop map[string]int
 }
 
 // feedPos is where the follower is in one member's change feed.
@@ -118,11 +127,15 @@ type feedPos struct{ epoch, seq uint64 }
 
 // FollowerStats counts the Follower's work.
 type FollowerStats struct {
-	// Polls: change-feed requests answered; Resyncs: those answered with
-	// a member's whole holding set.
+	// Polls: change-feed requests answered (Sync); Resyncs: replies and
+	// stream frames that carried a member's whole holding set.
 	Polls, Resyncs uint64
 	// Changes applied and feed payload bytes received.
 	Changes, Bytes uint64
+	// Streams: change streams opened (Run); Frames: stream frames
+	// received; Gaps: frames that did not follow what was applied (each
+	// restarts that member's stream from a resync).
+	Streams, Frames, Gaps uint64
 }
 
 // NewFollower feeds ix from members through c's connections (c's token is
@@ -130,7 +143,7 @@ type FollowerStats struct {
 // subscriber role).
 func NewFollower(ix *Index, c *Client, members MemberSource) *Follower {
 	return &Follower{ix: ix, c: c, members: members, owners: map[uint64]string{},
-		held: map[string]map[uint64]uint8{}, pos: map[string]feedPos{}}
+		held: map[string]map[uint64]uint8{}, pos: map[string]feedPos{}, streamIdle: defaultStreamIdle}
 }
 
 // Stats returns the Follower's counters.
@@ -138,23 +151,6 @@ func (f *Follower) Stats() FollowerStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.stats
-}
-
-// Run syncs every interval until ctx ends; errors of one round are
-// passed to onErr (nil: ignored) and the next round tries again.
-func (f *Follower) Run(ctx context.Context, interval time.Duration, onErr func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if err := f.Sync(ctx); err != nil && onErr != nil {
-			onErr(err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // Sync refreshes members and every member's changes once. A member that
@@ -171,19 +167,7 @@ func (f *Follower) Sync(ctx context.Context) error {
 	f.ix.SetMembers(ms)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	live := map[string]bool{}
-	for _, m := range ms {
-		live[m.Name] = true
-	}
-	for name, set := range f.held {
-		if !live[name] {
-			delete(f.held, name)
-			delete(f.pos, name)
-			for h := range set {
-				f.dropLocked(name, h)
-			}
-		}
-	}
+	f.forgetDepartedLocked(ms)
 	var first error
 	for _, m := range ms {
 		if m.PeerAddr == "" || !f.ix.RetryDue(m.Name) {
@@ -202,6 +186,23 @@ func (f *Follower) Sync(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+// forgetDepartedLocked drops what members no longer in ms held.
+func (f *Follower) forgetDepartedLocked(ms []Member) {
+	live := map[string]bool{}
+	for _, m := range ms {
+		live[m.Name] = true
+	}
+	for name, set := range f.held {
+		if !live[name] {
+			delete(f.held, name)
+			delete(f.pos, name)
+			for h := range set {
+				f.dropLocked(name, h)
+			}
+		}
+	}
 }
 
 // dropLocked forgets that member holds h; the index then lists another
@@ -238,13 +239,19 @@ func (f *Follower) syncMember(ctx context.Context, m Member) error {
 	if err != nil {
 		return err
 	}
-	fd := &f.feed
 	f.stats.Polls++
+	f.applyLocked(m.Name, &f.feed)
+	return nil
+}
+
+// applyLocked applies one reply or stream frame of member's feed (its
+// place checked by the caller) and moves the member's place to its end.
+func (f *Follower) applyLocked(member string, fd *holdings.Feed) {
 	f.stats.Changes += uint64(len(fd.Changes))
-	set := f.held[m.Name]
+	set := f.held[member]
 	if set == nil {
 		set = map[uint64]uint8{}
-		f.held[m.Name] = set
+		f.held[member] = set
 	}
 	if fd.Resync {
 		f.stats.Resyncs++
@@ -255,22 +262,21 @@ func (f *Follower) syncMember(ctx context.Context, m Member) error {
 		for h := range set {
 			if _, still := now[h]; !still {
 				delete(set, h)
-				f.dropLocked(m.Name, h)
+				f.dropLocked(member, h)
 			}
 		}
 	}
 	for _, c := range fd.Changes {
 		if c.Del {
 			delete(set, c.Hash)
-			f.dropLocked(m.Name, c.Hash)
+			f.dropLocked(member, c.Hash)
 			continue
 		}
 		set[c.Hash] = c.Kind
 		// The newest report wins the index's one slot, as in the
 		// cluster's directory.
-		f.owners[c.Hash] = m.Name
-		f.ix.Put(m.Name, c.Hash, TierOfKind(c.Kind))
+		f.owners[c.Hash] = member
+		f.ix.Put(member, c.Hash, TierOfKind(c.Kind))
 	}
-	f.pos[m.Name] = feedPos{fd.Epoch, fd.Seq}
-	return nil
+	f.pos[member] = feedPos{fd.Epoch, fd.Seq}
 }

@@ -88,8 +88,9 @@ type Config struct {
 	// Nodes, when set (and Join is not), is the plane's index, fed by the
 	// caller (an embedded router, tests).
 	Nodes *clientsdk.Index
-	// SyncInterval is how often the cluster's directory is pulled
-	// (default 1 s).
+	// SyncInterval is how often the cluster's membership is refreshed
+	// (default 1 s); the nodes' holdings arrive on their change streams
+	// as they change (clientsdk.Follower.Run).
 	SyncInterval time.Duration
 	// Weights (default DefaultWeights).
 	Weights Weights
