@@ -108,10 +108,13 @@ func (f *Follower) Run(ctx context.Context, interval time.Duration, onErr func(e
 
 // follow keeps m's stream open until ctx ends, reconnecting after a
 // failure once the index's backoff for m has passed (at once after a
-// gap).
+// gap). A stream refused by a node that is up (too many streams, a
+// token it does not take) is retried after a backoff of its own, from
+// 50 ms doubling to 5 s, reset once a stream delivered a frame.
 func (f *Follower) follow(ctx context.Context, m Member, report func(error)) {
 	wait := time.NewTimer(0)
 	defer wait.Stop()
+	backoff := 50 * time.Millisecond
 	for {
 		select {
 		case <-ctx.Done():
@@ -122,9 +125,12 @@ func (f *Follower) follow(ctx context.Context, m Member, report func(error)) {
 			wait.Reset(50 * time.Millisecond)
 			continue
 		}
-		err := f.stream(ctx, m)
+		got, err := f.stream(ctx, m)
 		if ctx.Err() != nil {
 			return
+		}
+		if got {
+			backoff = 50 * time.Millisecond
 		}
 		switch {
 		case errors.Is(err, errGap):
@@ -134,21 +140,23 @@ func (f *Follower) follow(ctx context.Context, m Member, report func(error)) {
 			f.ix.MarkDown(m.Name, err) // out of the scores; retried with backoff
 		}
 		report(fmt.Errorf("clientsdk: change stream of %s: %w", m.Name, err))
-		wait.Reset(50 * time.Millisecond)
+		wait.Reset(backoff)
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
-// stream runs one stream connection to m until it fails; it never
-// returns nil.
-func (f *Follower) stream(ctx context.Context, m Member) error {
+// stream runs one stream connection to m until it fails (it never
+// returns a nil error); got reports whether a frame arrived before it
+// failed.
+func (f *Follower) stream(ctx context.Context, m Member) (got bool, err error) {
 	cn, err := f.c.dial(ctx, peerPrefix+m.PeerAddr)
 	if err != nil {
-		return err
+		return false, err
 	}
 	nc, r, err := cn.fc.Detach()
 	if err != nil {
 		_ = cn.close()
-		return classify(m.PeerAddr, "stream", err)
+		return false, classify(m.PeerAddr, "stream", err)
 	}
 	defer nc.Close()
 	stop := context.AfterFunc(ctx, func() { _ = nc.Close() }) // a cancellation ends a blocked read
@@ -161,7 +169,7 @@ func (f *Follower) stream(ctx context.Context, m Member) error {
 		"epoch": strconv.FormatUint(p.epoch, 10), "since": strconv.FormatUint(p.seq, 10), "stream": "1"}}
 	_ = nc.SetWriteDeadline(time.Now().Add(f.c.o.HandshakeTimeout + f.c.o.DialTimeout))
 	if _, err := frame.Write(nc, nil, req); err != nil {
-		return classify(m.PeerAddr, "stream", err)
+		return false, classify(m.PeerAddr, "stream", err)
 	}
 	var hdr messages.FrameHeader
 	var buf []byte
@@ -170,15 +178,15 @@ func (f *Follower) stream(ctx context.Context, m Member) error {
 		_ = nc.SetReadDeadline(time.Now().Add(f.streamIdle))
 		if _, err := r.Next(&hdr); err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return !first, ctx.Err()
 			}
-			return classify(m.PeerAddr, "stream", err)
+			return !first, classify(m.PeerAddr, "stream", err)
 		}
 		if hdr.GetOp() == messages.Op_OP_ERROR {
-			return replyError(&hdr)
+			return !first, replyError(&hdr)
 		}
 		if hdr.GetOp() != messages.Op_OP_REPLY || hdr.GetRequestId() != 1 {
-			return fmt.Errorf("%w: %s: stream frame %v for request %d", ErrProtocol, m.PeerAddr, hdr.GetOp(), hdr.GetRequestId())
+			return !first, fmt.Errorf("%w: %s: stream frame %v for request %d", ErrProtocol, m.PeerAddr, hdr.GetOp(), hdr.GetRequestId())
 		}
 		size := r.Pending()
 		if uint64(cap(buf)) < size {
@@ -186,16 +194,16 @@ func (f *Follower) stream(ctx context.Context, m Member) error {
 		}
 		buf = buf[:size]
 		if err := r.ReadPayload(buf); err != nil {
-			return classify(m.PeerAddr, "stream", err)
+			return !first, classify(m.PeerAddr, "stream", err)
 		}
 		if err := holdings.DecodeFeed(buf, &fd); err != nil {
-			return err
+			return !first, err
 		}
 		if !fd.Stream {
-			return fmt.Errorf("%w: %s: a stream frame without its sequence numbers", ErrProtocol, m.PeerAddr)
+			return !first, fmt.Errorf("%w: %s: a stream frame without its sequence numbers", ErrProtocol, m.PeerAddr)
 		}
 		if err := f.applyFrame(m.Name, &fd, len(buf)); err != nil {
-			return err
+			return !first, err
 		}
 		if first {
 			f.ix.MarkUp(m.Name) // it answered
