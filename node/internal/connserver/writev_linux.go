@@ -12,7 +12,7 @@ import (
 // the raw descriptor of the net.Conn it was taken from.
 type writevState struct {
 	iov  [8]unix.Iovec
-	of   net.Conn
+	of   *net.TCPConn
 	conn syscall.RawConn
 }
 
@@ -34,19 +34,18 @@ const rawWritevMax = 2 << 20
 // deadline. Larger batches and other connections (TLS) use net.Buffers.
 func (c *Conn) writev(pieces [][]byte) error {
 	ws := &c.wv
-	if ws.of != c.Conn {
-		ws.of, ws.conn = c.Conn, nil
-		if tc, ok := c.Conn.(*net.TCPConn); ok {
-			if rc, err := tc.SyscallConn(); err == nil {
-				ws.conn = rc
-			}
+	tc, _ := c.Conn.(*net.TCPConn)
+	if tc != nil && ws.of != tc {
+		ws.of, ws.conn = tc, nil
+		if rc, err := tc.SyscallConn(); err == nil {
+			ws.conn = rc
 		}
 	}
 	total := 0
 	for _, p := range pieces {
 		total += len(p)
 	}
-	if ws.conn == nil || total > rawWritevMax {
+	if tc == nil || ws.conn == nil || total > rawWritevMax {
 		bufs := net.Buffers(pieces)
 		_, err := bufs.WriteTo(c.Conn)
 		return err
