@@ -57,7 +57,7 @@ func TestDirectoryUpdatesReachReplicas(t *testing.T) {
 			h := kvID(k).Hash
 			reps := nodes[0].n.replicasOf(nil, h)
 			for _, tn := range nodes {
-				if _, ok := tn.n.Directory().Lookup(h); ok != contains(reps, tn.name) {
+				if _, ok := tn.n.Directory().Lookup(h); ok != slices.Contains(reps, tn.name) {
 					return false
 				}
 			}

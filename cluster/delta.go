@@ -172,15 +172,23 @@ func (d *Directory) apply(dl *Delta) bool {
 		}
 		return d.replaceOwned(dl.Owner, dl.Epoch, dl.AsOf, bucket, dl.Records)
 	}
+	if len(dl.Records) == 0 {
+		return false
+	}
+	// One owner for the whole delta: its slot is resolved once.
+	slot, ok := d.slotFor(dl.Owner, dl.Epoch)
+	if !ok {
+		return false
+	}
 	changed := false
 	for _, r := range dl.Records {
-		var c bool
-		if r.Del {
-			c = d.Delete(dl.Owner, dl.Epoch, r.Hash, r.Ver)
-		} else {
-			c = d.Put(dl.Owner, dl.Epoch, r.Hash, r.Kind, r.Ver)
+		nh := holder{ver: r.Ver, slot: slot}
+		if !r.Del {
+			nh.kind = uint8(max(r.Kind, tiers.KindMemory)) // 0 is the tombstone mark
 		}
-		changed = changed || c
+		if d.update(slot, r.Hash, nh) {
+			changed = true
+		}
 	}
 	return changed
 }

@@ -104,6 +104,9 @@ type dirShard struct {
 	m     map[uint64]entry
 	live  int // entries with at least one live holder
 	tombs int // tombstone holders
+	// tombed is the entries with a tombstone (what a digest's or a
+	// sweep's tombstone collection visits, instead of every entry).
+	tombed map[uint64]struct{}
 	// dig is each holder slot's digest of its live records here, per
 	// bucket, and slotTombs its tombstones: kept on every change so that a
 	// digest request costs no scan.
@@ -140,12 +143,18 @@ func (sh *dirShard) set(hash uint64, old, s holderSet) {
 	sh.tombs -= old.tombs()
 	if len(s) == 0 {
 		delete(sh.m, hash)
+		delete(sh.tombed, hash)
 		return
 	}
 	if s.live() {
 		sh.live++
 	}
-	sh.tombs += s.tombs()
+	if t := s.tombs(); t > 0 {
+		sh.tombs += t
+		sh.tombed[hash] = struct{}{}
+	} else {
+		delete(sh.tombed, hash)
+	}
 	sh.m[hash] = makeEntry(s)
 }
 
@@ -218,6 +227,7 @@ func NewDirectory(self string, selfEpoch uint64, maxEntries int) *Directory {
 		d.shards[i].m = map[uint64]entry{}
 		d.shards[i].dig = map[uint16]*[digestBuckets]uint64{}
 		d.shards[i].slotTombs = map[uint16]int{}
+		d.shards[i].tombed = map[uint64]struct{}{}
 	}
 	d.SetNode(self, selfEpoch, true)
 	return d
@@ -369,23 +379,19 @@ func (d *Directory) Delete(owner string, epoch, hash uint64, ver uint64) bool {
 }
 
 func (d *Directory) update(slot uint16, hash uint64, nh holder) bool {
-	self := d.selfSlot()
 	sh := d.shard(hash)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	var buf [4]holder
+	var buf, nbuf [4]holder
 	old, had := sh.get(hash, buf[:0])
 	i := old.find(slot)
 	if i >= 0 && old[i].ver >= nh.ver {
 		return false
 	}
 	if !had && d.perShard > 0 && len(sh.m) >= d.perShard {
-		d.evictLocked(sh, self)
+		d.evictLocked(sh, d.selfSlot())
 	}
-	s := slices.Clone(old)
-	if !had {
-		s = nil
-	}
+	s := append(nbuf[:0], old...)
 	changed := true
 	if i >= 0 {
 		changed = nh.kind != 0 || s[i].kind != 0
@@ -442,29 +448,34 @@ func (d *Directory) SweepTombstones(cutoff uint64) int {
 	for i := range d.shards {
 		sh := &d.shards[i]
 		sh.mu.Lock()
-		if sh.tombs > 0 {
-			var buf [4]holder
-			for h, e := range sh.m {
-				s := e.list(buf[:0])
-				if s.tombs() == 0 {
+		var buf [4]holder
+		for _, h := range sh.tombedHashes() {
+			s, _ := sh.get(h, buf[:0])
+			keep := make(holderSet, 0, len(s))
+			for _, x := range s {
+				if x.kind == 0 && x.ver < cutoff {
+					n++
 					continue
 				}
-				keep := make(holderSet, 0, len(s))
-				for _, x := range s {
-					if x.kind == 0 && x.ver < cutoff {
-						n++
-						continue
-					}
-					keep = append(keep, x)
-				}
-				if len(keep) != len(s) {
-					sh.set(h, s, keep)
-				}
+				keep = append(keep, x)
+			}
+			if len(keep) != len(s) {
+				sh.set(h, s, keep)
 			}
 		}
 		sh.mu.Unlock()
 	}
 	return n
+}
+
+// tombedHashes lists the entries with a tombstone (a copy: the caller may
+// change them).
+func (sh *dirShard) tombedHashes() []uint64 {
+	out := make([]uint64, 0, len(sh.tombed))
+	for h := range sh.tombed {
+		out = append(out, h)
+	}
+	return out
 }
 
 // Forget drops owner's record of hash if it is a live copy (a fetch from
@@ -656,10 +667,10 @@ func (d *Directory) digest(owner string, epoch uint64, theirs *[digestBuckets]ui
 	for i := range d.shards {
 		sh := &d.shards[i]
 		sh.mu.Lock()
-		if sh.tombs > 0 {
+		if sh.slotTombs[slot] > 0 {
 			var buf [4]holder
-			for h, e := range sh.m {
-				s := e.list(buf[:0])
+			for _, h := range sh.tombedHashes() {
+				s, _ := sh.get(h, buf[:0])
 				j := s.find(slot)
 				if j < 0 || s[j].kind != 0 || s[j].ver > asOf || mine[bucketOf(h)] != theirs[bucketOf(h)] {
 					continue
@@ -670,35 +681,6 @@ func (d *Directory) digest(owner string, epoch uint64, theirs *[digestBuckets]ui
 		sh.mu.Unlock()
 	}
 	return diff
-}
-
-// ownerRecords calls f for every owner with its live epoch and live
-// records (recs reused between calls; f must copy what it keeps). Only
-// owners accepted by keep are visited.
-func (d *Directory) ownerRecords(keep func(name string) bool, f func(name string, epoch uint64, recs []Record)) {
-	d.nodesMu.RLock()
-	slots := append([]nodeSlot(nil), d.slots...)
-	d.nodesMu.RUnlock()
-	var recs []Record
-	for slot, s := range slots {
-		if !s.alive || s.retired || !keep(s.name) {
-			continue
-		}
-		recs = recs[:0]
-		for i := range d.shards {
-			sh := &d.shards[i]
-			sh.mu.RLock()
-			var buf [4]holder
-			for h, e := range sh.m {
-				hs := e.list(buf[:0])
-				if j := hs.find(uint16(slot)); j >= 0 && hs[j].kind != 0 {
-					recs = append(recs, Record{Hash: h, Kind: tiers.Kind(hs[j].kind), Ver: hs[j].ver})
-				}
-			}
-			sh.mu.RUnlock()
-		}
-		f(s.name, s.epoch, recs)
-	}
 }
 
 // replaceOwned applies an authoritative snapshot of owner's holdings taken
@@ -718,6 +700,9 @@ func (d *Directory) replaceOwned(owner string, epoch, snapVer uint64, bucket int
 	}
 	changed := false
 	for i := range d.shards {
+		if bucket >= 0 && i != bucketShard(bucket) {
+			continue // a bucket lies in one shard
+		}
 		sh := &d.shards[i]
 		sh.mu.Lock()
 		var buf [4]holder

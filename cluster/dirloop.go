@@ -1,159 +1,240 @@
 package cluster
 
-// The holder's side of keeping the directory right: handoff when the
-// replicas of its records change, and the periodic digest exchange that
-// finds what any replica lost. A replica also drops what it no longer
+// The holder's side of keeping the directory right: moving its records'
+// replica sets to a new ring (handoff), and the periodic digest exchange
+// that finds what any replica lost. A replica also drops what it no longer
 // replicates.
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/messages/frame"
+	"github.com/stratacache/stratacache/placement"
 )
 
-// dirLoop runs handoff on ring changes and anti-entropy every
-// AntiEntropyInterval.
+// digestSkips is how many passes in a row a replica's digest may be put
+// off because this node still has records on their way to it (they would
+// only show as a difference and cost a repair).
+const digestSkips = 3
+
+// digestParallel bounds the digest exchanges of one pass in flight.
+const digestParallel = 8
+
+// dirLoop moves replica sets on ring changes, drops foreign entries once
+// a change has settled, and runs anti-entropy every AntiEntropyInterval.
+//
+// Digests wait until the ring has been stable for two intervals: in the
+// first, the holders hand their records to the new replicas and the old
+// replicas drop what they no longer replicate; a digest sent earlier would
+// find those moves as differences and repair them a second time.
 func (n *Node) dirLoop() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.cfg.AntiEntropyInterval)
 	defer t.Stop()
-	handed := n.ring.Load() // the ring the replicas have our records for
-	stableSince := time.Now()
+	refreshed := n.ring.Load() // every record's replica set is ranked on it
+	swept := refreshed         // the ring dropForeign last ran for
+	changedAt := time.Now()
+	skips := map[string]int{}
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-n.ringCh:
-			cur := n.ring.Load()
-			if n.handoff(handed, cur) {
-				handed = cur
+			if cur := n.ring.Load(); cur != refreshed {
+				if n.refreshReplicas(cur) {
+					refreshed = cur
+				}
+				changedAt = time.Now()
 			}
-			stableSince = time.Now()
 			continue
 		case <-t.C:
 		}
-		if cur := n.ring.Load(); cur != handed {
-			if n.handoff(handed, cur) {
-				handed = cur
+		if cur := n.ring.Load(); cur != refreshed {
+			if n.refreshReplicas(cur) {
+				refreshed = cur
 			}
-			stableSince = time.Now()
+			changedAt = time.Now()
 			continue
 		}
-		n.antiEntropy(handed)
-		if time.Since(stableSince) >= n.cfg.AntiEntropyInterval {
-			n.dropForeign(handed)
+		stable := time.Since(changedAt)
+		if swept != refreshed && stable >= n.cfg.AntiEntropyInterval {
+			n.dropForeign(swept, refreshed)
+			swept = refreshed
+		}
+		if stable >= 2*n.cfg.AntiEntropyInterval {
+			n.antiEntropy(refreshed, skips)
 		}
 	}
 }
 
-// handoff sends every record of this node whose replica set gained a
-// member from old to cur to the new replicas, at most HandoffRate records a
-// second. It stops early (false) when the ring changes again or the node
-// stops; the next pass starts over from old, which is safe because records
-// are idempotent.
-func (n *Node) handoff(old, cur *ring) bool {
-	var ob, nb [8]string
+// refreshReplicas ranks every record's replica set on cur, carrying it
+// from the ring it was ranked on (ringMove: a few scores per record, not
+// one per member), and sends the record to the replicas it gained, at most
+// HandoffRate records a second. It stops early (false) when the ring
+// changes again or the node stops; the records done so far are ranked on
+// cur, the others on their older rings, and the next pass goes on from
+// there. A record whose ring is no longer kept (ringLogLen changes ago) is
+// ranked from scratch and sent to all its replicas (records are
+// idempotent).
+func (n *Node) refreshReplicas(cur *ring) bool {
+	k := n.cfg.DirectoryReplicas
 	budget := n.cfg.HandoffRate / 10
 	start := time.Now()
 	sent := 0
-	complete := true
-	n.holdings.each(func(recs []Record) {
-		if !complete {
-			return
-		}
-		for _, r := range recs {
-			was := old.replicas(ob[:0], r.Hash, n.cfg.DirectoryReplicas)
-			now := cur.replicas(nb[:0], r.Hash, n.cfg.DirectoryReplicas)
-			for _, rep := range now {
-				if contains(was, rep) && old.has(rep) {
+	moves := map[uint32]*ringMove{}
+	type send struct {
+		to  string
+		rec Record
+	}
+	var out []send
+	var buf [maxReplicas]uint16
+	for i := range n.holdings.shards {
+		sh := &n.holdings.shards[i]
+		out = out[:0]
+		sh.mu.Lock()
+		for hash, rec := range sh.m {
+			if rec.rankedOn(cur) {
+				continue
+			}
+			old := n.rings.get(rec.gen)
+			var now []uint16
+			if old != nil {
+				mv := moves[rec.gen]
+				if mv == nil {
+					mv = newRingMove(old, cur)
+					moves[rec.gen] = mv
+				}
+				now = mv.next(buf[:0], hash, k, rec.replicaIdx())
+			} else {
+				now = cur.top(buf[:0], hash, k)
+			}
+			for _, j := range now {
+				name := cur.names[j]
+				if old != nil && rec.sentTo(old, name) {
 					continue
 				}
-				if rep == n.cfg.NodeName {
-					n.applyOwn(r)
-				} else {
-					n.snd.enqueue(rep, queued{rec: r})
-				}
-				sent++
-				n.dstats.handoffs.Add(1)
+				out = append(out, send{name, rec.record(hash)})
 			}
-			if budget > 0 && sent >= budget {
-				// Bounded rate: wait for the next tenth of a second.
-				sent = 0
-				wait := time.Until(start.Add(100 * time.Millisecond))
-				start = start.Add(100 * time.Millisecond)
-				if wait > 0 {
-					tm := time.NewTimer(wait)
-					select {
-					case <-n.stop:
-						complete = false
-					case <-tm.C:
-					}
+			rec.setReplicas(cur.gen, now)
+			sh.m[hash] = rec
+		}
+		sh.mu.Unlock()
+		for _, s := range out {
+			if s.to == n.cfg.NodeName {
+				n.applyOwn(s.rec)
+			} else {
+				n.snd.enqueue(s.to, queued{rec: s.rec, cls: trafficHandoff})
+			}
+			n.dstats.handoffs.Add(1)
+		}
+		sent += len(out)
+		if budget > 0 && sent >= budget {
+			// Bounded rate: the records of a tenth of a second sent, wait
+			// for the next tenth.
+			wait := time.Until(start.Add(time.Duration(sent/budget) * 100 * time.Millisecond))
+			if wait > 0 {
+				tm := time.NewTimer(wait)
+				select {
+				case <-n.stop:
 					tm.Stop()
-				}
-				if n.ring.Load() != cur {
-					complete = false
-				}
-				if !complete {
-					return
+					return false
+				case <-tm.C:
 				}
 			}
 		}
-	})
-	return complete && n.ring.Load() == cur
+		select {
+		case <-n.stop:
+			return false
+		default:
+		}
+		if n.ring.Load() != cur {
+			return false
+		}
+	}
+	return true
 }
 
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
+// sentTo reports whether name is in r's replica set as ranked on ring old.
+func (r *ownRec) sentTo(old *ring, name string) bool {
+	for _, i := range r.replicaIdx() {
+		if int(i) < len(old.names) && old.names[i] == name {
 			return true
 		}
 	}
 	return false
 }
 
-// antiEntropy sends each replica the digest of this node's records it
-// should hold and repairs the buckets that differ with bucket snapshots,
-// queued behind the records already on their way.
-func (n *Node) antiEntropy(r *ring) {
-	asOf := n.tick()
-	digests := map[string]*[digestBuckets]uint64{}
-	var buf [8]string
-	n.holdings.each(func(recs []Record) {
-		for _, rec := range recs {
-			for _, rep := range r.replicas(buf[:0], rec.Hash, n.cfg.DirectoryReplicas) {
-				if rep == n.cfg.NodeName {
-					continue
-				}
-				dg := digests[rep]
-				if dg == nil {
-					dg = new([digestBuckets]uint64)
-					digests[rep] = dg
-				}
-				dg[bucketOf(rec.Hash)] ^= recDigest(rec)
-			}
-		}
-	})
-	// Replicas that should hold nothing of ours get an empty digest, so
-	// that records they kept by mistake go too.
-	for _, name := range r.names {
-		if name != n.cfg.NodeName && digests[name] == nil {
-			digests[name] = new([digestBuckets]uint64)
-		}
+// antiEntropy sends each member the digest of this node's records it
+// should hold (an empty one to a member that should hold none, so that
+// records it kept by mistake go) and repairs the buckets that differ with
+// bucket snapshots, queued behind the records already on their way. A
+// member this node still has records queued or in flight for is skipped
+// (up to digestSkips passes in a row): those records would show as
+// differences.
+func (n *Node) antiEntropy(cur *ring, skips map[string]int) {
+	if !n.refreshReplicas(cur) {
+		return // the ring moved on: the loop refreshes first
 	}
-	for rep, dg := range digests {
-		select {
-		case <-n.stop:
-			return
-		default:
-		}
-		diff, err := n.sendDigest(rep, asOf, dg)
-		if err != nil || len(diff) == 0 {
+	self, _ := cur.index(n.cfg.NodeName)
+	asOf := n.tick()
+	digests := n.replicaDigests(cur)
+	sem := make(chan struct{}, digestParallel)
+	var wg sync.WaitGroup
+	for j, name := range cur.names {
+		if j == self {
 			continue
 		}
-		n.repair(r, rep, asOf, diff)
+		if n.snd.busyFor(name) && skips[name] < digestSkips {
+			skips[name]++
+			continue
+		}
+		delete(skips, name)
+		select {
+		case <-n.stop:
+			wg.Wait()
+			return
+		case sem <- struct{}{}:
+		}
+		wg.Add(1)
+		go func(j int, name string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			diff, err := n.sendDigest(name, asOf, &digests[j])
+			if err != nil || len(diff) == 0 {
+				return
+			}
+			n.repair(cur, j, asOf, diff)
+		}(j, name)
 	}
+	wg.Wait()
+}
+
+// replicaDigests is, for each member of cur (by index), the digest of this
+// node's records it replicates: one pass over the holdings reading each
+// record's cached replica set.
+func (n *Node) replicaDigests(cur *ring) [][digestBuckets]uint64 {
+	k := n.cfg.DirectoryReplicas
+	digests := make([][digestBuckets]uint64, len(cur.names))
+	var buf [maxReplicas]uint16
+	for i := range n.holdings.shards {
+		sh := &n.holdings.shards[i]
+		sh.mu.RLock()
+		for hash, rec := range sh.m {
+			reps := rec.replicaIdx()
+			if !rec.rankedOn(cur) { // stored under a newer ring meanwhile
+				reps = cur.top(buf[:0], hash, k)
+			}
+			d, b := recDigest(rec.record(hash)), bucketOf(hash)
+			for _, j := range reps {
+				digests[j][b] ^= d
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return digests
 }
 
 func (n *Node) sendDigest(rep string, asOf uint64, dg *[digestBuckets]uint64) ([]int, error) {
@@ -161,8 +242,15 @@ func (n *Node) sendDigest(rep string, asOf uint64, dg *[digestBuckets]uint64) ([
 	if !ok || m.Meta.PeerAddr == "" {
 		return nil, ErrLookup
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.FetchTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), dirRequestTimeout)
 	defer cancel()
+	go func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	var diff []int
 	req := &messages.FrameHeader{Op: messages.Op_OP_PEER_DIR_DIGEST}
 	err := n.peers.call(ctx, m.Meta.PeerAddr, req, appendDigest(nil, n.cfg.NodeName, n.cfg.Epoch, asOf, dg), func(rep *frame.Reply) error {
@@ -176,38 +264,90 @@ func (n *Node) sendDigest(rep string, asOf uint64, dg *[digestBuckets]uint64) ([
 	return diff, err
 }
 
-// repair queues for rep an authoritative snapshot of each bucket in diff:
-// this node's records there that rep replicates, as of asOf.
-func (n *Node) repair(r *ring, rep string, asOf uint64, diff []int) {
+// repair queues for cur's member j an authoritative snapshot of each
+// bucket in diff: this node's records there that j replicates, as of asOf.
+// A bucket lies in one shard of the holdings (bucketShard), so only those
+// shards are read.
+func (n *Node) repair(cur *ring, j int, asOf uint64, diff []int) {
+	k := n.cfg.DirectoryReplicas
+	rep := cur.names[j]
 	want := map[int][]Record{}
 	for _, b := range diff {
 		want[b] = nil
 	}
-	var buf [8]string
-	n.holdings.each(func(recs []Record) {
-		for _, rec := range recs {
-			b := bucketOf(rec.Hash)
-			if _, ok := want[b]; !ok || rec.Ver > asOf {
+	var buf [maxReplicas]uint16
+	done := map[int]bool{}
+	for _, b := range diff {
+		si := bucketShard(b)
+		if done[si] {
+			continue
+		}
+		done[si] = true
+		sh := &n.holdings.shards[si]
+		sh.mu.RLock()
+		for hash, rec := range sh.m {
+			hb := bucketOf(hash)
+			if _, ok := want[hb]; !ok || rec.ver > asOf {
 				continue
 			}
-			if contains(r.replicas(buf[:0], rec.Hash, n.cfg.DirectoryReplicas), rep) {
-				want[b] = append(want[b], rec)
+			reps := rec.replicaIdx()
+			if !rec.rankedOn(cur) {
+				reps = cur.top(buf[:0], hash, k)
+			}
+			for _, x := range reps {
+				if int(x) == j {
+					want[hb] = append(want[hb], rec.record(hash))
+					break
+				}
 			}
 		}
-	})
+		sh.mu.RUnlock()
+	}
 	for b, recs := range want {
 		dl := Delta{Owner: n.cfg.NodeName, Epoch: n.cfg.Epoch, Snapshot: true, AsOf: asOf, Bucketed: true, Bucket: b, Records: recs}
-		n.snd.enqueue(rep, queued{blob: appendDelta(nil, &dl)})
+		n.snd.enqueue(rep, queued{blob: appendDelta(nil, &dl), cls: trafficRepair})
 		n.dstats.repairs.Add(1)
 	}
 }
 
-// dropForeign removes the entries this node is no longer a replica of
-// (after a membership change, once their holders had time to hand them
-// to the new replicas).
-func (n *Node) dropForeign(r *ring) {
-	var buf [8]string
+// dropForeign removes the entries this node no longer replicates on cur,
+// the ring that followed swept (once the holders had time to hand them to
+// their new replicas). Only a member that joined can push this node out
+// of an entry's replica set, so an entry costs one score per joined member
+// (and a ranking of the ring when one of them outranks this node); with no
+// member joined nothing is dropped. Entries this node never replicated
+// (kept by mistake) are left to the holders' digests.
+func (n *Node) dropForeign(swept, cur *ring) {
+	mv := newRingMove(swept, cur)
+	if len(mv.added) == 0 {
+		return
+	}
+	self := n.cfg.NodeName
+	selfKey := placement.NodeKey(self)
+	selfIdx, ok := cur.index(self)
+	if !ok {
+		return
+	}
+	k := n.cfg.DirectoryReplicas
+	var buf [maxReplicas]uint16
 	n.dir.dropIf(func(hash uint64) bool {
-		return !contains(r.replicas(buf[:0], hash, n.cfg.DirectoryReplicas), n.cfg.NodeName)
+		s0 := placement.Score(hash, selfKey)
+		beaten := false
+		for _, j := range mv.added {
+			s := placement.Score(hash, cur.keys[j])
+			if s > s0 || (s == s0 && cur.names[j] < self) {
+				beaten = true
+				break
+			}
+		}
+		if !beaten {
+			return false
+		}
+		for _, j := range cur.top(buf[:0], hash, k) {
+			if int(j) == selfIdx {
+				return false
+			}
+		}
+		return true
 	})
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,76 +17,21 @@ import (
 	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/messages"
 	"github.com/stratacache/stratacache/messages/frame"
-	"github.com/stratacache/stratacache/placement"
 )
-
-// ring is the live members (this node included) with their rendezvous
-// keys: an immutable value swapped on every membership change.
-type ring struct {
-	names []string
-	keys  []uint64
-	gen   uint64
-}
-
-func newRing(names []string, gen uint64) *ring {
-	names = slices.Clone(names)
-	sort.Strings(names)
-	names = slices.Compact(names)
-	r := &ring{names: names, keys: make([]uint64, len(names)), gen: gen}
-	for i, n := range names {
-		r.keys[i] = placement.NodeKey(n)
-	}
-	return r
-}
-
-// replicas appends hash's first k members in rendezvous order: the same
-// order as placement.Replicas (TestRingMatchesPlacement), with the member
-// keys computed once per ring instead of once per call.
-func (r *ring) replicas(dst []string, hash uint64, k int) []string {
-	if k <= 0 {
-		return dst
-	}
-	type ranked struct {
-		score uint64
-		i     int
-	}
-	var buf [8]ranked
-	top := buf[:0]
-	for i := range r.names {
-		s := placement.Score(hash, r.keys[i])
-		j := len(top)
-		for j > 0 && (s > top[j-1].score || (s == top[j-1].score && r.names[i] < r.names[top[j-1].i])) {
-			j--
-		}
-		if j >= k {
-			continue
-		}
-		top = slices.Insert(top, j, ranked{s, i})
-		if len(top) > k {
-			top = top[:k]
-		}
-	}
-	for _, t := range top {
-		dst = append(dst, r.names[t.i])
-	}
-	return dst
-}
-
-func (r *ring) has(name string) bool {
-	_, ok := slices.BinarySearch(r.names, name)
-	return ok
-}
 
 // updateRing rebuilds the ring from the members and wakes the directory
 // loop (handoff). Safe from memberlist callbacks: it takes memMu briefly
 // and never blocks.
 func (n *Node) updateRing() {
 	names := n.memberNames()
+	n.ringMu.Lock()
+	defer n.ringMu.Unlock()
 	old := n.ring.Load()
 	r := newRing(names, old.gen+1)
 	if slices.Equal(r.names, old.names) {
 		return
 	}
+	n.rings.add(r)
 	n.ring.Store(r)
 	n.ringChangedAt.Store(time.Now().UnixNano())
 	select {
@@ -101,16 +45,15 @@ func (n *Node) replicasOf(dst []string, hash uint64) []string {
 	return n.ring.Load().replicas(dst, hash, n.cfg.DirectoryReplicas)
 }
 
-// publish sends one of this node's records to the record's replicas: the
-// local directory when this node is one, else the replica's queue.
-func (n *Node) publish(rec Record) {
-	var buf [8]string
-	for _, rep := range n.replicasOf(buf[:0], rec.Hash) {
+// publish sends one of this node's records to replicas: the local
+// directory when this node is one, else the replica's queue.
+func (n *Node) publish(rec Record, replicas []string) {
+	for _, rep := range replicas {
 		if rep == n.cfg.NodeName {
 			n.applyOwn(rec)
 			continue
 		}
-		n.snd.enqueue(rep, queued{rec: rec})
+		n.snd.enqueue(rep, queued{rec: rec, cls: trafficStore})
 	}
 }
 
@@ -129,11 +72,25 @@ const maxQueuedPerReplica = 1 << 17
 // maxRecordsPerUpdate bounds one OP_PEER_DIR_UPDATE (~14 bytes a record).
 const maxRecordsPerUpdate = 8192
 
+// maxUpdateSends bounds the OP_PEER_DIR_UPDATE requests a node has in
+// flight at once (one per replica at most): records for the other
+// replicas wait and leave together. Without the bound, a burst of stores
+// on a 64-node fleet in one process became one request (and goroutine,
+// and often a dial) per record and replica: ~3 records a request.
+const maxUpdateSends = 8
+
+// dirRequestTimeout bounds a directory update or digest exchange: longer
+// than a fetch's, because a batch that times out is lost until the next
+// digest finds it, and an overloaded replica is slow, not gone.
+const dirRequestTimeout = 10 * time.Second
+
 // queued is a record, or an encoded delta (a bucket repair), waiting for a
-// replica; they leave in the order queued.
+// replica; they leave in the order queued. cls is what caused it (its
+// share of the request's bytes is counted there).
 type queued struct {
 	rec  Record
 	blob []byte
+	cls  trafficClass
 }
 
 // dirSender batches this node's records per replica: one update in flight
@@ -184,6 +141,13 @@ func (s *dirSender) pending() int {
 	return k + int(s.inflight.Load())
 }
 
+// busyFor reports whether anything is queued or in flight for dest.
+func (s *dirSender) busyFor(dest string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.busy[dest] || len(s.q[dest]) > 0
+}
+
 // loop starts one send per replica that has something queued and nothing
 // in flight.
 func (s *dirSender) loop() {
@@ -197,6 +161,9 @@ func (s *dirSender) loop() {
 		}
 		s.mu.Lock()
 		for dest, q := range s.q {
+			if len(s.busy) >= maxUpdateSends {
+				break // a finishing send signals again
+			}
 			if s.busy[dest] || len(q) == 0 {
 				continue
 			}
@@ -217,7 +184,7 @@ func (s *dirSender) send(dest string, q []queued) {
 		s.mu.Lock()
 		s.inflight.Add(-int64(len(q)))
 		delete(s.busy, dest)
-		more := len(s.q[dest]) > 0
+		more := len(s.q) > 0
 		s.mu.Unlock()
 		if more {
 			s.signal()
@@ -228,7 +195,7 @@ func (s *dirSender) send(dest string, q []queued) {
 		s.dropped.Add(uint64(len(q)))
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.DemoteTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), dirRequestTimeout)
 	defer cancel()
 	go func() {
 		select {
@@ -238,6 +205,7 @@ func (s *dirSender) send(dest string, q []queued) {
 		}
 	}()
 	var recs []Record
+	var per [numTraffic]uint64 // records of each class in recs
 	var b []byte
 	flush := func() error {
 		if len(recs) == 0 {
@@ -245,11 +213,28 @@ func (s *dirSender) send(dest string, q []queued) {
 		}
 		dl := Delta{Owner: n.cfg.NodeName, Epoch: n.cfg.Epoch, Records: recs}
 		b = appendDelta(b[:0], &dl)
-		err := s.call(ctx, m.Meta.PeerAddr, b)
+		bytes, err := s.call(ctx, m.Meta.PeerAddr, b)
 		if err == nil {
 			s.records.Add(uint64(len(recs)))
 		}
-		recs = recs[:0]
+		// The request counts for the class of most of its records; its
+		// bytes are shared among its records' classes.
+		top := 0
+		for c := range per {
+			if per[c] > per[top] {
+				top = c
+			}
+		}
+		rest := bytes
+		for c, k := range per {
+			if k > 0 && c != top {
+				share := bytes * k / uint64(len(recs))
+				n.traffic.add(trafficClass(c), share, 0, k)
+				rest -= share
+			}
+		}
+		n.traffic.add(trafficClass(top), rest, 1, per[top])
+		recs, per = recs[:0], [numTraffic]uint64{}
 		return err
 	}
 	var err error
@@ -257,11 +242,14 @@ func (s *dirSender) send(dest string, q []queued) {
 		it := q[i]
 		if it.blob != nil {
 			if err = flush(); err == nil {
-				err = s.call(ctx, m.Meta.PeerAddr, it.blob)
+				var bytes uint64
+				bytes, err = s.call(ctx, m.Meta.PeerAddr, it.blob)
+				n.traffic.add(it.cls, bytes, 1, 0)
 			}
 			continue
 		}
 		recs = append(recs, it.rec)
+		per[it.cls]++
 		if len(recs) >= maxRecordsPerUpdate {
 			err = flush()
 		}
@@ -277,9 +265,10 @@ func (s *dirSender) send(dest string, q []queued) {
 	}
 }
 
-func (s *dirSender) call(ctx context.Context, addr string, payload []byte) error {
+// call sends one OP_PEER_DIR_UPDATE; it returns its frames' bytes.
+func (s *dirSender) call(ctx context.Context, addr string, payload []byte) (uint64, error) {
 	s.sent.Add(1)
-	return s.n.peers.call(ctx, addr, &messages.FrameHeader{Op: messages.Op_OP_PEER_DIR_UPDATE}, payload, nil)
+	return s.n.peers.callBytes(ctx, addr, &messages.FrameHeader{Op: messages.Op_OP_PEER_DIR_UPDATE}, payload, nil)
 }
 
 // ErrLookup: no directory replica of some artifact answered.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -170,7 +171,7 @@ func TestPeerWithoutTokenCannotFetch(t *testing.T) {
 		t.Fatalf("fetch with the token: %v", err)
 	}
 	bad := &Config{NodeName: "mallory", Epoch: 1, PeerToken: []byte("guess"), Dialer: &net.Dialer{}, MaxIdleConns: 1, MaxArtifactBytes: 1 << 20}
-	p := newPeerPool(bad)
+	p := newPeerPool(bad, nil)
 	defer p.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -297,7 +298,7 @@ func TestOneWayBlockAndDropsStillConverge(t *testing.T) {
 	// n1's records reach the replicas it can dial; n4 replicates what it
 	// gets only once n1 can reach it: the holder pushes, nobody relays.
 	reachable := func(k string) bool {
-		return !contains(nodes[0].n.replicasOf(nil, kvID(k).Hash), "n4")
+		return !slices.Contains(nodes[0].n.replicasOf(nil, kvID(k).Hash), "n4")
 	}
 	waitFor(t, 20*time.Second, "entries reach the replicas n1 can dial despite drops", func() bool {
 		for i := 0; i < 20; i++ {

@@ -1,153 +1,141 @@
 package cluster
 
 import (
-	"sync"
-
 	"github.com/stratacache/stratacache/holdings"
 )
 
-// feed is this node's own holdings and their change log, built from its
-// own tier events (Observe), not from the directory: what schedulers follow
-// (OP_PEER_SUBSCRIBE, OP_PEER_SUMMARY) is the node's report of itself,
-// whatever the directory's partitioning. Sequence numbers start at 1 with
-// each epoch.
-type feed struct {
-	epoch  uint64
-	logLen int // changes kept (Config.FeedLogLen)
+// The change feed schedulers follow (OP_PEER_SUBSCRIBE, OP_PEER_SUMMARY):
+// the node's report of itself, read from its own holdings table
+// (holdings.go), whatever the directory's partitioning. Sequence numbers
+// start at 1 with each epoch.
 
-	mu   sync.Mutex
-	seq  uint64
-	held map[uint64]uint8 // hash -> tier kind of its last store
-	log  []feedChange     // ring of the last feedLogLen changes
-	head int              // next write position in log
-	wake chan struct{}    // closed at the next change (nil: nobody waits)
-
-	sumMu  sync.Mutex
-	sumSeq uint64
-	sum    []byte // encoded summary as of sumSeq
-}
-
+// feedChange is one logged change: hash now held in a medium of kind, or
+// no longer held (del).
 type feedChange struct {
-	seq uint64
-	c   holdings.Change
+	seq  uint64
+	hash uint64
+	kind uint8
+	del  bool
 }
 
-func newFeed(epoch uint64, logLen int) *feed {
-	return &feed{epoch: epoch, logLen: logLen, held: map[uint64]uint8{}}
+func (c feedChange) change() holdings.Change {
+	return holdings.Change{Hash: c.hash, Kind: c.kind, Del: c.del}
 }
 
-// note records a change of what the node holds. Cheap: a map update and a
-// ring write under one lock.
-func (f *feed) note(ev Event) {
-	h := ev.ID.Hash
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	switch ev.Kind {
-	case EventStored:
-		// The fastest medium that took it (a write-through store reaches
-		// every tier: memory then CXL is reported as memory).
-		k := uint8(ev.Tier)
-		if old, ok := f.held[h]; ok && old <= k {
-			return
-		}
-		f.held[h] = k
-		f.appendLocked(holdings.Change{Hash: h, Kind: k})
-	case EventEvicted, EventDeleted:
-		if _, ok := f.held[h]; !ok {
-			return
-		}
-		delete(f.held, h)
-		f.appendLocked(holdings.Change{Hash: h, Del: true})
+// logChange gives c the next sequence number and keeps it in the log.
+// Called under c.hash's shard lock (the lock order is shard, then logMu).
+func (h *ownHoldings) logChange(c feedChange) {
+	h.logMu.Lock()
+	defer h.logMu.Unlock()
+	if h.wake != nil {
+		close(h.wake)
+		h.wake = nil
 	}
-}
-
-func (f *feed) appendLocked(c holdings.Change) {
-	if f.wake != nil {
-		close(f.wake)
-		f.wake = nil
-	}
-	f.seq++
-	fc := feedChange{seq: f.seq, c: c}
-	if len(f.log) < f.logLen {
-		f.log = append(f.log, fc)
+	h.seq++
+	c.seq = h.seq
+	if h.logLen <= 0 {
 		return
 	}
-	f.log[f.head] = fc
-	f.head = (f.head + 1) % f.logLen
+	if len(h.log) < h.logLen {
+		h.log = append(h.log, c)
+		return
+	}
+	h.log[h.head] = c
+	h.head = (h.head + 1) % h.logLen
+}
+
+// feedSeq is the sequence number of the last change.
+func (h *ownHoldings) feedSeq() uint64 {
+	h.logMu.Lock()
+	defer h.logMu.Unlock()
+	return h.seq
 }
 
 // since fills out with the changes after seq since of epoch, or with the
 // whole holding set (Resync) when the subscriber is of another epoch, ahead
 // of the feed, or further behind than the log keeps.
-func (f *feed) since(epoch, since uint64, out *holdings.Feed) {
-	f.sinceMax(epoch, since, 0, out)
+func (h *ownHoldings) since(epoch, since uint64, out *holdings.Feed) {
+	h.sinceMax(epoch, since, 0, out)
 }
 
 // changed returns a channel closed at the next change and the sequence
 // number now (streams wait on it).
-func (f *feed) changed() (<-chan struct{}, uint64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.wake == nil {
-		f.wake = make(chan struct{})
+func (h *ownHoldings) changed() (<-chan struct{}, uint64) {
+	h.logMu.Lock()
+	defer h.logMu.Unlock()
+	if h.wake == nil {
+		h.wake = make(chan struct{})
 	}
-	return f.wake, f.seq
+	return h.wake, h.seq
 }
 
 // sinceMax is since with at most limit changes (0: all); out.Seq is then
 // where those changes end, and the rest follow in the next call.
-func (f *feed) sinceMax(epoch, since uint64, limit int, out *holdings.Feed) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out.Epoch, out.Seq, out.Resync = f.epoch, f.seq, false
+//
+// A resync reads the table shard by shard after taking the sequence number
+// it reports, so it may already show changes logged after that number; the
+// subscriber's next poll replays them, and a change is an assignment (held
+// in kind, or not held), so replaying one that is already applied changes
+// nothing.
+func (h *ownHoldings) sinceMax(epoch, since uint64, limit int, out *holdings.Feed) {
+	h.logMu.Lock()
+	out.Epoch, out.Seq, out.Resync = h.epoch, h.seq, false
 	out.Changes = out.Changes[:0]
-	oldest := f.seq - uint64(len(f.log)) // changes after it are in the log
-	if epoch != f.epoch || since > f.seq || since < oldest {
-		out.Resync = true
-		for h, k := range f.held {
-			out.Changes = append(out.Changes, holdings.Change{Hash: h, Kind: k})
+	oldest := h.seq - uint64(len(h.log)) // changes after it are in the log
+	if epoch == h.epoch && since <= h.seq && since >= oldest {
+		behind := int(h.seq - since)
+		n := behind
+		if limit > 0 && n > limit {
+			n = limit
+			out.Seq = since + uint64(n)
 		}
+		if n > 0 {
+			start := (h.head + len(h.log) - behind) % len(h.log)
+			for i := 0; i < n; i++ {
+				out.Changes = append(out.Changes, h.log[(start+i)%len(h.log)].change())
+			}
+		}
+		h.logMu.Unlock()
 		return
 	}
-	behind := int(f.seq - since)
-	n := behind
-	if limit > 0 && n > limit {
-		n = limit
-		out.Seq = since + uint64(n)
-	}
-	if n == 0 {
-		return
-	}
-	start := (f.head + len(f.log) - behind) % len(f.log)
-	for i := 0; i < n; i++ {
-		out.Changes = append(out.Changes, f.log[(start+i)%len(f.log)].c)
+	h.logMu.Unlock()
+	out.Resync = true
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for hash, r := range sh.m {
+			out.Changes = append(out.Changes, holdings.Change{Hash: hash, Kind: r.kind})
+		}
+		sh.mu.RUnlock()
 	}
 }
 
 // summary returns the encoded filter over the held hashes, rebuilt when
 // the holdings changed since the last one.
-func (f *feed) summary() ([]byte, error) {
-	f.sumMu.Lock()
-	defer f.sumMu.Unlock()
-	f.mu.Lock()
-	seq := f.seq
-	if f.sum != nil && seq == f.sumSeq {
-		f.mu.Unlock()
-		return f.sum, nil
+func (h *ownHoldings) summary() ([]byte, error) {
+	h.sumMu.Lock()
+	defer h.sumMu.Unlock()
+	seq := h.feedSeq()
+	if h.sum != nil && seq == h.sumSeq {
+		return h.sum, nil
 	}
-	keys := make([]uint64, 0, len(f.held))
-	for h := range f.held {
-		keys = append(keys, h)
+	keys := make([]uint64, 0, h.len())
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for hash := range sh.m {
+			keys = append(keys, hash)
+		}
+		sh.mu.RUnlock()
 	}
-	f.mu.Unlock()
 	flt, err := holdings.NewFilter(len(keys), holdings.DefaultBitsPerEntry, holdings.DefaultK)
 	if err != nil {
 		return nil, err
 	}
-	for _, h := range keys {
-		flt.Add(h)
+	for _, k := range keys {
+		flt.Add(k)
 	}
-	f.sum = flt.AppendTo(make([]byte, 0, flt.Bits()/8+32))
-	f.sumSeq = seq
-	return f.sum, nil
+	h.sum = flt.AppendTo(make([]byte, 0, flt.Bits()/8+32))
+	h.sumSeq = seq
+	return h.sum, nil
 }

@@ -62,8 +62,8 @@ func (s *peerServer) streamFeed(cs *connState, reqID, epoch, since uint64) error
 	var buf []byte
 	first, idle := true, false
 	for {
-		wake, now := n.feed.changed()
-		n.feed.sinceMax(epoch, since, streamBatch, &out)
+		wake, now := n.holdings.changed()
+		n.holdings.sinceMax(epoch, since, streamBatch, &out)
 		out.Stream, out.From = true, since
 		if out.Resync {
 			out.From = out.Seq
@@ -121,12 +121,24 @@ func peak(p interface {
 // a subscriber that has applied everything up to seq should have. For
 // tests and checkers; it copies the whole set.
 func (n *Node) FeedHoldings() (epoch, seq uint64, held map[uint64]uint8) {
-	f := n.feed
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	held = make(map[uint64]uint8, len(f.held))
-	for h, k := range f.held {
-		held[h] = k
+	h := n.holdings
+	// Every shard locked, then the log (the table's lock order): the set
+	// and the sequence number agree.
+	for i := range h.shards {
+		h.shards[i].mu.RLock()
 	}
-	return f.epoch, f.seq, held
+	defer func() {
+		for i := range h.shards {
+			h.shards[i].mu.RUnlock()
+		}
+	}()
+	held = map[uint64]uint8{}
+	for i := range h.shards {
+		for hash, r := range h.shards[i].m {
+			held[hash] = r.kind
+		}
+	}
+	h.logMu.Lock()
+	defer h.logMu.Unlock()
+	return h.epoch, h.seq, held
 }

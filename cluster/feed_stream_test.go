@@ -17,9 +17,12 @@ import (
 
 // sinceMax hands out a long lag in batches that follow each other.
 func TestFeedSinceMaxBatches(t *testing.T) {
-	f := newFeed(3, 100)
+	f := newOwnHoldings(3, 100)
+	r := newRing([]string{"self"}, 1)
+	var clock uint64
+	tick := func() uint64 { clock++; return clock }
 	for i := 0; i < 50; i++ {
-		f.note(Event{Kind: EventStored, ID: kvID(fmt.Sprint("k", i)), Tier: tiers.KindMemory})
+		f.stored(kvID(fmt.Sprint("k", i)).Hash, tiers.KindMemory, tick, r, 3, nil)
 	}
 	var out holdings.Feed
 	var got []holdings.Change
@@ -103,7 +106,7 @@ func TestFeedStreamStalledSubscriberIsBounded(t *testing.T) {
 	for i := 0; i < hold; i++ {
 		h := rng.Uint64()
 		held = append(held, h)
-		n.feed.note(Event{Kind: EventStored, ID: id(h), Tier: tiers.KindCXL})
+		n.Observe(Event{Kind: EventStored, ID: id(h), Tier: tiers.KindCXL})
 	}
 	c, r := streamSubscriber(t, n, 0, 0)
 	var fd holdings.Feed
@@ -121,9 +124,9 @@ func TestFeedStreamStalledSubscriberIsBounded(t *testing.T) {
 			t.Fatalf("no stall after %d changes: %+v", 2*i, n.peerStatsSnapshot())
 		}
 		j := rng.IntN(len(held))
-		n.feed.note(Event{Kind: EventEvicted, ID: id(held[j]), Tier: tiers.KindCXL})
+		n.Observe(Event{Kind: EventEvicted, ID: id(held[j]), Tier: tiers.KindCXL})
 		held[j] = rng.Uint64()
-		n.feed.note(Event{Kind: EventStored, ID: id(held[j]), Tier: tiers.KindCXL})
+		n.Observe(Event{Kind: EventStored, ID: id(held[j]), Tier: tiers.KindCXL})
 	}
 	s := n.peerStatsSnapshot()
 	// A frame is at most the holdings (a resync: 16 B per change in
@@ -132,7 +135,7 @@ func TestFeedStreamStalledSubscriberIsBounded(t *testing.T) {
 	if s.StreamBufPeak > bound {
 		t.Fatalf("a stream held %d bytes, bound %d", s.StreamBufPeak, bound)
 	}
-	if got := len(n.feed.log); got > logLen {
+	if got := len(n.holdings.log); got > logLen {
 		t.Fatalf("the feed's log grew to %d (log %d)", got, logLen)
 	}
 	waitFor(t, 60*time.Second, "the stalled stream to end", func() bool { return n.peerStatsSnapshot().StreamsOpen == 0 })

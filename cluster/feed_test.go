@@ -8,12 +8,21 @@ import (
 	"github.com/stratacache/stratacache/tiers"
 )
 
-// The feed answers the changes after a subscriber's sequence number, and
+// The feed (read from the node's one holdings table) answers the changes after a subscriber's sequence number, and
 // the whole holding set when the subscriber is of another epoch, ahead, or
 // further behind than the log keeps.
 func TestFeedSinceAndResync(t *testing.T) {
-	f := newFeed(7, 4)
-	ev := func(k EventKind, key string, tier tiers.Kind) { f.note(Event{Kind: k, ID: kvID(key), Tier: tier}) }
+	f := newOwnHoldings(7, 4)
+	r := newRing([]string{"self"}, 1)
+	var clock uint64
+	tick := func() uint64 { clock++; return clock }
+	ev := func(k EventKind, key string, tier tiers.Kind) {
+		if k == EventStored {
+			f.stored(kvID(key).Hash, tier, tick, r, 3, nil)
+		} else {
+			f.dropped(kvID(key).Hash, tick, nil)
+		}
+	}
 	ev(EventStored, "a", tiers.KindCXL)
 	ev(EventStored, "a", tiers.KindMemory) // faster: reported
 	ev(EventStored, "a", tiers.KindDisk)   // slower: not

@@ -25,7 +25,10 @@ var ErrUnreachable = errors.New("cluster: unreachable (injected fault)")
 // full. Streams are net.Pipe pairs; peer connections are real sockets whose
 // dials go through PeerDialer, which applies the same faults.
 type MemNetwork struct {
-	mu        sync.Mutex
+	// mu guards the maps and settings below: read-locked on every packet,
+	// dial and stream, written by the fault setters (a 64-node fleet in one
+	// process sends thousands of packets a second through it).
+	mu        sync.RWMutex
 	byAddr    map[string]*MemTransport
 	byName    map[string]*MemTransport
 	peerNames map[string]string // peer address -> node name
@@ -34,6 +37,7 @@ type MemNetwork struct {
 	killed    map[string]bool
 	dropRate  float64
 	delay     time.Duration
+	rngMu     sync.Mutex // the rng is not safe for concurrent use
 	rng       *rand.Rand
 
 	dropped atomic.Uint64
@@ -131,8 +135,8 @@ func (n *MemNetwork) Dropped() uint64 { return n.dropped.Load() }
 
 // route decides a packet or dial from node from to address addr.
 func (n *MemNetwork) route(from, addr string, packet bool) (*MemTransport, time.Duration, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
 	dest, ok := n.byAddr[addr]
 	if !ok {
 		return nil, 0, fmt.Errorf("%w: no route to %s", ErrUnreachable, addr)
@@ -141,8 +145,13 @@ func (n *MemNetwork) route(from, addr string, packet bool) (*MemTransport, time.
 		(!packet && n.blocked[[2]string{dest.name, from}]) {
 		return nil, 0, fmt.Errorf("%w: %s -> %s", ErrUnreachable, from, dest.name)
 	}
-	if packet && n.dropRate > 0 && n.rng.Float64() < n.dropRate {
-		return nil, 0, fmt.Errorf("%w: dropped", ErrUnreachable)
+	if packet && n.dropRate > 0 {
+		n.rngMu.Lock()
+		drop := n.rng.Float64() < n.dropRate
+		n.rngMu.Unlock()
+		if drop {
+			return nil, 0, fmt.Errorf("%w: dropped", ErrUnreachable)
+		}
 	}
 	return dest, n.delay, nil
 }
@@ -287,12 +296,12 @@ type memDialer struct {
 }
 
 func (d *memDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	d.net.mu.Lock()
+	d.net.mu.RLock()
 	to, known := d.net.peerNames[addr]
 	cut := known && (d.net.killed[d.from] || d.net.killed[to] ||
 		d.net.blocked[[2]string{d.from, to}] || d.net.blocked[[2]string{to, d.from}])
 	delay := d.net.delay
-	d.net.mu.Unlock()
+	d.net.mu.RUnlock()
 	if cut {
 		return nil, fmt.Errorf("%w: peer %s -> %s", ErrUnreachable, d.from, to)
 	}

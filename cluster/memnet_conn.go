@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +17,8 @@ import (
 type connFaults struct {
 	mu     sync.Mutex
 	stalls map[[2]string]chan struct{} // [from, to] -> closed by Unstall
+	// n is len(stalls): with none, a read or write takes no lock.
+	n atomic.Int32
 }
 
 // StallPeer makes node from's peer connections to node to (open ones and
@@ -31,6 +34,7 @@ func (n *MemNetwork) StallPeer(from, to string) {
 	}
 	if _, ok := f.stalls[[2]string{from, to}]; !ok {
 		f.stalls[[2]string{from, to}] = make(chan struct{})
+		f.n.Add(1)
 	}
 }
 
@@ -42,6 +46,7 @@ func (n *MemNetwork) UnstallPeer(from, to string) {
 	if ch, ok := f.stalls[[2]string{from, to}]; ok {
 		close(ch)
 		delete(f.stalls, [2]string{from, to})
+		f.n.Add(-1)
 	}
 }
 
@@ -49,9 +54,12 @@ func (n *MemNetwork) UnstallPeer(from, to string) {
 // on addr (nil: none). The name is resolved at each call: a connection
 // may be dialled before RegisterPeer names its address.
 func (n *MemNetwork) stalled(from, addr string) chan struct{} {
-	n.mu.Lock()
+	if n.conns.n.Load() == 0 {
+		return nil
+	}
+	n.mu.RLock()
 	to, known := n.peerNames[addr]
-	n.mu.Unlock()
+	n.mu.RUnlock()
 	if !known {
 		return nil
 	}

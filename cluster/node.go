@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +62,7 @@ type Stats struct {
 	DirSyncFailures  uint64
 	Remote           RemoteStats
 	Peer             PeerStats
+	Traffic          Traffic // bytes of the requests this node sent, by cause
 }
 
 // Node is this process's membership in the cluster. Build it with New, put
@@ -70,9 +72,6 @@ type Node struct {
 	cfg Config
 	log *slog.Logger
 	dir *Directory
-	// feed: this node's own holdings and their change log, for
-	// schedulers (OP_PEER_SUBSCRIBE, OP_PEER_SUMMARY).
-	feed *feed
 
 	local  []*observedTier
 	pool   int
@@ -95,14 +94,20 @@ type Node struct {
 	// clientAddrs: native and RESP addresses advertised in the metadata.
 	clientAddrs atomic.Pointer[[2]string]
 
+	// holdings: what this node holds itself, with each record's replica
+	// set; its change feed is what schedulers follow (OP_PEER_SUBSCRIBE,
+	// OP_PEER_SUMMARY).
 	holdings *ownHoldings
 	ring     atomic.Pointer[ring]
+	ringMu   sync.Mutex // serialises updateRing (generations are unique)
+	rings    ringLog    // recent rings, for cached replica sets
 	ringCh   chan struct{}
 	// ringChangedAt (unix ns): lookups right after a change also ask the
 	// next replica when the first lists nobody.
 	ringChangedAt atomic.Int64
 	snd           *dirSender
 	dstats        dirCounters
+	traffic       trafficCounters
 
 	clock atomic.Uint64
 
@@ -143,18 +148,19 @@ func New(cfg Config) (*Node, error) {
 		log:     log.With(slog.String("component", "cluster"), slog.String("node", cfg.NodeName)),
 		dir:     NewDirectory(cfg.NodeName, cfg.Epoch, cfg.DirectoryMaxEntries),
 		pool:    -1,
-		feed:    newFeed(cfg.Epoch, cfg.FeedLogLen),
 		members: map[string]Member{},
 		failed:  map[string]failedMember{},
 		workCh:  make(chan struct{}, 1),
 		ringCh:  make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
-	n.holdings = newOwnHoldings()
-	n.ring.Store(newRing([]string{cfg.NodeName}, 0))
+	n.holdings = newOwnHoldings(cfg.Epoch, cfg.FeedLogLen)
+	first := newRing([]string{cfg.NodeName}, 1)
+	n.rings.add(first)
+	n.ring.Store(first)
 	n.snd = newDirSender(n)
 	n.dir.retireFn = n.retire
-	n.peers = newPeerPool(&n.cfg)
+	n.peers = newPeerPool(&n.cfg, &n.traffic)
 	n.srv = newPeerServer(n)
 	n.remote = newRemoteTier(n)
 	return n, nil
@@ -384,19 +390,41 @@ func (n *Node) tick() uint64 {
 // artifact's directory replicas (queued: it never waits on the network).
 // Cheap; safe from any goroutine.
 func (n *Node) Observe(ev Event) {
-	n.feed.note(ev)
+	var buf [2 * maxReplicas]uint16
+	var names [2 * maxReplicas]string
 	h := ev.ID.Hash
 	switch ev.Kind {
 	case EventStored:
-		v, ok := n.holdings.add(h, ev.Tier, n.tick)
+		cur := n.ring.Load()
+		rec, reps, ok := n.holdings.stored(h, ev.Tier, n.tick, cur, n.cfg.DirectoryReplicas, buf[:0])
 		if !ok {
-			return // already held (a promotion or a replace): nothing new to tell
+			return // held already, in as fast a medium: nothing new to tell
 		}
-		n.publish(Record{Hash: h, Kind: ev.Tier, Ver: v})
+		dst := names[:0]
+		for _, i := range reps {
+			dst = append(dst, cur.names[i])
+		}
+		n.publish(rec, dst)
 	case EventEvicted, EventDeleted:
-		if v, ok := n.holdings.remove(h, n.tick); ok {
-			n.publish(Record{Hash: h, Ver: v, Del: true})
+		rec, reps, gen, ok := n.holdings.dropped(h, n.tick, buf[:0])
+		if !ok {
+			return
 		}
+		// To the replicas the record went to, and to the current ones
+		// (they differ while a ring change is being handed off).
+		dst := names[:0]
+		if old := n.rings.get(gen); old != nil {
+			for _, i := range reps {
+				dst = append(dst, old.names[i])
+			}
+		}
+		var now [maxReplicas]string
+		for _, name := range n.replicasOf(now[:0], h) {
+			if !slices.Contains(dst, name) {
+				dst = append(dst, name)
+			}
+		}
+		n.publish(rec, dst)
 	}
 }
 
@@ -478,6 +506,7 @@ func (n *Node) Stats() Stats {
 		DirSyncs:         n.peerStats.dirSync.Load(),
 		Remote:           n.remote.stats(),
 		Peer:             n.peerStatsSnapshot(),
+		Traffic:          n.traffic.snapshot(),
 	}
 	return s
 }

@@ -137,15 +137,19 @@ type peerPool struct {
 	mu     sync.Mutex
 	idle   map[string][]*peerConn
 	closed bool
+
+	// traffic counts the frames of every call by op class; a caller that
+	// accounts for itself (the directory's sender) uses callBytes.
+	traffic *trafficCounters
 }
 
-func newPeerPool(cfg *Config) *peerPool {
+func newPeerPool(cfg *Config, traffic *trafficCounters) *peerPool {
 	lim := frame.DefaultLimits()
 	lim.MaxPayloadBytes = uint64(cfg.MaxArtifactBytes) + 1
 	return &peerPool{
 		self: cfg.NodeName, epoch: cfg.Epoch, token: cfg.PeerToken,
 		dialer: cfg.Dialer, maxIdle: cfg.MaxIdleConns, lim: lim, verify: !cfg.SkipFetchChecksum, tls: cfg.PeerTLS,
-		idle: map[string][]*peerConn{},
+		idle: map[string][]*peerConn{}, traffic: traffic,
 	}
 }
 
@@ -243,18 +247,34 @@ func tokenOK(want, got []byte) bool {
 
 // call runs one request on a pooled connection to addr: handle reads the
 // reply (and its payload). The connection goes back to the pool after a
-// success or an error reply, and is closed after anything else.
+// success or an error reply, and is closed after anything else. Its frames
+// count as traffic of the op's class.
 func (p *peerPool) call(ctx context.Context, addr string, req *messages.FrameHeader, payload []byte,
 	handle func(rep *frame.Reply) error) error {
+	n, err := p.callBytes(ctx, addr, req, payload, handle)
+	if n > 0 && p.traffic != nil {
+		p.traffic.add(opClass(req.Op), n, 1, 0)
+	}
+	return err
+}
+
+// callBytes is call without the accounting: it returns the bytes of the
+// request's frame and its reply's (0 when nothing was sent).
+func (p *peerPool) callBytes(ctx context.Context, addr string, req *messages.FrameHeader, payload []byte,
+	handle func(rep *frame.Reply) error) (uint64, error) {
 	pc, err := p.get(ctx, addr)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var rep *frame.Reply
 	if payload != nil {
 		rep, err = pc.fc.RoundTrip(ctx, req, payload)
 	} else {
 		rep, err = pc.fc.RoundTrip(ctx, req)
+	}
+	var n uint64
+	if err == nil || isReply(err) {
+		n = frameBytes(req, len(payload), rep)
 	}
 	if err == nil {
 		if rep.Header.Op != messages.Op_OP_REPLY {
@@ -269,7 +289,7 @@ func (p *peerPool) call(ctx context.Context, addr string, req *messages.FrameHea
 	} else {
 		_ = pc.fc.Close()
 	}
-	return peerErr(err)
+	return n, peerErr(err)
 }
 
 // fetch reads id from the peer at addr. alloc returns the buffer for n

@@ -240,7 +240,7 @@ func (s *peerServer) dispatch(cs *connState, hdr *messages.FrameHeader) error {
 		if err := cs.r.Discard(); err != nil {
 			return err
 		}
-		b, err := n.feed.summary()
+		b, err := n.holdings.summary()
 		if err != nil {
 			return s.fail(cs, hdr.RequestId, err)
 		}
@@ -387,7 +387,7 @@ func (s *peerServer) onSubscribe(cs *connState, hdr *messages.FrameHeader) error
 		return s.streamFeed(cs, hdr.RequestId, epoch, since)
 	}
 	cs.feed.Changes = cs.feed.Changes[:0]
-	n.feed.since(epoch, since, &cs.feed)
+	n.holdings.since(epoch, since, &cs.feed)
 	if cs.feed.Resync {
 		n.peerStats.resyncs.Add(1)
 	}

@@ -32,7 +32,7 @@ func TestClientCredentialCannotDemoteOrDelete(t *testing.T) {
 	}
 	addr := nodes[1].n.PeerAddr()
 	pool := func(token string) *peerPool {
-		pp := newPeerPool(&Config{NodeName: "sched", Epoch: 1, PeerToken: []byte(token), Dialer: &net.Dialer{}, MaxIdleConns: 1, MaxArtifactBytes: 1 << 20})
+		pp := newPeerPool(&Config{NodeName: "sched", Epoch: 1, PeerToken: []byte(token), Dialer: &net.Dialer{}, MaxIdleConns: 1, MaxArtifactBytes: 1 << 20}, nil)
 		t.Cleanup(pp.close)
 		return pp
 	}

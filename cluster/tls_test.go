@@ -73,7 +73,7 @@ func TestPeerMutualTLS(t *testing.T) {
 	// A peer that trusts the CA but has no client certificate is refused.
 	noCert := &Config{NodeName: "anon", Epoch: 1, Dialer: &net.Dialer{}, MaxIdleConns: 1, MaxArtifactBytes: 1 << 20,
 		PeerTLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-	p := newPeerPool(noCert)
+	p := newPeerPool(noCert, nil)
 	defer p.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -82,7 +82,7 @@ func TestPeerMutualTLS(t *testing.T) {
 	}
 	// Plain TCP to a TLS peer fails too.
 	plain := &Config{NodeName: "plain", Epoch: 1, Dialer: &net.Dialer{}, MaxIdleConns: 1, MaxArtifactBytes: 1 << 20}
-	p2 := newPeerPool(plain)
+	p2 := newPeerPool(plain, nil)
 	defer p2.close()
 	if _, _, _, err := p2.fetch(ctx, nodes[1].n.PeerAddr(), id, nil); err == nil {
 		t.Fatal("a plain-TCP peer fetched from a TLS peer")

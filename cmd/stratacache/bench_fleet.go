@@ -5,6 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 
@@ -25,8 +29,54 @@ func runBenchFleet(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Trials, "trials", o.Trials, "lookup and visibility trials")
 	fs.IntVar(&o.Churn, "churn", o.Churn, "nodes killed and joined")
 	fs.StringVar(&o.Preset, "preset", "local", "memberlist and anti-entropy timings: local or lan")
+	fs.DurationVar(&o.AntiEntropy, "anti-entropy", 0, "override the preset's anti-entropy interval (local: 5s, lan: 10s)")
+	fs.IntVar(&o.SteadyPasses, "steady-passes", 6, "anti-entropy intervals the steady (model check) phase lasts")
+	quiet := fs.Bool("quiet", false, "no per-phase progress lines on stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memProfile := fs.String("memprofile", "", "write an allocation profile at the end of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if !*quiet {
+		o.Progress = stderr
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+		// An interrupted run (a run that does not finish is what a profile
+		// is wanted for) still writes the profile of what it did.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt)
+		defer signal.Stop(sig)
+		go func() {
+			if _, ok := <-sig; ok {
+				pprof.StopCPUProfile()
+				_ = f.Close()
+				fmt.Fprintln(stderr, "bench fleet: interrupted; CPU profile written to", *cpuProfile)
+				os.Exit(130)
+			}
+		}()
+	}
+	if *memProfile != "" {
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			f, err := os.Create(*memProfile)
+			if err != nil {
+				fmt.Fprintln(stderr, "bench fleet: memprofile:", err)
+				return
+			}
+			defer f.Close()
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintln(stderr, "bench fleet: memprofile:", err)
+			}
+		}()
 	}
 	if o.Nodes < 2 || o.Replicas < 1 || o.Artifacts < 1 || o.Trials < 1 || o.Churn < 0 || o.Churn >= o.Nodes-1 {
 		return fmt.Errorf("bench fleet: need nodes >= 2, replicas >= 1, artifacts >= 1, trials >= 1, 0 <= churn < nodes-1")
