@@ -26,8 +26,8 @@ type ownHoldings struct {
 	logLen int
 	logMu  sync.Mutex
 	seq    uint64
-	log    []feedChange // ring of the last logLen changes
-	head   int          // next write position in log
+	log    []feedChange  // ring of the last logLen changes
+	head   int           // next write position in log
 	wake   chan struct{} // closed at the next change (nil: nobody waits)
 
 	sumMu  sync.Mutex
