@@ -123,6 +123,13 @@ type ListenConfig struct {
 	RESP   string `yaml:"resp"`
 	Native string `yaml:"native"`
 	Admin  string `yaml:"admin"`
+	// DisableEventLoop gives every connection of the RESP and native
+	// ports its own goroutine from the start. By default (false) each port
+	// serves small requests on one epoll event loop (Linux, without TLS)
+	// and moves a connection to a goroutine for a large value
+	// (docs/node.md, "Which connection runs where"). Phrased as the
+	// exception so that a ListenConfig literal keeps the default.
+	DisableEventLoop bool `yaml:"disable_event_loop"`
 }
 
 // AuthConfig: when Token is set, RESP clients must AUTH and native clients

@@ -306,3 +306,40 @@ func TestProtectedMode(t *testing.T) {
 		}
 	}
 }
+
+// The event loop is on by default; listen.disable_event_loop or its
+// environment variable turns it off on both data ports; a misspelt key is
+// refused naming the right one.
+func TestDisableEventLoopKey(t *testing.T) {
+	if Defaults().Listen.DisableEventLoop {
+		t.Fatal("the event loop is off by default")
+	}
+	cfg, err := Parse([]byte("listen:\n  disable_event_loop: true\n"))
+	if err != nil || !cfg.Listen.DisableEventLoop {
+		t.Fatalf("disable_event_loop: true not applied: %v %+v", err, cfg.Listen)
+	}
+	if cfg.Listen.RESP != DefaultRESPAddr {
+		t.Fatalf("the other listen keys lost their defaults: %+v", cfg.Listen)
+	}
+	_, err = Parse([]byte("listen:\n  disable_event_loops: true\n"))
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "listen.disable_event_loop?") {
+		t.Fatalf("misspelt key: %v", err)
+	}
+	cfg = Defaults()
+	if err := cfg.ApplyEnv(func(k string) (string, bool) { return "true", k == "STRATACACHE_LISTEN_DISABLE_EVENT_LOOP" }); err != nil ||
+		!cfg.Listen.DisableEventLoop {
+		t.Fatalf("STRATACACHE_LISTEN_DISABLE_EVENT_LOOP=true not applied: %v", err)
+	}
+	for _, off := range []bool{false, true} {
+		c := testConfig()
+		c.Listen.DisableEventLoop = off
+		n := startNode(t, c)
+		want := 1
+		if off {
+			want = 0
+		}
+		if n.resp.EventLoops() != want || n.native.EventLoops() != want {
+			t.Fatalf("disable_event_loop %v: resp %d, native %d loops", off, n.resp.EventLoops(), n.native.EventLoops())
+		}
+	}
+}

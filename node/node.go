@@ -163,6 +163,10 @@ func newWithEngine(cfg Config, eng *actors.Engine, pa *poolAttach, log *slog.Log
 	n.token = authtoken.New(cfg.Auth.Token)
 	lim := cfg.Limits
 	idle := seconds(lim.IdleTimeoutS)
+	loops := 0 // the servers' default: one loop per port
+	if cfg.Listen.DisableEventLoop {
+		loops = -1
+	}
 	n.budget = inflight.New(lim.MaxInflightMB<<20, seconds(lim.InflightWaitS))
 	if cfg.Listen.Admin != "" {
 		n.admin, err = admin.New(admin.Config{Engine: eng, Ready: n.ready.Load, Page: n.page, Logger: log,
@@ -196,6 +200,7 @@ func newWithEngine(cfg Config, eng *actors.Engine, pa *poolAttach, log *slog.Log
 			Locks:        &n.locks,
 			Params:       n.liveParams(),
 			Policy:       redisPolicy(cfg.CPUPolicy),
+			EventLoops:   loops,
 			Logger:       log.With("component", "resp"),
 			Observe:      observe("resp"),
 			Info:         n.info,
@@ -228,6 +233,7 @@ func newWithEngine(cfg Config, eng *actors.Engine, pa *poolAttach, log *slog.Log
 			WriteTimeout: seconds(lim.WriteTimeoutS),
 			Budget:       n.budget,
 			Locks:        &n.locks,
+			EventLoops:   loops,
 			Logger:       log.With("component", "native"),
 			Observe:      observe("native"),
 			Attrs:        attrs,

@@ -69,11 +69,9 @@ type Config struct {
 	// EventLoops is the number of epoll event loops (Linux, no TLS) that
 	// serve connections while their requests are small; a connection moves
 	// to a goroutine of its own for a large value and stays there
-	// (connserver's Session). 0 or negative: none, every connection on its
-	// own goroutine (the default: with a loop, a 4 MiB native PUT was once
-	// answered by a closed connection in ~90 runs of the package on a loaded
-	// machine, cause not yet found; docs/node.md). 1 measured best on a
-	// 2-core machine (docs/BENCHMARKS.md).
+	// (connserver's Session). 0: one, measured best on a 2-core machine
+	// (docs/BENCHMARKS.md); negative: none, every connection on its own
+	// goroutine (the node's listen.event_loop: false).
 	EventLoops int
 	// Policy is the CPU tier's eviction policy as Redis names it
 	// (maxmemory-policy in CONFIG GET and INFO); "" reads allkeys-lru.
@@ -361,5 +359,14 @@ func (s *Server) IdleTimeout() time.Duration {
 	return idle
 }
 
+// EventLoops is the number of event loops the port serves small requests
+// on (Linux, without TLS): EventLoops of the config as resolved.
+func (s *Server) EventLoops() int { return s.cs.Loops() }
+
 // loops is the event loop count for EventLoops.
-func loops(n int) int { return max(n, 0) }
+func loops(n int) int {
+	if n == 0 {
+		return 1
+	}
+	return max(n, 0)
+}

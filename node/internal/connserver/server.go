@@ -152,6 +152,15 @@ func (s *Server) SetMaxConns(n int) {
 	}
 }
 
+// Loops is the number of event loops configured (Config.Loops, or 0 when
+// Open is nil); they start with the first connection that can use them.
+func (s *Server) Loops() int {
+	if s.cfg.Open == nil {
+		return 0
+	}
+	return max(s.cfg.Loops, 0)
+}
+
 // MaxConns is the connection cap in force.
 func (s *Server) MaxConns() int { return int(s.maxConns.Load()) }
 
