@@ -54,11 +54,20 @@ type fdConn struct {
 	local, remote net.Addr
 	pending       []byte
 	failed        error
+	// drained: a read in this Step returned less than it asked for, so the
+	// socket held no more then; later reads in the Step report
+	// ErrWouldBlock without a system call (what arrives since makes the
+	// level-triggered epoll_wait report the connection again). The loop
+	// clears it before each Step.
+	drained bool
 }
 
 func (f *fdConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if f.drained {
+		return 0, ErrWouldBlock
 	}
 	for {
 		n, err := unix.Read(f.fd, p)
@@ -66,12 +75,14 @@ func (f *fdConn) Read(p []byte) (int, error) {
 		case err == unix.EINTR:
 			continue
 		case err == unix.EAGAIN:
+			f.drained = true
 			return 0, ErrWouldBlock
 		case err != nil:
 			return 0, &net.OpError{Op: "read", Net: "tcp", Source: f.local, Addr: f.remote, Err: os.NewSyscallError("read", err)}
 		case n == 0:
 			return 0, io.EOF
 		}
+		f.drained = n < len(p)
 		return n, nil
 	}
 }
@@ -350,6 +361,7 @@ func (l *loop) step(lc *loopConn) {
 				lc.fc.failed = errors.New("connserver: handler panicked")
 			}
 		}()
+		lc.fc.drained = false
 		next = lc.sess.Step()
 	}()
 	lc.last = time.Now()
