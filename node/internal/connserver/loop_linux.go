@@ -60,6 +60,7 @@ type fdConn struct {
 	// level-triggered epoll_wait report the connection again). The loop
 	// clears it before each Step.
 	drained bool
+	iov     [64]unix.Iovec // writev's vector
 }
 
 func (f *fdConn) Read(p []byte) (int, error) {
@@ -70,7 +71,7 @@ func (f *fdConn) Read(p []byte) (int, error) {
 		return 0, ErrWouldBlock
 	}
 	for {
-		n, err := unix.Read(f.fd, p)
+		n, err := rawRead(f.fd, p)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -97,7 +98,7 @@ func (f *fdConn) Write(b []byte) (int, error) {
 	}
 	n := 0
 	for n < len(b) {
-		k, err := unix.Write(f.fd, b[n:])
+		k, err := rawWrite(f.fd, b[n:])
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -120,7 +121,7 @@ func (f *fdConn) writev(pieces [][]byte) error {
 		return f.failed
 	}
 	for len(pieces) > 0 && len(f.pending) == 0 {
-		k, err := unix.Writev(f.fd, pieces[:min(len(pieces), 64)])
+		k, err := rawWritev(f.fd, pieces[:min(len(pieces), 64)], f.iov[:])
 		if err == unix.EINTR {
 			continue
 		}
@@ -387,7 +388,7 @@ func (l *loop) drain(lc *loopConn) {
 	fc := lc.fc
 	n := 0
 	for n < len(fc.pending) {
-		k, err := unix.Write(fc.fd, fc.pending[n:])
+		k, err := rawWrite(fc.fd, fc.pending[n:])
 		if err == unix.EINTR {
 			continue
 		}
