@@ -6,7 +6,6 @@ package cluster
 // replicates.
 
 import (
-	"context"
 	"sync"
 	"time"
 
@@ -242,15 +241,8 @@ func (n *Node) sendDigest(rep string, asOf uint64, dg *[digestBuckets]uint64) ([
 	if !ok || m.Meta.PeerAddr == "" {
 		return nil, ErrLookup
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), dirRequestTimeout)
+	ctx, cancel := n.dirRequestContext()
 	defer cancel()
-	go func() {
-		select {
-		case <-n.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	var diff []int
 	req := &messages.FrameHeader{Op: messages.Op_OP_PEER_DIR_DIGEST}
 	err := n.peers.call(ctx, m.Meta.PeerAddr, req, appendDigest(nil, n.cfg.NodeName, n.cfg.Epoch, asOf, dg), func(rep *frame.Reply) error {

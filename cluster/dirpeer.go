@@ -195,15 +195,8 @@ func (s *dirSender) send(dest string, q []queued) {
 		s.dropped.Add(uint64(len(q)))
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), dirRequestTimeout)
+	ctx, cancel := n.dirRequestContext()
 	defer cancel()
-	go func() {
-		select {
-		case <-n.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	var recs []Record
 	var per [numTraffic]uint64 // records of each class in recs
 	var b []byte
@@ -478,4 +471,18 @@ func (s *peerServer) onDirDigest(cs *connState, hdr *messages.FrameHeader) error
 	}
 	diff := n.dir.digest(owner, epoch, &dg, asOf)
 	return s.reply(cs, &messages.FrameHeader{RequestId: hdr.RequestId}, appendBuckets(nil, diff))
+}
+
+// dirRequestContext bounds one directory request (update or digest) by
+// dirRequestTimeout and ends it when the node stops.
+func (n *Node) dirRequestContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), dirRequestTimeout)
+	go func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
