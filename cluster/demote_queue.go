@@ -24,9 +24,12 @@ type demoteQueue struct {
 	mu    sync.Mutex
 	items []*demoteItem          // waiting, oldest first
 	byKey map[string]*demoteItem // waiting or being sent
-	bytes int64                  // payload bytes of byKey and of reservations
-	resv  int                    // pushes copying outside the lock
-	wake  chan struct{}          // 1-buffered: something was queued
+	// wire is the item the drainer is sending (one drainer), also after a
+	// later push of its key superseded it in byKey.
+	wire  *demoteItem
+	bytes int64         // payload bytes of byKey and of reservations
+	resv  int           // pushes copying outside the lock
+	wake  chan struct{} // 1-buffered: something was queued
 	// settled counts pushed victims that left the queue: sent, failed,
 	// superseded or dropped at shutdown.
 	settled atomic.Uint64
@@ -41,6 +44,11 @@ type demoteItem struct {
 	meta      artifact.Meta
 	sending   bool // taken by the drainer
 	cancelled bool // superseded (a store or delete of the key) while sending
+	// undone is made when the item is cancelled while sending and closed
+	// once the drainer has settled it: the send failed, or it landed and
+	// the peer's copy was deleted again. A delete waits on it, so that no
+	// copy it superseded lands on a peer after it returns.
+	undone chan struct{}
 }
 
 func newDemoteQueue(maxItems int, maxBytes int64) *demoteQueue {
@@ -88,6 +96,21 @@ func (q *demoteQueue) cancel(key string) bool {
 	return q.cancelLocked(key)
 }
 
+// cancelWait is cancel that also returns, when the victim was already on
+// the wire, a channel closed once the drainer has settled it (nil
+// otherwise).
+func (q *demoteQueue) cancelWait(key string) (bool, <-chan struct{}) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	found := q.cancelLocked(key)
+	if w := q.wire; w != nil && w.key == key {
+		// On the wire: cancelled just now, or superseded by a push whose
+		// own copy was then cancelled above. Either way its undo is due.
+		return found, w.undone
+	}
+	return found, nil
+}
+
 func (q *demoteQueue) cancelLocked(key string) bool {
 	it, ok := q.byKey[key]
 	if !ok {
@@ -96,6 +119,7 @@ func (q *demoteQueue) cancelLocked(key string) bool {
 	delete(q.byKey, key)
 	if it.sending {
 		it.cancelled = true // the drainer releases it
+		it.undone = make(chan struct{})
 		return true
 	}
 	for i, x := range q.items {
@@ -120,6 +144,7 @@ func (q *demoteQueue) next(ctx context.Context) *demoteItem {
 			q.items[0] = nil
 			q.items = q.items[1:]
 			it.sending = true
+			q.wire = it
 			q.mu.Unlock()
 			return it
 		}
@@ -151,9 +176,27 @@ func (q *demoteQueue) finish(it *demoteItem) {
 	q.mu.Lock()
 	q.releaseLocked(it)
 	q.mu.Unlock()
+	q.settle(it)
+}
+
+// settle ends a cancelled item's time on the wire: the send failed, or
+// the peer's copy was deleted again. Deletes waiting on it go on.
+func (q *demoteQueue) settle(it *demoteItem) {
+	q.mu.Lock()
+	undone := it.undone
+	if q.wire == it {
+		q.wire = nil
+	}
+	q.mu.Unlock()
+	if undone != nil {
+		close(undone)
+	}
 }
 
 func (q *demoteQueue) releaseLocked(it *demoteItem) {
+	if q.wire == it && it.undone == nil {
+		q.wire = nil // a cancelled one stays until undone (settle)
+	}
 	if q.byKey[it.key] == it {
 		delete(q.byKey, it.key)
 	}

@@ -163,3 +163,42 @@ func TestDemoteQueueCancel(t *testing.T) {
 		t.Fatal("a still queued")
 	}
 }
+
+// A delete of a key whose older copy is on the wire, superseded there by
+// a later push, must wait for that copy's undo: otherwise the copy lands
+// on the peer after the delete returned (CI saw the remote tier's
+// contract read it back). The wait ends when the drainer settles it.
+func TestDemoteQueueDeleteWaitsForSupersededSend(t *testing.T) {
+	q := newDemoteQueue(8, 1<<20)
+	id := artifact.MustID(artifact.NamespaceKV, "k")
+	key := sfKey(id)
+	if !q.push(key, id, []byte("v1"), artifact.Meta{}) {
+		t.Fatal("push v1")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	onWire := q.next(ctx)
+	if !q.push(key, id, []byte("v2"), artifact.Meta{}) { // supersedes v1 on the wire
+		t.Fatal("push v2")
+	}
+	found, wait := q.cancelWait(key)
+	if !found || wait == nil {
+		t.Fatalf("cancelWait: found %v, wait %v (v2 queued, v1 on the wire)", found, wait != nil)
+	}
+	if q.commit(onWire, func() { t.Fatal("a superseded copy was recorded") }) != true {
+		t.Fatal("commit of a superseded copy did not report it cancelled")
+	}
+	select {
+	case <-wait:
+		t.Fatal("the wait ended before the undo")
+	default:
+	}
+	q.settle(onWire)
+	<-wait // closed by settle; the test's deadline bounds it
+	if found, wait := q.cancelWait(key); found || wait != nil {
+		t.Fatalf("after settling: found %v, wait %v", found, wait != nil)
+	}
+	if n, by := q.len(); n != 0 || by != 0 {
+		t.Fatalf("len %d, %d bytes after settling", n, by)
+	}
+}

@@ -215,7 +215,14 @@ func (s *peerServer) dispatch(cs *connState, hdr *messages.FrameHeader) error {
 		if err != nil {
 			return s.fail(cs, hdr.RequestId, err)
 		}
-		return s.reply(cs, &messages.FrameHeader{RequestId: hdr.RequestId, Attrs: map[string]string{"found": strconv.FormatBool(found)}})
+		// ver is a tick of this node's clock taken after the delete: newer
+		// than every version it reported for id before, older than any
+		// later store. The caller records a tombstone at it, so that a
+		// report of the deleted copy still on its way cannot list it again.
+		return s.reply(cs, &messages.FrameHeader{RequestId: hdr.RequestId, Attrs: map[string]string{
+			"found": strconv.FormatBool(found),
+			"ver":   strconv.FormatUint(n.tick(), 10),
+		}})
 	case messages.Op_OP_PEER_PREFETCH:
 		n.peerStats.prefetches.Add(1)
 		if err := cs.r.Discard(); err != nil {

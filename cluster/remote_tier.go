@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -451,9 +452,18 @@ func (r *RemoteTier) send(it *demoteItem) {
 		r.c.cancelled.Add(1)
 		dctx, dcancel := context.WithTimeout(r.ctx, n.cfg.FetchTimeout)
 		defer dcancel()
-		if _, err := n.peers.simple(dctx, target.Meta.PeerAddr, opPeerDelete, []artifact.ID{id}); err != nil {
+		attrs, err := n.peers.simple(dctx, target.Meta.PeerAddr, opPeerDelete, []artifact.ID{id})
+		if err != nil {
 			n.log.Debug("undoing a superseded demote", "id", id.String(), "peer", target.Name, "err", err)
+		} else {
+			// The target's report of the copy may still be on its way here:
+			// a tombstone at its delete's version keeps it from listing the
+			// target (a delete waiting on this undo reads the directory
+			// next).
+			n.dir.adopt(target.Name, target.Meta.Epoch)
+			n.forgetAt(target.Name, target.Meta.Epoch, id.Hash, attrs)
 		}
+		r.q.settle(it)
 	}
 }
 
@@ -476,9 +486,19 @@ func (r *RemoteTier) Delete(ctx context.Context, id artifact.ID, opts tiers.Dele
 		return false, tiers.ErrClosed
 	}
 	r.dropHandoff(sfKey(id))
-	queued := r.q.cancel(sfKey(id))
+	queued, onWire := r.q.cancelWait(sfKey(id))
 	if queued {
 		r.c.cancelled.Add(1)
+	}
+	if onWire != nil {
+		// A superseded copy of id is on its way to a peer: let the drainer
+		// land and undo it first, or the peer would hold it after this
+		// delete returned (and reads would find the deleted bytes there).
+		select {
+		case <-onWire:
+		case <-ctx.Done():
+			return queued, fmt.Errorf("remote: delete %s: waiting for a demotion on the wire: %w", id, ctx.Err())
+		}
 	}
 	if r.down.Load() {
 		return queued, nil
@@ -498,10 +518,23 @@ func (r *RemoteTier) Delete(ctx context.Context, id artifact.ID, opts tiers.Dele
 			errs = append(errs, fmt.Errorf("remote: delete %s at %s: %w", id, o.Node, err))
 			continue
 		}
-		n.dir.Forget(o.Node, id.Hash)
+		n.forgetAt(o.Node, m.Meta.Epoch, id.Hash, attrs)
 		found = found || attrs["found"] == "true"
 	}
 	return found, errors.Join(errs...)
+}
+
+// forgetAt drops owner's record of hash after owner deleted its copy:
+// a tombstone at the version owner's reply carries (attrs "ver", a tick of
+// owner's clock taken after the delete), so that owner's earlier reports
+// of the copy, still on their way, cannot list it again; without one, the
+// record is just dropped.
+func (n *Node) forgetAt(owner string, epoch, hash uint64, attrs map[string]string) {
+	if ver, err := strconv.ParseUint(attrs["ver"], 10, 64); err == nil && ver > 0 {
+		n.dir.Delete(owner, epoch, hash, ver)
+		return
+	}
+	n.dir.Forget(owner, hash)
 }
 
 // Version implements tiers.Tier: a peer's versions are its own, so a hit

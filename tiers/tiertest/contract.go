@@ -151,8 +151,11 @@ func contractRoundTrip(t *testing.T, h Harness) {
 	p2 := Payload(2, 5_000)
 	mustPut(t, tr, Key(1), p2, tiers.PutOptions{})
 	mustHold(t, tr, Key(1), p2)
-	if !del(t, tr, Key(1), 0) || del(t, tr, Key(1), 0) || tr.Contains(Key(1)) {
-		t.Fatal("delete")
+	d1 := del(t, tr, Key(1), 0)
+	d2 := del(t, tr, Key(1), 0)
+	c := tr.Contains(Key(1))
+	if !d1 || d2 || c {
+		t.Fatalf("delete: first %v second %v contains %v", d1, d2, c)
 	}
 	if _, err := tr.Get(make([]byte, 100), Key(1)); !errors.Is(err, tiers.ErrNotFound) {
 		t.Fatalf("get after delete: %v", err)
