@@ -97,17 +97,23 @@ func namespaceFromProto(n Namespace) (artifact.Namespace, error) {
 // MetaToProto converts artifact metadata to its message. The message's shape
 // aliases m.Shape.
 func MetaToProto(m artifact.Meta) *Metadata {
-	return &Metadata{
-		Length:           m.Length,
-		Checksum:         m.Checksum,
-		Dtype:            DType(m.DType),
-		Shape:            m.Shape,
-		CreatedUnixNano:  m.Created,
-		AccessedUnixNano: m.Accessed,
-		Pins:             m.Pins,
-		TtlNanos:         int64(m.TTL),
-		Epoch:            m.Epoch,
-	}
+	p := new(Metadata)
+	MetaInto(p, m)
+	return p
+}
+
+// MetaInto is MetaToProto into a message the caller owns (a reused one on a
+// hot path): it sets every field MetaToProto sets. p.Shape aliases m.Shape.
+func MetaInto(p *Metadata, m artifact.Meta) {
+	p.Length = m.Length
+	p.Checksum = m.Checksum
+	p.Dtype = DType(m.DType)
+	p.Shape = m.Shape
+	p.CreatedUnixNano = m.Created
+	p.AccessedUnixNano = m.Accessed
+	p.Pins = m.Pins
+	p.TtlNanos = int64(m.TTL)
+	p.Epoch = m.Epoch
 }
 
 // MetaFromProto converts a metadata message to artifact metadata and validates

@@ -338,8 +338,15 @@ func (c *conn) onGet(reqID uint64) error {
 		}
 		defer c.s.cfg.Budget.Release(int64(len(b)))
 	}
-	rh := &messages.FrameHeader{RequestId: reqID, Op: messages.Op_OP_REPLY, Meta: messages.MetaToProto(v.Meta()), PayloadLength: uint64(len(b))}
+	// The reply's header and metadata are the connection's own, reused:
+	// two allocations less per GET (issue 16: allocation and the GC it
+	// causes were a tenth of the node's CPU on pipelined 4 KiB GETs).
+	rh, rm := &c.getReply, &c.getMeta
+	*rm = messages.Metadata{}
+	messages.MetaInto(rm, v.Meta())
+	*rh = messages.FrameHeader{RequestId: reqID, Op: messages.Op_OP_REPLY, Meta: rm, PayloadLength: uint64(len(b))}
 	out, err := AppendFrameHead(c.out, rh, uint64(len(b)))
+	rm.Shape = nil // it aliases the tier's metadata, released below
 	if err != nil {
 		c.replyErr(reqID, err)
 		return nil

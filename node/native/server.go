@@ -200,6 +200,9 @@ type conn struct {
 	vec    [][]byte
 	hello  bool
 	closed bool
+	// getReply and getMeta are onGet's reply header, reused.
+	getReply messages.FrameHeader
+	getMeta  messages.Metadata
 }
 
 // preAuthBuffer and readBuffer are a connection's read buffer before and
