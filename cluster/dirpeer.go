@@ -270,8 +270,10 @@ var ErrLookup = errors.New("cluster: directory replicas unreachable")
 // Lookup returns the holders of each id (out[i] for ids[i]), asking each
 // id's directory replicas: one request per replica involved, all in
 // parallel, the next replica only for the ids whose replica failed. An id
-// nobody holds has no holders. Results are not cached: a holder's record
-// is visible to the next lookup once its update reached the replica.
+// nobody holds has no holders, and a holder this node does not know as a
+// live member at the listed epoch is not listed (liveHolders). Results
+// are not cached: a holder's record is visible to the next lookup once
+// its update reached the replica.
 // ErrLookup (with the other ids answered) when every replica of an id
 // failed.
 func (n *Node) Lookup(ctx context.Context, ids []artifact.ID) ([][]Owner, error) {
@@ -322,7 +324,7 @@ func (n *Node) lookupHashes(ctx context.Context, hashes []uint64) ([][]Owner, er
 				// as they finish: this group's appends take the same lock.
 				mu.Lock()
 				for _, i := range idx {
-					out[i] = n.dir.Holders(hashes[i], nil)
+					out[i] = n.liveHolders(n.dir.Holders(hashes[i], nil))
 					if unsettled && len(out[i]) == 0 && next[i]+1 < len(reps[i]) {
 						next[i]++
 						todo = append(todo, i)
@@ -389,9 +391,40 @@ func (n *Node) lookupAt(ctx context.Context, rep string, hashes []uint64, idx []
 		return err
 	}
 	for j, i := range idx {
-		out[i] = got[j]
+		out[i] = n.liveHolders(got[j])
 	}
 	return nil
+}
+
+// liveHolders keeps the holders this node knows as live members at the
+// epoch listed (itself at its own epoch), in place. A replica lists a
+// crashed node until its own memberlist marks it dead, which can be
+// later than this node does: each member's failure detector decides on
+// its own (memberlist ignores a dead message about an older incarnation
+// than the one it has, and a metadata update is a new incarnation), so
+// a replica can keep listing the node for a suspicion timeout or more
+// after this node dropped it. With this filter a lookup stops listing it
+// as soon as this node's membership has, as reads never went to it
+// (RemoteTier.candidates). A node restarted with a new epoch is listed
+// once this node has its new metadata.
+func (n *Node) liveHolders(hs []Owner) []Owner {
+	if len(hs) == 0 {
+		return hs
+	}
+	k := 0
+	n.memMu.RLock()
+	for _, o := range hs {
+		live := o.Node == n.cfg.NodeName && o.Epoch == n.cfg.Epoch
+		if m, ok := n.members[o.Node]; ok && m.Meta.Epoch == o.Epoch {
+			live = true
+		}
+		if live {
+			hs[k] = o
+			k++
+		}
+	}
+	n.memMu.RUnlock()
+	return hs[:k]
 }
 
 // dirCounters count the directory's peer traffic.

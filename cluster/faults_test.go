@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stratacache/stratacache/actors"
+	"github.com/stratacache/stratacache/artifact"
 	"github.com/stratacache/stratacache/tiers"
 )
 
@@ -334,5 +335,90 @@ func TestDelayedPeerStillServes(t *testing.T) {
 	got, err := nodes[0].eng.Load(context.Background(), nil, id, actors.Chain())
 	if err != nil || !bytes.Equal(got, payloadOf(5, 1<<20)) {
 		t.Fatalf("delayed fetch: %v", err)
+	}
+}
+
+// A crashed holder stops being listed by a lookup as soon as the asking
+// node's membership has marked it dead, whatever the replica answering
+// still believes. The replica's lag is made exact: after every survivor
+// dropped n4, n2's directory is given n4 back as alive with records (what
+// a replica whose memberlist has not marked n4 dead yet answers).
+func TestLookupStopsListingACrashedHolderOnceDead(t *testing.T) {
+	mn, nodes := startCluster(t, 4, clusterOpts{})
+	victim, survivors := nodes[3], nodes[:3]
+	var ids []artifact.ID
+	for i := 0; i < 24; i++ {
+		id := kvID(fmt.Sprintf("crashed-%d", i))
+		victim.n.Observe(Event{Kind: EventStored, ID: id, Tier: tiers.KindCXL})
+		ids = append(ids, id)
+	}
+	listsVictim := func(tn *tnode) (int, error) {
+		out, err := tn.n.Lookup(context.Background(), ids)
+		k := 0
+		for _, hs := range out {
+			for _, o := range hs {
+				if o.Node == victim.name {
+					k++
+				}
+			}
+		}
+		return k, err
+	}
+	waitForWhy(t, 30*time.Second, "every survivor's lookups list the victim", func() (bool, string) {
+		for _, tn := range survivors {
+			if k, err := listsVictim(tn); k != len(ids) || err != nil {
+				return false, fmt.Sprintf("%s lists it for %d of %d (err %v)", tn.name, k, len(ids), err)
+			}
+		}
+		return true, ""
+	})
+	epoch := victim.n.Epoch()
+	mn.Kill(victim.name)
+	_ = victim.n.shutdown(false)
+	waitForWhy(t, 60*time.Second, "every survivor marks the victim dead", func() (bool, string) {
+		for _, tn := range survivors {
+			for _, m := range tn.n.Members() {
+				if m.Name == victim.name {
+					return false, tn.name + " still lists it as a member"
+				}
+			}
+		}
+		return true, ""
+	})
+	for _, tn := range survivors {
+		if k, err := listsVictim(tn); k != 0 || err != nil {
+			t.Fatalf("%s: once every survivor marked %s dead, its lookups still list it for %d of %d artifacts (err %v)", tn.name, victim.name, k, len(ids), err)
+		}
+	}
+	// n2 answers as a replica that has not marked n4 dead yet: n1 and n3
+	// (dead in their view) must not list it.
+	lagging := survivors[1]
+	lagging.n.dir.markNode(victim.name, epoch, true)
+	var asked []artifact.ID
+	for i, id := range ids {
+		if reps := survivors[0].n.replicasOf(nil, id.Hash); reps[0] == lagging.name {
+			lagging.n.dir.Put(victim.name, epoch, id.Hash, tiers.KindCXL, uint64(i+1))
+			asked = append(asked, id)
+		}
+	}
+	if len(asked) == 0 {
+		t.Fatalf("none of %d ids has %s as its first replica", len(ids), lagging.name)
+	}
+	var buf [4]Owner
+	if hs := lagging.n.dir.Holders(asked[0].Hash, buf[:0]); len(hs) != 1 || hs[0].Node != victim.name {
+		t.Fatalf("the lagging replica's directory lists %+v, want %s", hs, victim.name)
+	}
+	for _, tn := range []*tnode{survivors[0], survivors[2]} {
+		out, err := tn.n.Lookup(context.Background(), asked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, hs := range out {
+			for _, o := range hs {
+				if o.Node == victim.name {
+					t.Fatalf("%s lists %s (dead in its membership) as a holder of %v: the lagging replica's answer passed through", tn.name, victim.name, asked[i])
+				}
+			}
+		}
 	}
 }
