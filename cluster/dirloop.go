@@ -6,21 +6,10 @@ package cluster
 // replicates.
 
 import (
-	"sync"
 	"time"
 
-	"github.com/stratacache/stratacache/messages"
-	"github.com/stratacache/stratacache/messages/frame"
 	"github.com/stratacache/stratacache/placement"
 )
-
-// digestSkips is how many passes in a row a replica's digest may be put
-// off because this node still has records on their way to it (they would
-// only show as a difference and cost a repair).
-const digestSkips = 3
-
-// digestParallel bounds the digest exchanges of one pass in flight.
-const digestParallel = 8
 
 // dirLoop moves replica sets on ring changes, drops foreign entries once
 // a change has settled, and runs anti-entropy every AntiEntropyInterval.
@@ -36,7 +25,6 @@ func (n *Node) dirLoop() {
 	refreshed := n.ring.Load() // every record's replica set is ranked on it
 	swept := refreshed         // the ring dropForeign last ran for
 	changedAt := time.Now()
-	skips := map[string]int{}
 	for {
 		select {
 		case <-n.stop:
@@ -64,7 +52,7 @@ func (n *Node) dirLoop() {
 			swept = refreshed
 		}
 		if stable >= 2*n.cfg.AntiEntropyInterval {
-			n.antiEntropy(refreshed, skips)
+			n.antiEntropy(refreshed)
 		}
 	}
 }
@@ -166,49 +154,28 @@ func (r *ownRec) sentTo(old *ring, name string) bool {
 	return false
 }
 
-// antiEntropy sends each member the digest of this node's records it
+// antiEntropy queues for each member the digest of this node's records it
 // should hold (an empty one to a member that should hold none, so that
-// records it kept by mistake go) and repairs the buckets that differ with
-// bucket snapshots, queued behind the records already on their way. A
-// member this node still has records queued or in flight for is skipped
-// (up to digestSkips passes in a row): those records would show as
-// differences.
-func (n *Node) antiEntropy(cur *ring, skips map[string]int) {
+// records it kept by mistake go). A digest waits in the member's update
+// queue behind the records queued before it (dirSender), so it reaches
+// the replica after them and never shows them as differences; the
+// buckets that still differ are repaired with bucket snapshots sent right
+// after the reply (dirSender.digest). A member whose digest from the last
+// pass is still queued gets this pass's instead, at the back of its queue:
+// at most one digest a member waits, whatever the backlog.
+func (n *Node) antiEntropy(cur *ring) {
 	if !n.refreshReplicas(cur) {
 		return // the ring moved on: the loop refreshes first
 	}
 	self, _ := cur.index(n.cfg.NodeName)
 	asOf := n.tick()
 	digests := n.replicaDigests(cur)
-	sem := make(chan struct{}, digestParallel)
-	var wg sync.WaitGroup
 	for j, name := range cur.names {
 		if j == self {
 			continue
 		}
-		if n.snd.busyFor(name) && skips[name] < digestSkips {
-			skips[name]++
-			continue
-		}
-		delete(skips, name)
-		select {
-		case <-n.stop:
-			wg.Wait()
-			return
-		case sem <- struct{}{}:
-		}
-		wg.Add(1)
-		go func(j int, name string) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			diff, err := n.sendDigest(name, asOf, &digests[j])
-			if err != nil || len(diff) == 0 {
-				return
-			}
-			n.repair(cur, j, asOf, diff)
-		}(j, name)
+		n.snd.enqueueDigest(name, &queuedDigest{ring: cur, j: j, asOf: asOf, sums: &digests[j]})
 	}
-	wg.Wait()
 }
 
 // replicaDigests is, for each member of cur (by index), the digest of this
@@ -236,33 +203,12 @@ func (n *Node) replicaDigests(cur *ring) [][digestBuckets]uint64 {
 	return digests
 }
 
-func (n *Node) sendDigest(rep string, asOf uint64, dg *[digestBuckets]uint64) ([]int, error) {
-	m, ok := n.member(rep)
-	if !ok || m.Meta.PeerAddr == "" {
-		return nil, ErrLookup
-	}
-	ctx, cancel := n.dirRequestContext()
-	defer cancel()
-	var diff []int
-	req := &messages.FrameHeader{Op: messages.Op_OP_PEER_DIR_DIGEST}
-	err := n.peers.call(ctx, m.Meta.PeerAddr, req, appendDigest(nil, n.cfg.NodeName, n.cfg.Epoch, asOf, dg), func(rep *frame.Reply) error {
-		b, err := rep.Bytes()
-		if err != nil {
-			return err
-		}
-		diff, err = decodeBuckets(b)
-		return err
-	})
-	return diff, err
-}
-
-// repair queues for cur's member j an authoritative snapshot of each
-// bucket in diff: this node's records there that j replicates, as of asOf.
-// A bucket lies in one shard of the holdings (bucketShard), so only those
-// shards are read.
-func (n *Node) repair(cur *ring, j int, asOf uint64, diff []int) {
+// repairDeltas is, for cur's member j, an authoritative snapshot of each
+// bucket in diff: this node's records there that j replicates, as of asOf
+// (each an encoded delta). A bucket lies in one shard of the holdings
+// (bucketShard), so only those shards are read.
+func (n *Node) repairDeltas(cur *ring, j int, asOf uint64, diff []int) [][]byte {
 	k := n.cfg.DirectoryReplicas
-	rep := cur.names[j]
 	want := map[int][]Record{}
 	for _, b := range diff {
 		want[b] = nil
@@ -295,11 +241,12 @@ func (n *Node) repair(cur *ring, j int, asOf uint64, diff []int) {
 		}
 		sh.mu.RUnlock()
 	}
+	out := make([][]byte, 0, len(want))
 	for b, recs := range want {
 		dl := Delta{Owner: n.cfg.NodeName, Epoch: n.cfg.Epoch, Snapshot: true, AsOf: asOf, Bucketed: true, Bucket: b, Records: recs}
-		n.snd.enqueue(rep, queued{blob: appendDelta(nil, &dl), cls: trafficRepair})
-		n.dstats.repairs.Add(1)
+		out = append(out, appendDelta(nil, &dl))
 	}
+	return out
 }
 
 // dropForeign removes the entries this node no longer replicates on cur,

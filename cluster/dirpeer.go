@@ -84,13 +84,23 @@ const maxUpdateSends = 8
 // digest finds it, and an overloaded replica is slow, not gone.
 const dirRequestTimeout = 10 * time.Second
 
-// queued is a record, or an encoded delta (a bucket repair), waiting for a
-// replica; they leave in the order queued. cls is what caused it (its
-// share of the request's bytes is counted there).
+// queued is a record, an encoded delta (a bucket repair) or a digest
+// waiting for a replica; they leave in the order queued. cls is what
+// caused it (its share of the request's bytes is counted there).
 type queued struct {
 	rec  Record
 	blob []byte
+	dig  *queuedDigest
 	cls  trafficClass
+}
+
+// queuedDigest is an anti-entropy digest waiting for replica j of ring:
+// this node's records the replica should hold, as of asOf.
+type queuedDigest struct {
+	ring *ring
+	j    int
+	asOf uint64
+	sums *[digestBuckets]uint64
 }
 
 // dirSender batches this node's records per replica: one update in flight
@@ -100,15 +110,21 @@ type dirSender struct {
 	mu   sync.Mutex
 	q    map[string][]queued
 	busy map[string]bool
-	wake chan struct{}
+	// digestQueued: a digest waits in the replica's queue (a hint: the
+	// queue's overflow may have dropped it).
+	digestQueued map[string]bool
+	wake         chan struct{}
 
 	dropped, failed, sent, records atomic.Uint64
-	inflight                       atomic.Int64 // records and repairs being sent
-	testDrop                       atomic.Bool  // test seam: updates are lost
+	// digestsReplaced: digests superseded by the next pass's before they
+	// left; digestsStale: digests dropped because the ring changed first.
+	digestsReplaced, digestsStale atomic.Uint64
+	inflight                      atomic.Int64 // records and repairs being sent
+	testDrop                      atomic.Bool  // test seam: record updates are lost
 }
 
 func newDirSender(n *Node) *dirSender {
-	return &dirSender{n: n, q: map[string][]queued{}, busy: map[string]bool{}, wake: make(chan struct{}, 1)}
+	return &dirSender{n: n, q: map[string][]queued{}, busy: map[string]bool{}, digestQueued: map[string]bool{}, wake: make(chan struct{}, 1)}
 }
 
 func (s *dirSender) enqueue(dest string, it queued) {
@@ -123,6 +139,25 @@ func (s *dirSender) enqueue(dest string, it queued) {
 	s.signal()
 }
 
+// enqueueDigest queues d for dest behind what is queued for it already,
+// taking out a digest of an earlier pass still waiting there.
+func (s *dirSender) enqueueDigest(dest string, d *queuedDigest) {
+	s.mu.Lock()
+	if s.digestQueued[dest] {
+		q := s.q[dest]
+		for i := len(q) - 1; i >= 0; i-- {
+			if q[i].dig != nil {
+				s.q[dest] = append(q[:i], q[i+1:]...)
+				s.digestsReplaced.Add(1)
+				break
+			}
+		}
+	}
+	s.digestQueued[dest] = true
+	s.mu.Unlock()
+	s.enqueue(dest, queued{dig: d, cls: trafficDigest})
+}
+
 func (s *dirSender) signal() {
 	select {
 	case s.wake <- struct{}{}:
@@ -130,22 +165,28 @@ func (s *dirSender) signal() {
 	}
 }
 
-// pending is the number of records and repairs waiting.
+// pending is the number of records and repairs waiting (digests, which
+// every pass queues again, are not counted: nothing is pending once only
+// they are).
 func (s *dirSender) pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := 0
 	for _, q := range s.q {
-		k += len(q)
+		k += updates(q)
 	}
 	return k + int(s.inflight.Load())
 }
 
-// busyFor reports whether anything is queued or in flight for dest.
-func (s *dirSender) busyFor(dest string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.busy[dest] || len(s.q[dest]) > 0
+// updates counts the records and repairs in q.
+func updates(q []queued) int {
+	k := 0
+	for i := range q {
+		if q[i].dig == nil {
+			k++
+		}
+	}
+	return k
 }
 
 // loop starts one send per replica that has something queued and nothing
@@ -169,7 +210,8 @@ func (s *dirSender) loop() {
 			}
 			s.busy[dest] = true
 			delete(s.q, dest)
-			s.inflight.Add(int64(len(q)))
+			delete(s.digestQueued, dest)
+			s.inflight.Add(int64(updates(q)))
 			n.syncWG.Add(1)
 			go s.send(dest, q)
 		}
@@ -182,7 +224,7 @@ func (s *dirSender) send(dest string, q []queued) {
 	defer n.syncWG.Done()
 	defer func() {
 		s.mu.Lock()
-		s.inflight.Add(-int64(len(q)))
+		s.inflight.Add(-int64(updates(q)))
 		delete(s.busy, dest)
 		more := len(s.q) > 0
 		s.mu.Unlock()
@@ -191,7 +233,7 @@ func (s *dirSender) send(dest string, q []queued) {
 		}
 	}()
 	m, ok := n.member(dest)
-	if !ok || m.Meta.PeerAddr == "" || s.testDrop.Load() {
+	if !ok || m.Meta.PeerAddr == "" {
 		s.dropped.Add(uint64(len(q)))
 		return
 	}
@@ -233,12 +275,22 @@ func (s *dirSender) send(dest string, q []queued) {
 	var err error
 	for i := 0; i < len(q) && err == nil; i++ {
 		it := q[i]
+		if it.dig != nil {
+			if err = flush(); err == nil {
+				err = s.digest(ctx, m.Meta.PeerAddr, it.dig)
+			}
+			continue
+		}
 		if it.blob != nil {
 			if err = flush(); err == nil {
 				var bytes uint64
 				bytes, err = s.call(ctx, m.Meta.PeerAddr, it.blob)
 				n.traffic.add(it.cls, bytes, 1, 0)
 			}
+			continue
+		}
+		if s.testDrop.Load() {
+			s.dropped.Add(1)
 			continue
 		}
 		recs = append(recs, it.rec)
@@ -256,6 +308,43 @@ func (s *dirSender) send(dest string, q []queued) {
 		s.failed.Add(1)
 		n.log.Debug("directory update", "replica", dest, "err", err)
 	}
+}
+
+// digest sends d (OP_PEER_DIR_DIGEST) and the bucket snapshots of the
+// buckets the replica answers differ, in this order on the replica's one
+// request in flight: whatever this node queued for it before d has
+// arrived, so the buckets differ only where something was lost. A digest
+// of a ring that is no longer current is dropped (its replica sets are
+// the old ring's; the next pass sends one of the new ring).
+func (s *dirSender) digest(ctx context.Context, addr string, d *queuedDigest) error {
+	n := s.n
+	if n.ring.Load() != d.ring {
+		s.digestsStale.Add(1)
+		return nil
+	}
+	var diff []int
+	req := &messages.FrameHeader{Op: messages.Op_OP_PEER_DIR_DIGEST}
+	bytes, err := n.peers.callBytes(ctx, addr, req, appendDigest(nil, n.cfg.NodeName, n.cfg.Epoch, d.asOf, d.sums), func(rep *frame.Reply) error {
+		b, err := rep.Bytes()
+		if err != nil {
+			return err
+		}
+		diff, err = decodeBuckets(b)
+		return err
+	})
+	n.traffic.add(trafficDigest, bytes, 1, 0)
+	if err != nil || len(diff) == 0 {
+		return err
+	}
+	for _, blob := range n.repairDeltas(d.ring, d.j, d.asOf, diff) {
+		bytes, err := s.call(ctx, addr, blob)
+		n.traffic.add(trafficRepair, bytes, 1, 0)
+		if err != nil {
+			return err
+		}
+		n.dstats.repairs.Add(1)
+	}
+	return nil
 }
 
 // call sends one OP_PEER_DIR_UPDATE; it returns its frames' bytes.
