@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stratacache/stratacache/tiers"
 )
@@ -94,11 +95,21 @@ func benchStore(b *testing.B, size int) {
 	p := make([]byte, size)
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
+	cpu0, cpuOK := processCPU()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := e.Store(ctx, id(ids[i&1]), p, StoreOptions{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+	b.StopTimer()
+	reportCPU(b, cpu0, cpuOK)
+}
+
+// reportCPU reports the process's CPU time per operation since cpu0.
+func reportCPU(b *testing.B, cpu0 time.Duration, ok bool) {
+	if cpu1, _ := processCPU(); ok && cpu1 > cpu0 {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
 	}
 }
 
