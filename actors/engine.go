@@ -47,10 +47,9 @@ type Engine struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// Mutations in flight (Store, StoreFill, Delete): Close waits for them.
-	inflight    atomic.Int64
-	drainedOnce sync.Once
-	drained     chan struct{}
+	// writerDone wakes Close when a store or delete ends after it began
+	// (see beginWrite): Close waits for the key stripes' writers.
+	writerDone chan struct{}
 
 	actorsDown      atomic.Int64
 	pendingPromotes atomic.Int64
@@ -77,18 +76,36 @@ type keyStripe struct {
 	gen atomic.Uint64
 }
 
-// lockKey takes the writers' lock of id's stripe and marks a writer
-// running; unlock undoes both.
-func (e *Engine) lockKey(id artifact.ID) *keyStripe {
+// beginWrite starts a store or delete of id: it takes the writers' lock
+// of id's stripe and marks a writer running, or fails with ErrClosed once
+// Close has begun. endWrite undoes both. The running mark is also what
+// Close waits for: it sets closed and then waits until no stripe's
+// generation is odd. Either a writer's check of closed (after its
+// increment) sees Close, or Close's scan (after its store) sees the
+// writer (sequentially consistent atomics), so no writer starts on tiers
+// Close is closing. A count of writers in flight beside it cost every
+// store two more atomic writes on a shared line.
+func (e *Engine) beginWrite(id artifact.ID) (*keyStripe, error) {
 	ks := &e.keys[id.Hash%keyStripes]
 	ks.mu.Lock()
 	ks.gen.Add(1)
-	return ks
+	if e.closed.Load() {
+		e.endWrite(ks)
+		return nil, ErrClosed
+	}
+	return ks, nil
 }
 
-func (ks *keyStripe) unlock() {
+// endWrite ends what beginWrite began; after Close began it wakes Close.
+func (e *Engine) endWrite(ks *keyStripe) {
 	ks.gen.Add(1)
 	ks.mu.Unlock()
+	if e.closed.Load() {
+		select {
+		case e.writerDone <- struct{}{}:
+		default: // a wake-up is pending already
+		}
+	}
 }
 
 // settled reports whether no writer of the stripe ran since the generation
@@ -115,13 +132,13 @@ func NewEngine(cfg Config) (*Engine, error) {
 		return log.With(slog.String("component", "actors"))
 	}))
 	e := &Engine{
-		cfg:     cfg,
-		log:     log,
-		system:  system,
-		root:    system.Root,
-		byName:  make(map[string]int, len(cfg.Tiers)),
-		stopped: make(chan struct{}),
-		drained: make(chan struct{}),
+		cfg:        cfg,
+		log:        log,
+		system:     system,
+		root:       system.Root,
+		byName:     make(map[string]int, len(cfg.Tiers)),
+		stopped:    make(chan struct{}),
+		writerDone: make(chan struct{}, 1),
 	}
 	e.clock.seed(cfg.Tiers, time.Now())
 	for i, t := range cfg.Tiers {
@@ -251,22 +268,6 @@ func (e *Engine) check(id artifact.ID) error {
 	return nil
 }
 
-// enter registers a mutation in flight; Close waits for it (bounded).
-func (e *Engine) enter() error {
-	e.inflight.Add(1)
-	if e.closed.Load() {
-		e.exit()
-		return ErrClosed
-	}
-	return nil
-}
-
-func (e *Engine) exit() {
-	if e.inflight.Add(-1) == 0 && e.closed.Load() {
-		e.drainedOnce.Do(func() { close(e.drained) })
-	}
-}
-
 // tierIndex resolves the tier an exact or prefer access names.
 func (e *Engine) tierIndex(acc Access) (int, error) {
 	switch acc.Mode {
@@ -316,16 +317,16 @@ func (e *Engine) store(ctx context.Context, id artifact.ID, payload []byte, o St
 	if err != nil {
 		return err
 	}
-	if err := e.enter(); err != nil {
-		return err
-	}
-	defer e.exit()
 	opts := tiers.PutOptions{Meta: o.Meta, Pin: o.Pin}
 	// A caller's claimed checksum is not passed on: tiers that trust the
 	// checksum of a Put (persistent tiers under a CPU tier) must only ever
 	// see one a tier computed from the bytes it holds.
 	opts.Meta.Checksum = 0
-	defer e.lockKey(id).unlock()
+	ks, err := e.beginWrite(id)
+	if err != nil {
+		return err
+	}
+	defer e.endWrite(ks)
 	opts.Meta.Version = e.clock.next()
 	switch o.Mode {
 	case ModeExact:
@@ -411,13 +412,13 @@ func (e *Engine) storeFill(ctx context.Context, id artifact.ID, n int64, o Store
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := e.enter(); err != nil {
-		return err
-	}
-	defer e.exit()
 	opts := tiers.PutOptions{Meta: o.Meta, Pin: o.Pin}
 	opts.Meta.Checksum = 0
-	defer e.lockKey(id).unlock()
+	ks, err := e.beginWrite(id)
+	if err != nil {
+		return err
+	}
+	defer e.endWrite(ks)
 	v := e.clock.next()
 	opts.Meta.Version = v
 	exact := o.Mode == ModeExact
@@ -778,11 +779,11 @@ func (e *Engine) Delete(ctx context.Context, id artifact.ID) (bool, error) {
 		return false, err
 	}
 	e.ops.delete(id)
-	if err := e.enter(); err != nil {
+	ks, err := e.beginWrite(id)
+	if err != nil {
 		return false, err
 	}
-	defer e.exit()
-	defer e.lockKey(id).unlock()
+	defer e.endWrite(ks)
 	d := e.clock.next()
 	found := false
 	for _, st := range e.tiers {
@@ -889,6 +890,22 @@ func (e *Engine) Unpin(id artifact.ID, acc Access) error {
 	return e.tiers[i].tier.Unpin(id)
 }
 
+// waitWriters waits, within ctx, until no store or delete runs (after
+// closed is set: see beginWrite).
+func (e *Engine) waitWriters(ctx context.Context) error {
+	for {
+		n := e.writersRunning()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-e.writerDone:
+		case <-ctx.Done():
+			return fmt.Errorf("close: stores or deletes of %d key stripes still in flight: %w", n, ctx.Err())
+		}
+	}
+}
+
 // Close is CloseContext bounded by Config.RequestTimeout.
 func (e *Engine) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.RequestTimeout)
@@ -904,12 +921,8 @@ func (e *Engine) CloseContext(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
 		var errs []error
-		if e.inflight.Load() > 0 {
-			select {
-			case <-e.drained:
-			case <-ctx.Done():
-				errs = append(errs, fmt.Errorf("close: %d stores or deletes still in flight: %w", e.inflight.Load(), ctx.Err()))
-			}
+		if err := e.waitWriters(ctx); err != nil {
+			errs = append(errs, err)
 		}
 		if err := e.flushAll(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close: drain write-back links: %w", err))

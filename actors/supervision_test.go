@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,4 +230,63 @@ func TestFailedTierDegradesTheEngine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Close refuses new stores and deletes at once, waits for the ones in
+// flight (a put held inside a tier here) and closes the tiers only after
+// them; a store that was waiting behind one for its key's lock is refused.
+func TestCloseWaitsForWritersInFlight(t *testing.T) {
+	e, f := newEngine(t, []int64{1 << 20}, nil, false)
+	ctx := context.Background()
+	h := newHoldOnce()
+	f[0].SetPutFault(h.fault)
+	held, p := id("held"), payload(1, 100)
+	stored := make(chan error, 1)
+	go func() { stored <- e.Store(ctx, held, p, StoreOptions{}) }()
+	<-h.entered
+	closed := make(chan error, 1)
+	go func() { closed <- e.Close() }()
+	waitFor(t, "Close to begin", e.closed.Load)
+	if err := e.Store(ctx, id("late"), p, StoreOptions{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("store after Close began: %v, want ErrClosed", err)
+	}
+	if _, err := e.Delete(ctx, held); !errors.Is(err, ErrClosed) {
+		t.Fatalf("delete after Close began: %v, want ErrClosed", err)
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a store was in flight", err)
+	default:
+	}
+	close(h.release)
+	if err := <-stored; err != nil {
+		t.Fatalf("the store in flight: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if !f[0].Holds(held, p) {
+		t.Fatal("the store in flight did not land before the tier closed")
+	}
+}
+
+// Close gives up on writers in flight when its context ends, and says so.
+func TestCloseReportsWritersInFlightPastItsContext(t *testing.T) {
+	e, f := newEngine(t, []int64{1 << 20}, nil, false)
+	h := newHoldOnce()
+	f[0].SetPutFault(h.fault)
+	stored := make(chan error, 1)
+	go func() { stored <- e.Store(context.Background(), id("held"), payload(1, 100), StoreOptions{}) }()
+	<-h.entered
+	ctx, cancel := context.WithCancel(context.Background())
+	closed := make(chan error, 1)
+	go func() { closed <- e.CloseContext(ctx) }()
+	waitFor(t, "Close to begin", e.closed.Load)
+	cancel()
+	err := <-closed
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "still in flight") {
+		t.Fatalf("close: %v, want the writer in flight reported", err)
+	}
+	close(h.release)
+	<-stored // its tier is closed under it: any answer, but an answer
 }
